@@ -1,0 +1,1 @@
+"""Market data: readers per format, the Parquet event store, synthetic markets."""
