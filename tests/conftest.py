@@ -7,14 +7,18 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(os.environ.get("QUOTEWISE_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")).resolve()
+SHARED_DATA = Path(
+    os.environ.get("QUOTEWISE_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+).resolve()
 
 
 def shared_path(*parts: str) -> Path:
     """Path of a file under ../shared/data; skips the calling test when it is not there."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real market data not available: {path} is missing (expected ../shared/data beside the repo)")
+        pytest.skip(
+            f"real market data not available: {path} is missing (expected ../shared/data beside the repo)"
+        )
     return path
 
 

@@ -14,7 +14,7 @@ skipped; reductions larger than the level are clamped to zero and counted in ``s
 import numba as nb
 import numpy as np
 
-from quotewise.model.events import ADD, ASK, BID, CLEAR, DELETE, EXECUTE, REDUCE, SET
+from quotewise.model.events import ADD, BID, CLEAR, EXECUTE, REDUCE, SET
 
 BASE = 0
 N = 1
@@ -185,7 +185,7 @@ def apply_event(bid, ask, st, kind, side, price, size):
         set_level(bid, ask, st, side, price, size)
     elif kind == ADD:
         change_level(bid, ask, st, side, price, size)
-    elif kind == REDUCE or kind == DELETE or kind == EXECUTE:
+    elif REDUCE <= kind <= EXECUTE:  # REDUCE, DELETE, EXECUTE remove size
         change_level(bid, ask, st, side, price, -size)
     elif kind == CLEAR:
         clear_side(bid, ask, st, side)
@@ -222,5 +222,3 @@ def top_levels(bid, ask, st, side, n_levels, out_price, out_size):
                 k += 1
             i += 1
     return k
-
-
