@@ -1,0 +1,288 @@
+"""The backtest loop: events -> book -> strategy -> order manager -> simulated venue -> fills -> P&L.
+
+The compiled engine runs the market between decision points; Python wakes only to deliver venue
+responses and to ask the strategy for its quotes, so a plain-Python strategy stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from quotewise.backtest.source import DataSource
+from quotewise.book import core
+from quotewise.execution.order_manager import OrderManager
+from quotewise.quoting.base import MarketView, Strategy
+from quotewise.sim import engine as E
+from quotewise.sim.exchange import Response, SimConfig, SimExchange
+
+# Extra ticks either side of the data's price range, so quotes just outside it still have a level.
+PRICE_PAD_TICKS = 1_000
+
+
+@dataclass
+class BacktestResult:
+    summary: dict[str, Any]
+    fills: pa.Table
+    orders: pa.Table
+    equity: pa.Table
+    out_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Recorder:
+    """Collects fills and equity samples as plain lists (cheap per row), converted once at the end."""
+
+    def __init__(self, lot: float, tick: float) -> None:
+        self.lot = lot
+        self.tick = tick
+        self.fills: list[tuple] = []
+        self.equity: list[tuple] = []
+        self.max_abs_pos = 0
+        self.last_mid = math.nan
+
+    def fill(self, r: Response) -> None:
+        self.fills.append(
+            (
+                r.exch_ts,
+                r.deliver_ts,
+                r.order_id,
+                r.side,
+                r.price * self.tick,
+                r.qty * self.lot,
+                r.fee,
+                "maker" if r.maker else "taker",
+                r.position * self.lot,
+                r.cash,
+            )
+        )
+        self.max_abs_pos = max(self.max_abs_pos, abs(r.position))
+
+    def sample(self, ex: SimExchange, om: OrderManager) -> None:
+        bb, ba = ex.best_bid(), ex.best_ask()
+        mid = (bb + ba) / 2 * self.tick if bb is not None and ba is not None else math.nan
+        if not math.isnan(mid):
+            self.last_mid = mid
+        pos = ex.position_lots * self.lot
+        cash = ex.cash
+        pnl = cash + pos * self.last_mid if not math.isnan(self.last_mid) else cash
+        qb, qa = om.best_working(1), om.best_working(-1)
+        self.equity.append(
+            (
+                ex.now,
+                pos,
+                cash,
+                mid,
+                pnl,
+                bb * self.tick if bb is not None else math.nan,
+                ba * self.tick if ba is not None else math.nan,
+                qb * self.tick if qb is not None else math.nan,
+                qa * self.tick if qa is not None else math.nan,
+            )
+        )
+
+
+FILL_SCHEMA = pa.schema(
+    [
+        ("exch_ts", pa.int64()),
+        ("local_ts", pa.int64()),
+        ("order_id", pa.int64()),
+        ("side", pa.int8()),
+        ("price", pa.float64()),
+        ("size", pa.float64()),
+        ("fee", pa.float64()),
+        ("liquidity", pa.string()),
+        ("position", pa.float64()),
+        ("cash", pa.float64()),
+    ]
+)
+ORDER_SCHEMA = pa.schema(
+    [
+        ("ts", pa.int64()),
+        ("order_id", pa.int64()),
+        ("side", pa.int8()),
+        ("price", pa.float64()),
+        ("size", pa.float64()),
+        ("filled", pa.float64()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+EQUITY_SCHEMA = pa.schema(
+    [
+        (name, pa.int64() if name == "ts" else pa.float64())
+        for name in ("ts", "position", "cash", "mid", "pnl", "best_bid", "best_ask", "bid_quote", "ask_quote")
+    ]
+)
+
+
+def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+    return pa.Table.from_arrays(
+        [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
+    )
+
+
+def _iso(ts: int | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts / 1e9, tz=UTC).isoformat()
+
+
+def run_backtest(
+    source: DataSource,
+    strategy: Strategy,
+    config: SimConfig,
+    out_dir: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    report: bool = True,
+) -> BacktestResult:
+    """Replay ``source`` through the simulated venue with ``strategy`` quoting; outputs go to ``out_dir``."""
+    inst = source.instrument
+    lo = max(source.price_lo - PRICE_PAD_TICKS, 0)
+    ex = SimExchange(inst, lo, source.price_hi + PRICE_PAD_TICKS, config)
+    om = OrderManager(ex, post_only=strategy.params.post_only)
+    rec = _Recorder(inst.lot_size, inst.tick_size)
+    strategy.on_start(inst)
+    first_ts: int | None = None
+    wall0 = time.perf_counter()
+
+    def view() -> MarketView:
+        bb, ba = ex.best_bid(), ex.best_ask()
+        return MarketView(
+            time=ex.now,
+            instrument=inst,
+            best_bid=bb,
+            best_ask=ba,
+            bid_size=int(core.level_size(ex.bid, ex.ask, ex.bst, 1, bb)) if bb is not None else 0,
+            ask_size=int(core.level_size(ex.bid, ex.ask, ex.bst, -1, ba)) if ba is not None else 0,
+            position=om.position,
+            book=ex,
+        )
+
+    def deliver(responses: list[Response]) -> None:
+        for r in responses:
+            om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
+            if r.kind == "fill":
+                rec.fill(r)
+                strategy.on_fill(r, view())
+
+    wakes = 0
+    for chunk in source.chunks():
+        if len(chunk) == 0:
+            continue
+        if first_ts is None:
+            first_ts = int(chunk["exch_ts"][0])
+        ex.feed(chunk)
+        while True:
+            code = ex.advance()
+            deliver(ex.responses())
+            if code == E.CHUNK_END:
+                break
+            if ex.decision_due:
+                om.reconcile(strategy.quotes(view()))
+                rec.sample(ex, om)
+                ex.schedule_next_decision()
+            wakes += 1
+            if progress is not None and wakes % 2048 == 0:
+                progress(ex.events_processed)
+        if progress is not None:
+            progress(ex.events_processed)
+    # fills the exchange made that had not reached us when the data ended still happened
+    for r in ex.pending_responses():
+        om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
+        if r.kind == "fill":
+            rec.fill(r)
+    rec.sample(ex, om)
+    wall = time.perf_counter() - wall0
+
+    final_mid = rec.last_mid
+    pos_units = ex.position_lots * inst.lot_size
+    total_pnl = ex.cash + pos_units * final_mid if not math.isnan(final_mid) else ex.cash
+    events = ex.events_processed
+    summary: dict[str, Any] = {
+        "strategy": strategy.name,
+        "params": strategy.params.model_dump(),
+        "data": source.name,
+        "instrument": inst.model_dump(),
+        "sim": {
+            "entry_latency_ns": config.entry_latency_ns,
+            "response_latency_ns": config.response_latency_ns,
+            "feed_latency_ns": config.feed_latency_ns,
+            "queue": config.queue,
+            "interval_ns": config.interval_ns,
+        },
+        "total_pnl": total_pnl,
+        "fees": ex.fees,
+        "fills": len(rec.fills),
+        "traded_volume": ex.volume_lots * inst.lot_size,
+        "traded_notional": ex.notional,
+        "final_position": pos_units,
+        "max_abs_position": rec.max_abs_pos * inst.lot_size,
+        "final_mid": final_mid,
+        "cash": ex.cash,
+        "orders_placed": om.orders_placed,
+        "cancels": om.cancels_sent,
+        "rejects": om.rejects,
+        "events": events,
+        "wall_seconds": wall,
+        "events_per_second": events / wall if wall > 0 else 0.0,
+        "start": _iso(first_ts),
+        "end": _iso(int(ex.reg[E.R_LAST_EXCH])) if events else None,
+        "book": ex.book_counters(),
+        "data_report": source.report,
+    }
+    orders_rows = [
+        (
+            e.ts,
+            e.order_id,
+            e.side,
+            e.price * inst.tick_size,
+            e.size * inst.lot_size,
+            e.filled * inst.lot_size,
+            e.status,
+            e.reason,
+        )
+        for e in om.log
+    ]
+    result = BacktestResult(
+        summary=summary,
+        fills=_table(rec.fills, FILL_SCHEMA),
+        orders=_table(orders_rows, ORDER_SCHEMA),
+        equity=_table(rec.equity, EQUITY_SCHEMA),
+    )
+    if out_dir is not None:
+        result.out_dir = write_outputs(result, Path(out_dir), report=report)
+    return result
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)
+
+
+def write_outputs(result: BacktestResult, out_dir: Path, report: bool = True) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.summary.items()}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    pq.write_table(result.fills, out_dir / "fills.parquet")
+    pq.write_table(result.orders, out_dir / "orders.parquet")
+    pq.write_table(result.equity, out_dir / "equity.parquet")
+    if report:
+        from quotewise.analytics.report import write_report
+
+        write_report(out_dir)
+    return out_dir

@@ -1,0 +1,110 @@
+"""Where a backtest's events come from: a Parquet store (streamed), a raw file, or the synthetic market."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quotewise.data import store
+from quotewise.data.store import EventData
+from quotewise.model.events import ADD, EXECUTE
+from quotewise.model.instrument import Instrument
+
+
+@dataclass
+class DataSource:
+    """A replayable event stream of one instrument, with the price range the book must cover."""
+
+    name: str
+    instrument: Instrument
+    price_lo: int
+    price_hi: int
+    n_events: int
+    l3: bool
+    chunks: Callable[[], Iterator[np.ndarray]]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _has_l3(events: np.ndarray) -> bool:
+    kinds = events["kind"]
+    return bool(np.any((kinds >= ADD) & (kinds <= EXECUTE)))
+
+
+def from_event_data(data: EventData, name: str, chunk: int = 1_000_000) -> DataSource:
+    events = data.events
+    if len(events) == 0:
+        from quotewise.errors import DataError
+
+        raise DataError(f"{name}: holds no events")
+
+    def chunks() -> Iterator[np.ndarray]:
+        for start in range(0, len(events), chunk):
+            yield events[start : start + chunk]
+
+    return DataSource(
+        name=name,
+        instrument=data.instrument,
+        price_lo=int(events["price"].min()),
+        price_hi=int(events["price"].max()),
+        n_events=len(events),
+        l3=_has_l3(events),
+        chunks=chunks,
+        report=data.report,
+    )
+
+
+def from_parquet(path: str | Path) -> DataSource:
+    """Stream a converted file row group by row group: memory does not grow with history."""
+    meta = store.read_meta(path)
+    lo, hi = store.price_range(path)
+    first = next(store.iter_event_chunks(path), np.zeros(0, dtype=store.EVENT_DTYPE))
+    return DataSource(
+        name=str(path),
+        instrument=Instrument(**meta["instrument"]),
+        price_lo=lo,
+        price_hi=hi,
+        n_events=store.count_events(path),
+        l3=_has_l3(first),
+        chunks=lambda: store.iter_event_chunks(path),
+        report=meta.get("report", {}),
+    )
+
+
+def from_path(
+    path: str | Path, fmt: str | None = None, tick_size: float | None = None, lot_size: float | None = None
+) -> DataSource:
+    """Any supported input: a Quotewise Parquet file is streamed; raw formats are read first."""
+    from quotewise.data.convert import load_source
+
+    path = Path(path)
+    if path.suffix == ".parquet" and fmt in (None, "parquet"):
+        return from_parquet(path)
+    data = load_source(path, fmt, tick_size=tick_size, lot_size=lot_size)
+    return from_event_data(data, str(path))
+
+
+def synthetic(n_events: int, seed: int, chunk: int = 1_000_000) -> DataSource:
+    """The embedded synthetic market, generated chunk by chunk as the backtest consumes it."""
+    from quotewise.data.synthetic import (
+        SyntheticParams,
+        iter_synthetic_chunks,
+        synthetic_instrument,
+        synthetic_price_range,
+    )
+
+    params = SyntheticParams()
+    lo, hi = synthetic_price_range(params)
+    return DataSource(
+        name=f"synthetic(seed={seed}, events={n_events})",
+        instrument=synthetic_instrument(),
+        price_lo=lo,
+        price_hi=hi,
+        n_events=n_events,
+        l3=True,
+        chunks=lambda: iter_synthetic_chunks(n_events, seed, chunk_size=chunk),
+        report={"params": params.model_dump(), "seed": seed},
+    )

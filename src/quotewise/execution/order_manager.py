@@ -1,0 +1,149 @@
+"""The order manager: reconciles the quotes a strategy wants with the orders actually working.
+
+It keeps its own view of our orders, built only from what it sent and what the venue answered
+(never from the venue's internal state), exactly as it must live. On each decision it:
+
+1. keeps every working order whose side, price and original size match a wanted quote (one order
+   per quote), so that order keeps its place in the queue, partially filled or not;
+2. cancels every other working order;
+3. places the wanted quotes that no working order covers.
+
+Orders already being cancelled are left alone; orders in flight count as working, so a quote is
+never sent twice while its first copy is on its way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from quotewise.quoting.base import Quote, QuoteSet
+
+
+class Venue(Protocol):
+    """What the order manager needs from a venue (simulated or real)."""
+
+    @property
+    def now(self) -> int: ...
+
+    def place(
+        self, side: int, price: int, size: int, post_only: bool = True, reject_reason: int = 0
+    ) -> int: ...
+
+    def cancel(self, order_id: int) -> bool: ...
+
+
+@dataclass
+class WorkingOrder:
+    order_id: int
+    side: int
+    price: int
+    size: int
+    left: int
+    status: str  # pending_new | working | pending_cancel
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """One state change of one order, with the reason, for ``orders.parquet``."""
+
+    ts: int
+    order_id: int
+    side: int
+    price: int
+    size: int
+    filled: int
+    status: str
+    reason: str
+
+
+def diff_quotes(wanted: QuoteSet, working: list[WorkingOrder]) -> tuple[list[int], list[tuple[int, Quote]]]:
+    """Which order ids to cancel and which (side, quote) to place so that ``working`` becomes ``wanted``."""
+    cancels: list[int] = []
+    places: list[tuple[int, Quote]] = []
+    for side, quotes in ((1, wanted.bids), (-1, wanted.asks)):
+        live = [o for o in working if o.side == side and o.status != "pending_cancel"]
+        unmatched = list(quotes)
+        for order in live:
+            match = next((q for q in unmatched if q.price == order.price and q.size == order.size), None)
+            if match is None:
+                cancels.append(order.order_id)
+            else:
+                unmatched.remove(match)
+        places.extend((side, q) for q in unmatched)
+    return cancels, places
+
+
+class OrderManager:
+    """Our orders as we know them, and the reconcile step that drives the venue."""
+
+    def __init__(self, venue: Venue, post_only: bool = True) -> None:
+        self.venue = venue
+        self.post_only = post_only
+        self.orders: dict[int, WorkingOrder] = {}
+        self.log: list[OrderEvent] = []
+        self.position = 0  # lots, from fill reports received
+        self.orders_placed = 0
+        self.cancels_sent = 0
+        self.rejects = 0
+
+    def _record(self, ts: int, o: WorkingOrder, status: str, reason: str = "") -> None:
+        self.log.append(OrderEvent(ts, o.order_id, o.side, o.price, o.size, o.size - o.left, status, reason))
+
+    def reconcile(self, wanted: QuoteSet) -> None:
+        """Cancel what is no longer wanted, then place what is missing."""
+        cancels, places = diff_quotes(wanted, list(self.orders.values()))
+        now = self.venue.now
+        for oid in cancels:
+            order = self.orders[oid]
+            if self.venue.cancel(oid):
+                order.status = "pending_cancel"
+                self.cancels_sent += 1
+                self._record(now, order, "cancel_requested", "no longer wanted")
+        for side, quote in places:
+            oid = self.venue.place(side, quote.price, quote.size, self.post_only)
+            order = WorkingOrder(oid, side, quote.price, quote.size, quote.size, "pending_new")
+            self.orders[oid] = order
+            self.orders_placed += 1
+            self._record(now, order, "submitted", "wanted by strategy")
+
+    def cancel_all(self, reason: str) -> None:
+        now = self.venue.now
+        for order in self.orders.values():
+            if order.status != "pending_cancel" and self.venue.cancel(order.order_id):
+                order.status = "pending_cancel"
+                self.cancels_sent += 1
+                self._record(now, order, "cancel_requested", reason)
+
+    def on_response(self, kind: str, order_id: int, exch_ts: int, qty: int, left: int, reason: str) -> None:
+        """Update our view from one venue response (ack, reject, fill, cancel result)."""
+        order = self.orders.get(order_id)
+        if order is None:
+            return
+        if kind == "accepted":
+            if order.status == "pending_new":
+                order.status = "working"
+            self._record(exch_ts, order, "accepted")
+        elif kind == "rejected":
+            self.rejects += 1
+            self._record(exch_ts, order, "rejected", reason)
+            del self.orders[order_id]
+        elif kind == "fill":
+            order.left = left
+            self.position += order.side * qty
+            self._record(exch_ts, order, "filled" if left <= 0 else "partially_filled")
+            if left <= 0:
+                del self.orders[order_id]
+        elif kind == "cancelled":
+            self._record(exch_ts, order, "cancelled", "cancel confirmed")
+            del self.orders[order_id]
+        elif kind == "cancel_rejected":
+            order.status = "working" if order.left > 0 else order.status
+            self._record(exch_ts, order, "cancel_rejected", reason)
+
+    def best_working(self, side: int) -> int | None:
+        """Our best working price on ``side`` in ticks (for the quotes-over-book chart)."""
+        prices = [o.price for o in self.orders.values() if o.side == side and o.status == "working"]
+        if not prices:
+            return None
+        return max(prices) if side == 1 else min(prices)

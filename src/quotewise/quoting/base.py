@@ -1,0 +1,127 @@
+"""The strategy contract: a strategy states the quotes it wants; it never places or cancels.
+
+A strategy is called on a fixed decision grid (``interval``) with a :class:`MarketView` and returns
+a :class:`QuoteSet`. The order manager turns the difference between that set and the working orders
+into cancels and new orders, so orders that are still right keep their place in the queue. The same
+strategy object runs in a backtest and live.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from quotewise.model.instrument import Instrument
+from quotewise.parsing import parse_duration
+
+if TYPE_CHECKING:
+    from quotewise.sim.exchange import Response
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One resting order we want: price in ticks, size in lots."""
+
+    price: int
+    size: int
+
+
+@dataclass
+class QuoteSet:
+    """The orders a strategy wants working, best price first on each side."""
+
+    bids: list[Quote] = field(default_factory=list)
+    asks: list[Quote] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for q in (*self.bids, *self.asks):
+            if q.size <= 0:
+                raise ValueError(f"quote size must be positive lots, got {q}")
+        if self.bids and self.asks and max(q.price for q in self.bids) >= min(q.price for q in self.asks):
+            raise ValueError(f"quote set crosses itself: bids {self.bids} asks {self.asks}")
+
+
+@dataclass
+class MarketView:
+    """What a strategy sees at a decision: the book as of ``time`` and what it knows of itself."""
+
+    time: int
+    instrument: Instrument
+    best_bid: int | None
+    best_ask: int | None
+    bid_size: int
+    ask_size: int
+    position: int
+    book: object = None
+
+    @property
+    def mid(self) -> float | None:
+        """Mid price in ticks (may be a half tick), or None when a side is empty."""
+        if self.best_bid is None or self.best_ask is None:
+            return None
+        return (self.best_bid + self.best_ask) / 2.0
+
+
+class StrategyParams(BaseModel):
+    """Parameters every strategy has; subclasses add their own. Names match the CLI's ``--set`` keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval: str = Field("100ms", description="time between quote decisions")
+    size: float | None = Field(None, gt=0, description="order size in instrument units (default: minimum)")
+    post_only: bool = Field(True, description="reject rather than take liquidity")
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if parse_duration(value, "interval") <= 0:
+            raise ValueError("interval must be positive")
+        return value
+
+
+class Strategy(ABC):
+    """Base class for strategies. Subclasses set ``name`` and ``Params`` and implement :meth:`quotes`."""
+
+    name: ClassVar[str] = "strategy"
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+
+    def __init__(self, params: StrategyParams | None = None, **overrides: object) -> None:
+        base = params.model_dump() if params is not None else {}
+        self.params = self.Params(**{**base, **overrides})
+        self.instrument: Instrument | None = None
+
+    @property
+    def interval_ns(self) -> int:
+        return parse_duration(self.params.interval, "interval")
+
+    def on_start(self, instrument: Instrument) -> None:
+        """Called once before the first decision."""
+        self.instrument = instrument
+
+    def size_lots(self) -> int:
+        inst = self.instrument
+        assert inst is not None, "on_start() sets the instrument"
+        if self.params.size is None:
+            return inst.min_size_lots
+        return max(inst.min_size_lots, round(self.params.size / inst.lot_size))
+
+    @abstractmethod
+    def quotes(self, view: MarketView) -> QuoteSet:
+        """The quote set wanted now."""
+
+    def on_fill(self, fill: Response, view: MarketView) -> None:  # noqa: B027 - optional hook
+        """Called when a fill report reaches the strategy (after the response latency)."""
+
+
+def bid_ticks(price_in_ticks: float) -> int:
+    """Round a bid down to the tick grid (never pay more than intended)."""
+    return math.floor(price_in_ticks + 1e-9)
+
+
+def ask_ticks(price_in_ticks: float) -> int:
+    """Round an ask up to the tick grid (never sell for less than intended)."""
+    return math.ceil(price_in_ticks - 1e-9)

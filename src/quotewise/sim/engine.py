@@ -1,0 +1,620 @@
+"""The exchange simulator: one compiled pass over market events with our orders inside it.
+
+The rules implemented here are stated, one by one, in ``docs/fill-rules.md``; each has a test in
+``tests/sim``. In short:
+
+* Events are processed once, in the order of their local (receive) time. Readers guarantee that the
+  exchange time never decreases and never exceeds the local time, which makes a single pass exact:
+  an order sent at local time ``t`` reaches the exchange at ``t + entry_latency`` and is matched
+  before the first event whose exchange time is at or after that instant.
+* The strategy sees an event at ``local_ts + feed_latency``. It decides on a fixed grid of local
+  times; the loop returns to Python at each decision time and when a response (ack, fill, cancel)
+  reaches the strategy, ``response_latency`` after the exchange produced it.
+* Queue position: exact FIFO on L3 data (order ids), or on L2 data a risk-averse model (we advance
+  only by trades at our price; a shrinking level can only cut the queue to its new size) or a
+  probabilistic model (a shrinking level's decrease is split between the part ahead of us and the
+  part behind in proportion to ``ahead**n`` and ``behind**n``).
+* Our orders are virtual: they never change the replayed book. Liquidity is used once: a trade
+  print fills the orders ahead of ours first, and what we take as a taker stays used until the tape
+  shows that much leaving the level.
+
+All prices are integer ticks, sizes integer lots, times int64 ns. State lives in numpy arrays so the
+loop compiles with ``cache=True`` and the same arrays are read from Python between segments.
+"""
+
+import numba as nb
+import numpy as np
+
+from quotewise.book import core
+from quotewise.model.events import ADD, ASK, BID, DELETE, EXECUTE, SET, TRADE
+
+INT64_MAX = np.iinfo(np.int64).max
+
+# Queue models
+FIFO = 0
+RISK_AVERSE = 1
+PROBABILISTIC = 2
+
+# Integer registers (reg)
+R_CURSOR = 0  # next event index in the current chunk
+R_NOW = 1  # local time of the last wake-up
+R_NEXT_DECISION = 2
+R_INTERVAL = 3
+R_ENTRY_LAT = 4
+R_RESP_LAT = 5
+R_FEED_LAT = 6
+R_QUEUE = 7
+R_NEXT_ARRIVAL = 8  # earliest exchange arrival of an order or cancel in flight
+R_PENDING_WAKE = 9  # earliest delivery among responses Python holds back
+R_RESP_N = 10  # responses in the buffer
+R_POS = 11  # position in lots (exchange side, i.e. the truth)
+R_EVENTS = 12  # events processed
+R_SEQ = 13  # L3 arrival sequence counter
+R_MIN_LOTS = 14
+R_LAST_EXCH = 15  # exchange time of the last event processed
+R_N_TAKEN = 16  # levels with liquidity we took (0 lets the loop skip the check)
+R_FILLS = 17
+R_STARTED = 18  # 0 until the first event sets the decision grid
+R_PRICE_LO = 19  # valid order prices (instrument bounds, in ticks)
+R_PRICE_HI = 20
+R_OWN_BID = 21  # our highest resting bid, -1 when none
+R_OWN_ASK = 22  # our lowest resting ask, INT64_MAX when none
+REG_LEN = 23
+
+# Float registers (freg)
+F_CASH = 0
+F_FEES = 1
+F_MAKER_FEE = 2
+F_TAKER_FEE = 3
+F_VALUE_PER_TICK_LOT = 4  # tick_size * lot_size: money per tick per lot
+F_QUEUE_POWER = 5
+F_VOLUME = 6  # lots traded
+F_NOTIONAL = 7
+FREG_LEN = 8
+
+# Order slot fields (ords[slot, field])
+O_ID = 0
+O_SIDE = 1
+O_PRICE = 2
+O_QTY = 3
+O_LEFT = 4
+O_AHEAD = 5  # lots ahead of us at our price (FIFO and risk-averse)
+O_STATE = 6
+O_ARRIVE = 7  # exchange arrival time of the new-order request
+O_CANCEL_AT = 8  # exchange arrival time of a cancel request, -1 when none
+O_SEQ = 9  # L3 sequence at our arrival: tape orders with a smaller sequence are ahead of us
+O_POST_ONLY = 10
+O_REJECT = 11  # a reason found before sending (off tick, below minimum): rejected on arrival
+ORD_FIELDS = 12
+
+# Slot states
+S_FREE = 0
+S_INFLIGHT = 1
+S_RESTING = 2
+S_DONE = 3  # finished at the exchange; Python frees the slot once it has heard
+
+# Response buffer fields (resp[k, field]) and kinds
+P_DELIVER = 0
+P_EXCH_TS = 1
+P_ORDER_ID = 2
+P_SLOT = 3
+P_KIND = 4
+P_PRICE = 5
+P_QTY = 6
+P_LEFT = 7
+P_MAKER = 8
+P_REASON = 9
+P_POS = 10
+RESP_FIELDS = 11
+# float side of a response (respf[k, field])
+PF_FEE = 0
+PF_CASH = 1
+RESPF_FIELDS = 2
+
+K_ACCEPTED = 1
+K_REJECTED = 2
+K_FILL = 3
+K_CANCELLED = 4
+K_CANCEL_REJECTED = 5
+
+# Reject reasons
+REASON_NONE = 0
+REASON_POST_ONLY_CROSS = 1
+REASON_OFF_TICK = 2
+REASON_BELOW_MIN_SIZE = 3
+REASON_OUT_OF_RANGE = 4
+REASON_ALREADY_DONE = 5
+REASON_OFF_LOT = 6
+REASON_TEXT = {
+    REASON_NONE: "",
+    REASON_POST_ONLY_CROSS: "post-only order would cross the book",
+    REASON_OFF_TICK: "price is not on the tick grid",
+    REASON_BELOW_MIN_SIZE: "size is below the instrument minimum",
+    REASON_OUT_OF_RANGE: "price is outside the instrument's valid range",
+    REASON_ALREADY_DONE: "order already filled or cancelled",
+    REASON_OFF_LOT: "size is not a whole number of lots",
+}
+
+# Why run_segment returned
+WAKE = 1  # a decision or a response delivery is due at reg[R_NOW]
+CHUNK_END = 2
+BUFFER_FULL = 3
+
+
+@nb.njit(cache=True)
+def _emit(reg, freg, resp, respf, exch_ts, ords, slot, kind, price, qty, maker, reason, fee):
+    k = reg[R_RESP_N]
+    resp[k, P_DELIVER] = exch_ts + reg[R_RESP_LAT]
+    resp[k, P_EXCH_TS] = exch_ts
+    resp[k, P_ORDER_ID] = ords[slot, O_ID]
+    resp[k, P_SLOT] = slot
+    resp[k, P_KIND] = kind
+    resp[k, P_PRICE] = price
+    resp[k, P_QTY] = qty
+    resp[k, P_LEFT] = ords[slot, O_LEFT]
+    resp[k, P_MAKER] = maker
+    resp[k, P_REASON] = reason
+    resp[k, P_POS] = reg[R_POS]
+    respf[k, PF_FEE] = fee
+    respf[k, PF_CASH] = freg[F_CASH]
+    reg[R_RESP_N] = k + 1
+
+
+@nb.njit(cache=True)
+def _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, slot, qty, price, maker, exch_ts):
+    """Book a fill of ``qty`` lots at ``price`` for the order in ``slot``."""
+    side = ords[slot, O_SIDE]
+    notional = price * qty * freg[F_VALUE_PER_TICK_LOT]
+    fee = notional * (freg[F_MAKER_FEE] if maker else freg[F_TAKER_FEE])
+    reg[R_POS] += side * qty
+    freg[F_CASH] -= side * notional + fee
+    freg[F_FEES] += fee
+    freg[F_VOLUME] += qty
+    freg[F_NOTIONAL] += notional
+    reg[R_FILLS] += 1
+    ords[slot, O_LEFT] -= qty
+    if ords[slot, O_LEFT] <= 0:
+        _retire(reg, ords, mine_bid, mine_ask, bst, slot)
+    _emit(
+        reg, freg, resp, respf, exch_ts, ords, slot, K_FILL, price, qty, 1 if maker else 0, REASON_NONE, fee
+    )
+
+
+@nb.njit(cache=True)
+def refresh_own(reg, ords):
+    """Recompute our most aggressive resting prices (the loop's cheap trade-through test)."""
+    own_bid = -1
+    own_ask = INT64_MAX
+    for s in range(ords.shape[0]):
+        if ords[s, O_STATE] == S_RESTING:
+            p = ords[s, O_PRICE]
+            if ords[s, O_SIDE] == BID:
+                own_bid = max(own_bid, p)
+            else:
+                own_ask = min(own_ask, p)
+    reg[R_OWN_BID] = own_bid
+    reg[R_OWN_ASK] = own_ask
+
+
+@nb.njit(cache=True)
+def _retire(reg, ords, mine_bid, mine_ask, bst, slot):
+    if ords[slot, O_STATE] == S_RESTING:
+        i = ords[slot, O_PRICE] - bst[core.BASE]
+        if ords[slot, O_SIDE] == BID:
+            mine_bid[i] -= 1
+        else:
+            mine_ask[i] -= 1
+    ords[slot, O_STATE] = S_DONE
+    refresh_own(reg, ords)
+
+
+@nb.njit(cache=True)
+def _take(
+    reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, slot, exch_ts
+):
+    """Match an arriving marketable order against the book's levels, best price first."""
+    side = ords[slot, O_SIDE]
+    limit = ords[slot, O_PRICE] - bst[core.BASE]
+    if side == BID:
+        i = bst[core.BA]
+        hi = bst[core.ASK_HI]
+        while ords[slot, O_LEFT] > 0 and i <= limit and i <= hi:
+            avail = ask[i] - taken_ask[i]
+            if avail > 0:
+                q = min(avail, ords[slot, O_LEFT])
+                if taken_ask[i] == 0:
+                    reg[R_N_TAKEN] += 1
+                taken_ask[i] += q
+                _fill(
+                    reg,
+                    freg,
+                    resp,
+                    respf,
+                    ords,
+                    mine_bid,
+                    mine_ask,
+                    bst,
+                    slot,
+                    q,
+                    bst[core.BASE] + i,
+                    False,
+                    exch_ts,
+                )
+            i += 1
+    else:
+        i = bst[core.BB]
+        lo = bst[core.BID_LO]
+        while ords[slot, O_LEFT] > 0 and i >= limit and i >= lo:
+            avail = bid[i] - taken_bid[i]
+            if avail > 0:
+                q = min(avail, ords[slot, O_LEFT])
+                if taken_bid[i] == 0:
+                    reg[R_N_TAKEN] += 1
+                taken_bid[i] += q
+                _fill(
+                    reg,
+                    freg,
+                    resp,
+                    respf,
+                    ords,
+                    mine_bid,
+                    mine_ask,
+                    bst,
+                    slot,
+                    q,
+                    bst[core.BASE] + i,
+                    False,
+                    exch_ts,
+                )
+            i -= 1
+
+
+@nb.njit(cache=True)
+def _arrive_new(
+    reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, slot, t
+):
+    """A new order reaches the exchange at time ``t``: validate, take if marketable, then rest."""
+    side = ords[slot, O_SIDE]
+    price = ords[slot, O_PRICE]
+    reason = ords[slot, O_REJECT]
+    i = price - bst[core.BASE]
+    if reason == REASON_NONE:
+        if price < reg[R_PRICE_LO] or price > reg[R_PRICE_HI] or i < 0 or i >= bst[core.N]:
+            reason = REASON_OUT_OF_RANGE
+        elif ords[slot, O_QTY] < reg[R_MIN_LOTS]:
+            reason = REASON_BELOW_MIN_SIZE
+    crosses = (side == BID and bst[core.BA] < bst[core.N] and i >= bst[core.BA]) or (
+        side == ASK and bst[core.BB] >= 0 and i <= bst[core.BB]
+    )
+    if reason == REASON_NONE and crosses and ords[slot, O_POST_ONLY] == 1:
+        reason = REASON_POST_ONLY_CROSS
+    if reason != REASON_NONE:
+        ords[slot, O_STATE] = S_DONE
+        _emit(reg, freg, resp, respf, t, ords, slot, K_REJECTED, price, 0, 0, reason, 0.0)
+        return
+    ords[slot, O_STATE] = S_RESTING
+    if side == BID:
+        mine_bid[i] += 1
+    else:
+        mine_ask[i] += 1
+    _emit(reg, freg, resp, respf, t, ords, slot, K_ACCEPTED, price, 0, 0, REASON_NONE, 0.0)
+    if crosses:
+        _take(reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, slot, t)
+    if ords[slot, O_STATE] == S_RESTING:
+        ords[slot, O_AHEAD] = (bid[i] - taken_bid[i]) if side == BID else (ask[i] - taken_ask[i])
+        if ords[slot, O_AHEAD] < 0:
+            ords[slot, O_AHEAD] = 0
+        ords[slot, O_SEQ] = reg[R_SEQ]
+        refresh_own(reg, ords)
+
+
+@nb.njit(cache=True)
+def _arrive_cancel(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, slot, t):
+    ords[slot, O_CANCEL_AT] = -1
+    if ords[slot, O_STATE] == S_RESTING:
+        _retire(reg, ords, mine_bid, mine_ask, bst, slot)
+        _emit(reg, freg, resp, respf, t, ords, slot, K_CANCELLED, ords[slot, O_PRICE], 0, 0, REASON_NONE, 0.0)
+    else:
+        _emit(
+            reg,
+            freg,
+            resp,
+            respf,
+            t,
+            ords,
+            slot,
+            K_CANCEL_REJECTED,
+            ords[slot, O_PRICE],
+            0,
+            0,
+            REASON_ALREADY_DONE,
+            0.0,
+        )
+
+
+@nb.njit(cache=True)
+def next_arrival(ords):
+    """Earliest exchange arrival among requests in flight (INT64_MAX when none)."""
+    t = INT64_MAX
+    for s in range(ords.shape[0]):
+        if ords[s, O_STATE] == S_INFLIGHT and ords[s, O_ARRIVE] < t:
+            t = ords[s, O_ARRIVE]
+        if ords[s, O_CANCEL_AT] >= 0 and ords[s, O_CANCEL_AT] < t:
+            t = ords[s, O_CANCEL_AT]
+    return t
+
+
+@nb.njit(cache=True)
+def _process_arrivals(
+    reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, until
+):
+    """Deliver every request that reaches the exchange at or before ``until``, in time order."""
+    while reg[R_NEXT_ARRIVAL] <= until:
+        if reg[R_RESP_N] + 64 > resp.shape[0]:
+            return False
+        t = reg[R_NEXT_ARRIVAL]
+        for s in range(ords.shape[0]):
+            if ords[s, O_STATE] == S_INFLIGHT and ords[s, O_ARRIVE] == t:
+                _arrive_new(
+                    reg,
+                    freg,
+                    resp,
+                    respf,
+                    ords,
+                    bid,
+                    ask,
+                    bst,
+                    taken_bid,
+                    taken_ask,
+                    mine_bid,
+                    mine_ask,
+                    s,
+                    t,
+                )
+        for s in range(ords.shape[0]):
+            if ords[s, O_CANCEL_AT] == t:
+                _arrive_cancel(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, s, t)
+        reg[R_NEXT_ARRIVAL] = next_arrival(ords)
+    return True
+
+
+@nb.njit(cache=True)
+def _queue_on_trade(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, qty, exch_ts):
+    """A trade of ``qty`` lots against resting ``side`` at ``price`` (L2 models; FIFO non-L3 prints).
+
+    At our price the volume first consumes the queue ahead of each of our orders, then fills them.
+    Priced through our order (the aggressor went past our price), it fills our order in full.
+    """
+    left = qty
+    for s in range(ords.shape[0]):
+        if ords[s, O_STATE] != S_RESTING or ords[s, O_SIDE] != side:
+            continue
+        p = ords[s, O_PRICE]
+        through = (side == BID and p > price) or (side == ASK and p < price)
+        if through:
+            _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, s, ords[s, O_LEFT], p, True, exch_ts)
+        elif p == price and left > 0:
+            if ords[s, O_AHEAD] >= left:
+                ords[s, O_AHEAD] -= left
+                left = 0
+            else:
+                left -= ords[s, O_AHEAD]
+                ords[s, O_AHEAD] = 0
+                q = min(left, ords[s, O_LEFT])
+                left -= q
+                _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, s, q, p, True, exch_ts)
+
+
+@nb.njit(cache=True)
+def _queue_on_decrease(reg, freg, ords, side, price, old, new):
+    """A level at our price shrank from ``old`` to ``new`` lots without a trade (L2 models)."""
+    dec = old - new
+    for s in range(ords.shape[0]):
+        if ords[s, O_STATE] != S_RESTING or ords[s, O_SIDE] != side or ords[s, O_PRICE] != price:
+            continue
+        ahead = ords[s, O_AHEAD]
+        if reg[R_QUEUE] == PROBABILISTIC and dec > 0 and ahead > 0:
+            behind = max(old - ahead, 0)
+            n = freg[F_QUEUE_POWER]
+            fa = float(ahead) ** n
+            fb = float(behind) ** n
+            ahead -= np.int64(dec * fa / (fa + fb) + 0.5)
+        ahead = min(max(ahead, 0), new)
+        ords[s, O_AHEAD] = ahead
+
+
+@nb.njit(cache=True)
+def _fifo_on_l3(
+    reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, kind, side, price, qty, tape_seq, exch_ts
+):
+    """Exact FIFO: an L3 change at our price, by a tape order that arrived at ``tape_seq``."""
+    for s in range(ords.shape[0]):
+        if ords[s, O_STATE] != S_RESTING or ords[s, O_SIDE] != side or ords[s, O_PRICE] != price:
+            continue
+        ahead_of_us = tape_seq <= ords[s, O_SEQ]
+        if ahead_of_us:
+            ords[s, O_AHEAD] -= qty
+            if ords[s, O_AHEAD] < 0:
+                over = -ords[s, O_AHEAD]
+                ords[s, O_AHEAD] = 0
+                if kind == EXECUTE:
+                    # the queue ahead was shorter than counted: the excess reaches us
+                    q = min(over, ords[s, O_LEFT])
+                    _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, s, q, price, True, exch_ts)
+                    qty = over - q
+        elif kind == EXECUTE and qty > 0:
+            # an order behind ours traded: the aggressor met our order first
+            ords[s, O_AHEAD] = 0
+            q = min(qty, ords[s, O_LEFT])
+            qty -= q
+            _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, s, q, price, True, exch_ts)
+
+
+@nb.njit(cache=True)
+def _through_book(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, added, exch_ts):
+    """Tape liquidity added on ``side`` at or through our resting opposite order would meet it."""
+    for s in range(ords.shape[0]):
+        if added <= 0:
+            return
+        if ords[s, O_STATE] != S_RESTING or ords[s, O_SIDE] != -side:
+            continue
+        p = ords[s, O_PRICE]
+        if (side == ASK and price <= p) or (side == BID and price >= p):
+            q = min(added, ords[s, O_LEFT])
+            added -= q
+            _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, s, q, p, True, exch_ts)
+
+
+@nb.njit(cache=True)
+def _add_seq(orders_seq, order_id):
+    """FIFO arrival sequence of a tape order; orders we never saw added count as oldest (-1)."""
+    if order_id in orders_seq:
+        return orders_seq[order_id]
+    return -1
+
+
+@nb.njit(cache=True)
+def run_segment(
+    ev,
+    bid,
+    ask,
+    bst,
+    taken_bid,
+    taken_ask,
+    mine_bid,
+    mine_ask,
+    ords,
+    reg,
+    freg,
+    resp,
+    respf,
+    orders_seq,
+    orders_left,
+):
+    """Advance the simulation from ``reg[R_CURSOR]`` until a wake-up, the chunk end or a full buffer."""
+    n = ev.shape[0]
+    i = reg[R_CURSOR]
+    queue = reg[R_QUEUE]
+    feed = reg[R_FEED_LAT]
+    while i < n:
+        exch = ev[i]["exch_ts"]
+        local = ev[i]["local_ts"] + feed
+        if reg[R_STARTED] == 0:
+            reg[R_STARTED] = 1
+            reg[R_NEXT_DECISION] = local
+        # 1. requests that reach the exchange before this event
+        if reg[R_NEXT_ARRIVAL] <= exch and not _process_arrivals(
+            reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, exch
+        ):
+            reg[R_CURSOR] = i
+            return BUFFER_FULL
+        # 2. the strategy wakes before it sees this event
+        wake = reg[R_NEXT_DECISION]
+        if reg[R_PENDING_WAKE] < wake:
+            wake = reg[R_PENDING_WAKE]
+        if reg[R_RESP_N] > 0 and resp[0, P_DELIVER] < wake:
+            wake = resp[0, P_DELIVER]
+        if local > wake:
+            if wake == reg[R_NEXT_DECISION]:
+                # decide at the last grid time before this event: the book is the same at every
+                # grid time in between, so skipping them changes nothing the strategy can see
+                wake += ((local - 1 - wake) // reg[R_INTERVAL]) * reg[R_INTERVAL]
+            reg[R_NOW] = wake
+            reg[R_CURSOR] = i
+            return WAKE
+        if reg[R_RESP_N] + 64 > resp.shape[0]:
+            reg[R_CURSOR] = i
+            return BUFFER_FULL
+        # 3. the event itself
+        kind = ev[i]["kind"]
+        side = ev[i]["side"]
+        price = ev[i]["price"]
+        qty = ev[i]["size"]
+        oid = ev[i]["order_id"]
+        ix = price - bst[core.BASE]
+        in_range = 0 <= ix < bst[core.N]
+        old = 0
+        if in_range:
+            old = bid[ix] if side == BID else ask[ix]
+        tape_seq = -1
+        if queue == FIFO and kind >= ADD and kind <= EXECUTE:
+            if kind == ADD:
+                reg[R_SEQ] += 1
+                orders_seq[oid] = reg[R_SEQ]
+                orders_left[oid] = qty
+            else:
+                tape_seq = _add_seq(orders_seq, oid)
+                if oid in orders_left:
+                    left = orders_left[oid] - qty
+                    if left <= 0 or kind == DELETE:
+                        del orders_left[oid]
+                        del orders_seq[oid]
+                    else:
+                        orders_left[oid] = left
+        core.apply_event(bid, ask, bst, kind, side, price, qty)
+        new = old
+        if in_range:
+            new = bid[ix] if side == BID else ask[ix]
+        # liquidity we took stays used until the tape shows that much leaving the level
+        if reg[R_N_TAKEN] > 0 and in_range and new < old:
+            taken = taken_bid if side == BID else taken_ask
+            if taken[ix] > 0:
+                taken[ix] = max(taken[ix] - (old - new), 0)
+                if taken[ix] == 0 or new == 0:
+                    taken[ix] = 0
+                    reg[R_N_TAKEN] -= 1
+        mine = in_range and (mine_bid[ix] > 0 if side == BID else mine_ask[ix] > 0)
+        if kind == TRADE or kind == EXECUTE:
+            through = (side == BID and reg[R_OWN_BID] > price) or (side == ASK and reg[R_OWN_ASK] < price)
+            if queue == FIFO:
+                if mine and kind == EXECUTE:
+                    _fifo_on_l3(
+                        reg,
+                        freg,
+                        resp,
+                        respf,
+                        ords,
+                        mine_bid,
+                        mine_ask,
+                        bst,
+                        kind,
+                        side,
+                        price,
+                        qty,
+                        tape_seq,
+                        exch,
+                    )
+                if through:
+                    _queue_on_trade(
+                        reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, 0, exch
+                    )
+            elif mine or through:
+                _queue_on_trade(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, qty, exch)
+        elif mine and (new < old or kind == SET):
+            if queue == FIFO and kind != SET:
+                _fifo_on_l3(
+                    reg,
+                    freg,
+                    resp,
+                    respf,
+                    ords,
+                    mine_bid,
+                    mine_ask,
+                    bst,
+                    kind,
+                    side,
+                    price,
+                    qty,
+                    tape_seq,
+                    exch,
+                )
+            else:
+                _queue_on_decrease(reg, freg, ords, side, price, old, new)
+        crosses_own = (side == ASK and price <= reg[R_OWN_BID]) or (side == BID and price >= reg[R_OWN_ASK])
+        if (kind == SET or kind == ADD) and new > old and crosses_own:
+            _through_book(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, new - old, exch)
+        reg[R_LAST_EXCH] = exch
+        reg[R_EVENTS] += 1
+        i += 1
+    reg[R_CURSOR] = i
+    return CHUNK_END

@@ -1,0 +1,326 @@
+"""The simulated venue: the compiled engine's state plus the venue calls a strategy stack makes.
+
+:class:`SimExchange` owns the arrays that :func:`quotewise.sim.engine.run_segment` advances, turns
+the engine's response rows into :class:`Response` objects, and takes orders and cancels. It has the
+same ``place``/``cancel`` shape as a live venue adapter, so the order manager does not know whether
+it is trading a replay or a market.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numba import types
+from numba.typed import Dict
+
+from quotewise.book import core
+from quotewise.errors import ConfigError
+from quotewise.model.instrument import Instrument
+from quotewise.sim import engine as E
+
+QueueModel = Literal["fifo", "risk-averse", "prob"]
+QUEUE_CODES = {"fifo": E.FIFO, "risk-averse": E.RISK_AVERSE, "prob": E.PROBABILISTIC}
+RESPONSE_KINDS = {
+    E.K_ACCEPTED: "accepted",
+    E.K_REJECTED: "rejected",
+    E.K_FILL: "fill",
+    E.K_CANCELLED: "cancelled",
+    E.K_CANCEL_REJECTED: "cancel_rejected",
+}
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """How the simulated venue behaves: latencies (ns), queue model, decision grid."""
+
+    entry_latency_ns: int = 1_000_000
+    response_latency_ns: int = 1_000_000
+    feed_latency_ns: int = 0
+    queue: QueueModel = "risk-averse"
+    queue_power: float = 3.0
+    interval_ns: int = 100_000_000
+    max_orders: int = 256
+    response_buffer: int = 16_384
+
+    def __post_init__(self) -> None:
+        for name in ("entry_latency_ns", "response_latency_ns", "feed_latency_ns"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.interval_ns <= 0:
+            raise ConfigError(f"decision interval must be > 0 ns, got {self.interval_ns}")
+        if self.queue not in QUEUE_CODES:
+            raise ConfigError(f"unknown queue model {self.queue!r}; choose one of {', '.join(QUEUE_CODES)}")
+        if self.queue_power <= 0:
+            raise ConfigError(f"queue power must be > 0, got {self.queue_power}")
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the venue tells the strategy about one order, stamped with both clocks."""
+
+    kind: str
+    order_id: int
+    exch_ts: int
+    deliver_ts: int
+    side: int
+    price: int
+    qty: int
+    left: int
+    maker: bool
+    reason: str
+    position: int
+    cash: float
+    fee: float
+
+    @property
+    def terminal(self) -> bool:
+        return self.kind in ("rejected", "cancelled") or (self.kind == "fill" and self.left <= 0)
+
+
+class SimExchange:
+    """Engine state for one instrument over a price range known in advance (``lo..hi`` ticks)."""
+
+    def __init__(self, instrument: Instrument, lo_tick: int, hi_tick: int, config: SimConfig) -> None:
+        self.instrument = instrument
+        self.config = config
+        self.bid, self.ask, self.bst = core.new_book(lo_tick, hi_tick)
+        n = self.bid.shape[0]
+        self.taken_bid = np.zeros(n, np.int64)
+        self.taken_ask = np.zeros(n, np.int64)
+        self.mine_bid = np.zeros(n, np.int32)
+        self.mine_ask = np.zeros(n, np.int32)
+        self.ords = np.zeros((config.max_orders, E.ORD_FIELDS), np.int64)
+        self.ords[:, E.O_CANCEL_AT] = -1
+        self.reg = np.zeros(E.REG_LEN, np.int64)
+        self.freg = np.zeros(E.FREG_LEN, np.float64)
+        self.resp = np.zeros((config.response_buffer, E.RESP_FIELDS), np.int64)
+        self.respf = np.zeros((config.response_buffer, E.RESPF_FIELDS), np.float64)
+        self.orders_seq = Dict.empty(types.int64, types.int64)
+        self.orders_left = Dict.empty(types.int64, types.int64)
+        reg, freg = self.reg, self.freg
+        reg[E.R_INTERVAL] = config.interval_ns
+        reg[E.R_ENTRY_LAT] = config.entry_latency_ns
+        reg[E.R_RESP_LAT] = config.response_latency_ns
+        reg[E.R_FEED_LAT] = config.feed_latency_ns
+        reg[E.R_QUEUE] = QUEUE_CODES[config.queue]
+        reg[E.R_NEXT_ARRIVAL] = E.INT64_MAX
+        reg[E.R_PENDING_WAKE] = E.INT64_MAX
+        reg[E.R_MIN_LOTS] = instrument.min_size_lots
+        reg[E.R_PRICE_LO] = 0 if instrument.min_price is None else instrument.to_ticks(instrument.min_price)
+        reg[E.R_PRICE_HI] = (
+            E.INT64_MAX if instrument.max_price is None else instrument.to_ticks(instrument.max_price)
+        )
+        reg[E.R_OWN_BID] = -1
+        reg[E.R_OWN_ASK] = E.INT64_MAX
+        freg[E.F_MAKER_FEE] = instrument.maker_fee
+        freg[E.F_TAKER_FEE] = instrument.taker_fee
+        freg[E.F_VALUE_PER_TICK_LOT] = instrument.tick_size * instrument.lot_size
+        freg[E.F_QUEUE_POWER] = config.queue_power
+        self._events = np.zeros(0, dtype=np.dtype([("x", np.int64)]))
+        self._pending: deque[Response] = deque()
+        self._side_of: dict[int, int] = {}
+        self._slot_of: dict[int, int] = {}
+        self._free_slots = list(range(config.max_orders - 1, -1, -1))
+        self._terminal_seen: set[int] = set()
+        self._cancel_pending: set[int] = set()
+        self._next_id = 1
+        self.orders_placed = 0
+        self.cancels_sent = 0
+
+    # -- the event stream -------------------------------------------------------------------------
+    def feed(self, events: np.ndarray) -> None:
+        """Hand the engine the next chunk of events (the previous one must be finished)."""
+        self._events = events
+        self.reg[E.R_CURSOR] = 0
+
+    def advance(self) -> int:
+        """Run until the strategy must wake (``engine.WAKE``) or the chunk ends (``engine.CHUNK_END``)."""
+        while True:
+            code = E.run_segment(
+                self._events,
+                self.bid,
+                self.ask,
+                self.bst,
+                self.taken_bid,
+                self.taken_ask,
+                self.mine_bid,
+                self.mine_ask,
+                self.ords,
+                self.reg,
+                self.freg,
+                self.resp,
+                self.respf,
+                self.orders_seq,
+                self.orders_left,
+            )
+            self._drain()
+            if code != E.BUFFER_FULL:
+                return code
+
+    def _drain(self) -> None:
+        """Move the engine's response rows into the pending queue (delivered by local time)."""
+        n = int(self.reg[E.R_RESP_N])
+        if n:
+            rows = self.resp[:n].tolist()
+            cash_fee = self.respf[:n].tolist()
+            self.reg[E.R_RESP_N] = 0
+            for row, (fee, cash) in zip(rows, cash_fee, strict=True):
+                oid = row[E.P_ORDER_ID]
+                self._pending.append(
+                    Response(
+                        kind=RESPONSE_KINDS[row[E.P_KIND]],
+                        order_id=oid,
+                        exch_ts=row[E.P_EXCH_TS],
+                        deliver_ts=row[E.P_DELIVER],
+                        side=self._side_of[oid],
+                        price=row[E.P_PRICE],
+                        qty=row[E.P_QTY],
+                        left=row[E.P_LEFT],
+                        maker=bool(row[E.P_MAKER]),
+                        reason=E.REASON_TEXT[row[E.P_REASON]],
+                        position=row[E.P_POS],
+                        cash=cash,
+                        fee=fee,
+                    )
+                )
+        self.reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
+
+    def responses(self) -> list[Response]:
+        """Responses whose delivery time has come (local clock ``now``), in order."""
+        out = []
+        now = self.now
+        while self._pending and self._pending[0].deliver_ts <= now:
+            r = self._pending.popleft()
+            self._on_delivered(r)
+            out.append(r)
+        self.reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
+        return out
+
+    def pending_responses(self) -> list[Response]:
+        """Responses produced by the exchange but not yet delivered (e.g. at the end of the data)."""
+        return list(self._pending)
+
+    def _on_delivered(self, r: Response) -> None:
+        if r.kind == "cancel_rejected" or r.kind == "cancelled":
+            self._cancel_pending.discard(r.order_id)
+        if r.terminal:
+            self._terminal_seen.add(r.order_id)
+        if r.order_id in self._terminal_seen and r.order_id not in self._cancel_pending:
+            slot = self._slot_of.pop(r.order_id, None)
+            if slot is not None:
+                self.ords[slot, E.O_STATE] = E.S_FREE
+                self._free_slots.append(slot)
+                self._terminal_seen.discard(r.order_id)
+                self._side_of.pop(r.order_id, None)
+
+    # -- venue calls --------------------------------------------------------------------------------
+    def place(self, side: int, price: int, size: int, post_only: bool = True, reject_reason: int = 0) -> int:
+        """Send a limit order (ticks, lots) now; it reaches the exchange after the entry latency."""
+        if not self._free_slots:
+            raise ConfigError(
+                f"more than {self.config.max_orders} orders in flight or working; raise max_orders"
+            )
+        slot = self._free_slots.pop()
+        oid = self._next_id
+        self._next_id += 1
+        o = self.ords[slot]
+        o[:] = 0
+        o[E.O_ID] = oid
+        o[E.O_SIDE] = side
+        o[E.O_PRICE] = price
+        o[E.O_QTY] = size
+        o[E.O_LEFT] = size
+        o[E.O_STATE] = E.S_INFLIGHT
+        o[E.O_ARRIVE] = self.now + self.config.entry_latency_ns
+        o[E.O_CANCEL_AT] = -1
+        o[E.O_POST_ONLY] = 1 if post_only else 0
+        o[E.O_REJECT] = reject_reason
+        self.reg[E.R_NEXT_ARRIVAL] = min(self.reg[E.R_NEXT_ARRIVAL], o[E.O_ARRIVE])
+        self._slot_of[oid] = slot
+        self._side_of[oid] = side
+        self.orders_placed += 1
+        return oid
+
+    def submit(self, side: int, price: float, size: float, post_only: bool = True) -> int:
+        """Place by price and size in instrument units; off-grid orders are rejected by the venue."""
+        inst = self.instrument
+        reason = E.REASON_NONE
+        if not inst.on_tick(price):
+            reason = E.REASON_OFF_TICK
+        elif not inst.on_lot(size):
+            reason = E.REASON_OFF_LOT
+        return self.place(side, inst.to_ticks(price), inst.to_lots(size), post_only, reason)
+
+    def cancel(self, order_id: int) -> bool:
+        """Request a cancel; False when the order is unknown or a cancel is already on its way."""
+        slot = self._slot_of.get(order_id)
+        if slot is None or order_id in self._cancel_pending:
+            return False
+        self.ords[slot, E.O_CANCEL_AT] = self.now + self.config.entry_latency_ns
+        self.reg[E.R_NEXT_ARRIVAL] = min(self.reg[E.R_NEXT_ARRIVAL], self.ords[slot, E.O_CANCEL_AT])
+        self._cancel_pending.add(order_id)
+        self.cancels_sent += 1
+        return True
+
+    # -- what the strategy and the accounts read --------------------------------------------------------
+    @property
+    def now(self) -> int:
+        return int(self.reg[E.R_NOW])
+
+    @property
+    def next_decision(self) -> int:
+        return int(self.reg[E.R_NEXT_DECISION])
+
+    def schedule_next_decision(self) -> None:
+        self.reg[E.R_NEXT_DECISION] = self.now + self.config.interval_ns
+
+    @property
+    def decision_due(self) -> bool:
+        return self.now >= self.next_decision
+
+    @property
+    def position_lots(self) -> int:
+        """Exchange-side position (the truth; the strategy learns it with the response latency)."""
+        return int(self.reg[E.R_POS])
+
+    @property
+    def cash(self) -> float:
+        return float(self.freg[E.F_CASH])
+
+    @property
+    def fees(self) -> float:
+        return float(self.freg[E.F_FEES])
+
+    @property
+    def volume_lots(self) -> float:
+        return float(self.freg[E.F_VOLUME])
+
+    @property
+    def notional(self) -> float:
+        return float(self.freg[E.F_NOTIONAL])
+
+    @property
+    def events_processed(self) -> int:
+        return int(self.reg[E.R_EVENTS])
+
+    @property
+    def fills(self) -> int:
+        return int(self.reg[E.R_FILLS])
+
+    def best_bid(self) -> int | None:
+        b = core.best_bid(self.bst)
+        return None if b < 0 else int(b)
+
+    def best_ask(self) -> int | None:
+        a = core.best_ask(self.bst)
+        return None if a < 0 else int(a)
+
+    def book_counters(self) -> dict[str, int]:
+        return {
+            "cross_fixes": int(self.bst[core.CROSS_FIXES]),
+            "out_of_range": int(self.bst[core.OUT_OF_RANGE]),
+            "negative_clamps": int(self.bst[core.NEG_CLAMPS]),
+        }

@@ -1,0 +1,265 @@
+"""Each rule of docs/fill-rules.md, shown on a hand-built event stream."""
+
+from __future__ import annotations
+
+import pytest
+from simkit import INST, MS, T0, at, book, fills, kinds, run
+
+BUY, SELL = 1, -1
+
+
+def place(side: int, price: int, size: int, post_only: bool = True):
+    return lambda ex: ex.place(side, price, size, post_only)
+
+
+# -- latency ---------------------------------------------------------------------------------------
+
+
+def test_order_reaches_exchange_after_entry_latency():
+    """A trade before the order's arrival cannot fill it; one after can."""
+    rows = [*book(), (10, "trade", 1, 100, 50), (10.5, "trade", 1, 100, 50), (12, "trade", 1, 100, 50)]
+    # sent at 9.x ms with 2 ms entry latency: arrives ~11.x ms, so only the 12 ms trade reaches it
+    _, seen = run(rows, at(9, place(BUY, 100, 5)), entry_ms=2)
+    (fill,) = [r for r in seen if r.kind == "fill"]
+    assert fill.exch_ts == T0 + 12 * MS
+    assert fill.qty == 5
+
+
+def test_responses_arrive_after_response_latency():
+    rows = [*book(), (5, "trade", 1, 100, 1), (20, "trade", 1, 100, 1)]
+    _, seen = run(rows, at(1, place(BUY, 100, 1)), entry_ms=1, resp_ms=3)
+    ack = next(r for r in seen if r.kind == "accepted")
+    assert ack.deliver_ts - ack.exch_ts == 3 * MS
+
+
+def test_feed_latency_delays_what_the_strategy_sees():
+    """With 5 ms feed latency the book change at 10 ms is visible only at 15 ms."""
+    rows = [*book(), (10, "set", 1, 100, 0), (10, "set", 1, 99, 7), (30, "set", -1, 101, 3)]
+    seen_bids: list[tuple[int, int | None]] = []
+
+    def script(ex):
+        seen_bids.append((ex.now, ex.best_bid()))
+
+    run(rows, script, feed_ms=5)
+    before = [b for t, b in seen_bids if t < T0 + 15 * MS]
+    after = [b for t, b in seen_bids if t >= T0 + 15 * MS]
+    assert set(before) == {100}
+    assert after and set(after) == {99}
+
+
+# -- post-only and taking ------------------------------------------------------------------------
+
+
+def test_post_only_rejected_when_crossing_on_arrival():
+    """Not crossing when sent, but the ask moved down before the order arrived: rejected."""
+    rows = [*book(100, 103), (5.5, "set", -1, 101, 4), (20, "trade", 1, 100, 1)]
+    _, seen = run(rows, at(5, place(BUY, 101, 1)), entry_ms=1)
+    rej = next(r for r in seen if r.kind == "rejected")
+    assert rej.reason == "post-only order would cross the book"
+    assert not fills(seen)
+
+
+def test_crossing_order_takes_book_liquidity_at_book_prices():
+    rows = [*book(100, 101, 10, 3), (0, "set", -1, 102, 4), (0, "set", -1, 104, 9), (20, "set", 1, 98, 1)]
+    ex, seen = run(rows, at(1, place(BUY, 102, 10, post_only=False)))
+    got = fills(seen)
+    assert [(p, q, maker) for _, p, q, maker in got] == [(101, 3, False), (102, 4, False)]
+    # the remaining 3 lots rest at 102 as a maker order
+    assert ex.position_lots == 7
+    assert any(r.kind == "accepted" for r in seen)
+
+
+def test_liquidity_taken_once_is_not_taken_again():
+    rows = [*book(100, 101, 10, 3), (0, "set", -1, 102, 50), (20, "set", 1, 99, 1)]
+
+    def script(ex):
+        if ex.now >= T0 + MS and ex.orders_placed == 0:
+            ex.place(BUY, 101, 2, False)
+            ex.place(BUY, 101, 2, False)
+
+    _, seen = run(rows, script)
+    assert [q for _, _, q, _ in fills(seen)] == [2, 1]  # only 3 lots were ever at 101
+
+
+def test_taken_liquidity_returns_when_tape_shows_it_leaving():
+    """After we took 3 at 101, the tape removes 3 there (its own trade) and adds 5: 5 are new."""
+    rows = [*book(100, 101, 10, 3), (5, "set", -1, 101, 0), (6, "set", -1, 101, 5), (20, "set", 1, 99, 1)]
+
+    def script(ex):
+        if ex.now >= T0 + MS and ex.orders_placed == 0:
+            ex.place(BUY, 101, 3, False)
+        elif ex.now >= T0 + 10 * MS and ex.orders_placed == 1:
+            ex.place(BUY, 101, 5, False)
+
+    _, seen = run(rows, script)
+    assert [q for _, _, q, _ in fills(seen)] == [3, 5]
+
+
+# -- risk-averse queue (L2) ----------------------------------------------------------------------
+
+
+def test_risk_averse_advances_only_by_trades_and_fills_partially():
+    rows = [
+        *book(100, 101, 10, 10),
+        (5, "trade", 1, 100, 4),  # 10 ahead -> 6
+        (6, "set", 1, 100, 6),  # the tape's level shows the trade; no further advance
+        (7, "set", 1, 100, 3),  # a cancel of 3 somewhere: queue ahead cannot exceed the level: 3
+        (8, "trade", 1, 100, 5),  # 3 consumes the queue, 2 fill us
+        (9, "trade", 1, 100, 10),  # the rest of our 5 fills
+    ]
+    _, seen = run(rows, at(1, place(BUY, 100, 5)))
+    assert [q for _, _, q, _ in fills(seen)] == [2, 3]
+    assert all(maker for *_, maker in fills(seen))
+
+
+def test_risk_averse_level_growth_goes_behind_us():
+    rows = [*book(100, 101, 4, 10), (5, "set", 1, 100, 40), (6, "trade", 1, 100, 5)]
+    _, seen = run(rows, at(1, place(BUY, 100, 2)))
+    assert [q for _, _, q, _ in fills(seen)] == [1]
+
+
+def test_trade_through_our_price_fills_in_full():
+    rows = [*book(100, 101, 10, 10), (5, "trade", 1, 99, 1)]
+    _, seen = run(rows, at(1, place(BUY, 100, 7)))
+    assert [(p, q) for _, p, q, _ in fills(seen)] == [(100, 7)]
+
+
+def test_tape_ask_through_our_bid_fills_by_added_size():
+    """Our bid improves the spread to 101; the tape then adds 2 lots on the ask at 101."""
+    rows = [*book(100, 103, 10, 10), (5, "set", -1, 101, 2), (6, "set", -1, 101, 2), (7, "set", -1, 101, 6)]
+    _, seen = run(rows, at(1, place(BUY, 101, 5)))
+    assert [q for _, _, q, _ in fills(seen)] == [2, 3]  # the unchanged re-send at 6 ms adds nothing
+
+
+def test_probabilistic_queue_splits_cancels_by_position():
+    """Ahead 9 of a level of 10 (1 behind): with n=3 a cancel of 5 is almost all ahead of us."""
+    rows = [*book(100, 101, 9, 10), (5, "set", 1, 100, 10), (6, "set", 1, 100, 5), (7, "trade", 1, 100, 2)]
+    _, seen = run(rows, at(1, place(BUY, 100, 3)), queue="prob")
+    # ahead 9 -> 9 - round(5 * 9^3 / (9^3 + 1^3)) = 4 ; the trade of 2 leaves 2 ahead: no fill
+    assert not fills(seen)
+    _, seen = run([*rows, (8, "trade", 1, 100, 4)], at(1, place(BUY, 100, 3)), queue="prob")
+    assert [q for _, _, q, _ in fills(seen)] == [2]
+
+
+def test_risk_averse_would_not_advance_on_the_same_cancel():
+    rows = [*book(100, 101, 9, 10), (5, "set", 1, 100, 10), (6, "set", 1, 100, 5), (7, "trade", 1, 100, 6)]
+    _, seen = run(rows, at(1, place(BUY, 100, 3)), queue="risk-averse")
+    assert [q for _, _, q, _ in fills(seen)] == [1]  # ahead min(9, 5) = 5, trade 6 -> 1 fill
+
+
+# -- exact FIFO (L3) -----------------------------------------------------------------------------
+
+
+def l3_book() -> list[tuple]:
+    return [
+        (0, "add", 1, 100, 3, 1),
+        (0, "add", 1, 100, 4, 2),
+        (0, "add", -1, 101, 5, 3),
+    ]
+
+
+def test_fifo_executions_ahead_move_us_up_then_fill_us():
+    rows = [
+        *l3_book(),
+        (5, "exec", 1, 100, 3, 1),  # order 1 (ahead) trades: 4 ahead
+        (6, "add", 1, 100, 8, 4),  # order 4 joins behind us
+        (7, "exec", 1, 100, 4, 2),  # order 2 (ahead) trades: we are first
+        (8, "exec", 1, 100, 2, 4),  # order 4 behind us trades: the aggressor met us first
+    ]
+    _, seen = run(rows, at(1, place(BUY, 100, 5)), queue="fifo")
+    assert [q for _, _, q, _ in fills(seen)] == [2]
+
+
+def test_fifo_cancels_ahead_move_us_up_cancels_behind_do_not():
+    rows = [
+        *l3_book(),
+        (5, "add", 1, 100, 6, 4),  # behind us
+        (6, "delete", 1, 100, 6, 4),  # cancel behind us: no change (4+3 ahead)
+        (7, "reduce", 1, 100, 2, 1),  # order 1 cancels 2 of 3: 5 ahead
+        (8, "delete", 1, 100, 4, 2),  # order 2 gone: 1 ahead
+        (9, "exec", 1, 100, 1, 1),  # order 1 trades its last lot: 0 ahead
+        (10, "add", 1, 100, 9, 5),
+        (11, "exec", 1, 100, 9, 5),  # order 5 behind us trades: we fill 5 of it first
+    ]
+    _, seen = run(rows, at(1, place(BUY, 100, 5)), queue="fifo")
+    assert [q for _, _, q, _ in fills(seen)] == [5]
+
+
+def test_fifo_hidden_trade_at_our_price_does_not_fill_us():
+    rows = [*l3_book(), (5, "trade", 1, 100, 50, 99)]
+    _, seen = run(rows, at(1, place(BUY, 100, 5)), queue="fifo")
+    assert not fills(seen)
+
+
+# -- fees, tick and lot ------------------------------------------------------------------------------
+
+
+def test_maker_rebate_and_taker_fee_in_cash():
+    rows = [*book(100, 101, 10, 10), (5, "trade", -1, 101, 20), (6, "trade", -1, 102, 1)]
+
+    def script(ex):
+        if ex.now >= T0 + MS and ex.orders_placed == 0:
+            ex.place(SELL, 101, 2)  # maker: behind 10, the 20-lot buy fills it
+            ex.place(SELL, 100, 1, False)  # taker: hits the bid at 100
+
+    ex, seen = run(rows, script)
+    by_maker = {r.maker: r for r in seen if r.kind == "fill"}
+    taker, maker = by_maker[False], by_maker[True]
+    value = INST.tick_size * INST.lot_size
+    assert taker.fee == pytest.approx(100 * 1 * value * INST.taker_fee)
+    assert maker.fee == pytest.approx(101 * 2 * value * INST.maker_fee)
+    assert maker.fee < 0  # a rebate
+    assert ex.cash == pytest.approx((100 * 1 + 101 * 2) * value - taker.fee - maker.fee)
+    assert ex.fees == pytest.approx(taker.fee + maker.fee)
+
+
+def test_off_tick_and_below_minimum_are_rejected_with_reason():
+    inst = INST.model_copy(update={"min_size_lots": 2})
+    rows = [*book(), (20, "trade", 1, 99, 1)]
+
+    def script(ex):
+        if ex.orders_placed == 0 and ex.now >= T0 + MS:
+            ex.submit(BUY, 1.005, 5)  # off the 0.01 grid
+            ex.submit(BUY, 0.99, 1)  # 1 lot < minimum 2
+            ex.submit(BUY, 0.99, 2.5)  # not whole lots
+
+    _, seen = run(rows, script, instrument=inst)
+    reasons = sorted(r.reason for r in seen if r.kind == "rejected")
+    assert reasons == sorted(
+        [
+            "price is not on the tick grid",
+            "size is below the instrument minimum",
+            "size is not a whole number of lots",
+        ]
+    )
+
+
+# -- cancels -----------------------------------------------------------------------------------------
+
+
+def test_fill_while_cancel_is_in_flight_counts_and_cancel_is_rejected():
+    rows = [*book(100, 101, 0, 10), (5, "trade", 1, 100, 3), (5.5, "trade", 1, 100, 3), (30, "set", 1, 99, 1)]
+    oid = []
+
+    def script(ex):
+        if not oid and ex.now >= T0 + MS:
+            oid.append(ex.place(BUY, 100, 3))
+        elif oid and ex.now >= T0 + 4.5 * MS and ex.cancels_sent == 0:
+            ex.cancel(oid[0])  # arrives at ~5.5+ ms, after the 5 ms trade filled us
+
+    _, seen = run(rows, script, entry_ms=1)
+    assert kinds(seen) == ["accepted", "fill", "cancel_rejected"]
+
+
+def test_cancel_removes_order_before_later_trades():
+    rows = [*book(100, 101, 0, 10), (10, "trade", 1, 100, 3)]
+    oid = []
+
+    def script(ex):
+        if not oid and ex.now >= T0 + MS:
+            oid.append(ex.place(BUY, 100, 3))
+        elif oid and ex.now >= T0 + 4 * MS and ex.cancels_sent == 0:
+            ex.cancel(oid[0])
+
+    _, seen = run(rows, script)
+    assert kinds(seen) == ["accepted", "cancelled"]
