@@ -141,6 +141,17 @@ def test_probabilistic_queue_splits_cancels_by_position():
     assert [q for _, _, q, _ in fills(seen)] == [2]
 
 
+def test_probabilistic_queue_does_not_count_a_trade_twice():
+    """A trade of 4 then the depth update showing it (10 -> 6): the queue moves by 4, not 4 + split."""
+    rows = [*book(100, 101, 9, 10), (5, "set", 1, 100, 10), (6, "trade", 1, 100, 4), (7, "set", 1, 100, 6)]
+    rows_then = [*rows, (8, "trade", 1, 100, 5)]
+    _, seen = run(rows_then, at(1, place(BUY, 100, 3)), queue="prob")
+    # ahead 9 -> 5 after the trade; the update 10 -> 6 is that same trade; the 5-lot trade fills nothing
+    assert not fills(seen)
+    _, seen = run([*rows_then, (9, "trade", 1, 100, 2)], at(1, place(BUY, 100, 3)), queue="prob")
+    assert [q for _, _, q, _ in fills(seen)] == [2]
+
+
 def test_risk_averse_would_not_advance_on_the_same_cancel():
     rows = [*book(100, 101, 9, 10), (5, "set", 1, 100, 10), (6, "set", 1, 100, 5), (7, "trade", 1, 100, 6)]
     _, seen = run(rows, at(1, place(BUY, 100, 3)), queue="risk-averse")

@@ -85,7 +85,8 @@ O_CANCEL_AT = 8  # exchange arrival time of a cancel request, -1 when none
 O_SEQ = 9  # L3 sequence at our arrival: tape orders with a smaller sequence are ahead of us
 O_POST_ONLY = 10
 O_REJECT = 11  # a reason found before sending (off tick, below minimum): rejected on arrival
-ORD_FIELDS = 12
+O_TRADED = 12  # traded at our price since the level last changed (not counted twice as a cancel)
+ORD_FIELDS = 13
 
 # Slot states
 S_FREE = 0
@@ -393,7 +394,10 @@ def _queue_on_trade(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side,
         through = (side == BID and p > price) or (side == ASK and p < price)
         if through:
             _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, s, ords[s, O_LEFT], p, True, exch_ts)
-        elif p == price and left > 0:
+        elif p == price:
+            ords[s, O_TRADED] += qty
+            if left <= 0:
+                continue
             if ords[s, O_AHEAD] >= left:
                 ords[s, O_AHEAD] -= left
                 left = 0
@@ -407,11 +411,16 @@ def _queue_on_trade(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side,
 
 @nb.njit(cache=True)
 def _queue_on_decrease(reg, freg, ords, side, price, old, new):
-    """A level at our price shrank from ``old`` to ``new`` lots without a trade (L2 models)."""
-    dec = old - new
+    """A level at our price changed from ``old`` to ``new`` lots without a trade (L2 models).
+
+    Trades already counted at this price since the level last changed are taken off the decrease,
+    so a trade print followed by the depth update that shows it is not counted twice.
+    """
     for s in range(ords.shape[0]):
         if ords[s, O_STATE] != S_RESTING or ords[s, O_SIDE] != side or ords[s, O_PRICE] != price:
             continue
+        dec = old - new - ords[s, O_TRADED]
+        ords[s, O_TRADED] = 0
         ahead = ords[s, O_AHEAD]
         if reg[R_QUEUE] == PROBABILISTIC and dec > 0 and ahead > 0:
             behind = max(old - ahead, 0)
