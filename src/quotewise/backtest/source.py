@@ -88,21 +88,19 @@ def from_path(
 
 
 def synthetic(n_events: int, seed: int, chunk: int = 1_000_000) -> DataSource:
-    """The embedded synthetic market, generated chunk by chunk as the backtest consumes it."""
-    from quotewise.data.synthetic import (
-        SyntheticParams,
-        iter_synthetic_chunks,
-        synthetic_instrument,
-        synthetic_price_range,
-    )
+    """The embedded synthetic market, generated chunk by chunk as the backtest consumes it.
 
-    params = SyntheticParams()
-    lo, hi = synthetic_price_range(params)
+    Its book covers 1 tick to twice the start price: far beyond any excursion of the default
+    parameters; an event outside would be counted in ``summary.json`` under ``book.out_of_range``.
+    """
+    from quotewise.data.synthetic import SYNTH_INSTRUMENT, iter_synthetic_chunks, make_params
+
+    params = make_params()
     return DataSource(
-        name=f"synthetic(seed={seed}, events={n_events})",
-        instrument=synthetic_instrument(),
-        price_lo=lo,
-        price_hi=hi,
+        name=f"synthetic(seed={seed}, events={n_events:,})",
+        instrument=SYNTH_INSTRUMENT,
+        price_lo=1,
+        price_hi=2 * params.start_price_ticks,
         n_events=n_events,
         l3=True,
         chunks=lambda: iter_synthetic_chunks(n_events, seed, chunk_size=chunk),
