@@ -1,0 +1,133 @@
+"""End-to-end through the `mm` command: what a user types, what they get back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from backtest.runcheck import check_run
+from quotewise.cli import app
+
+runner = CliRunner()
+
+
+def mm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "quotewise.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_backtest_on_synthetic_writes_every_output(tmp_path):
+    proc = mm(
+        "backtest",
+        "--data",
+        "synthetic",
+        "--events",
+        "300000",
+        "--strategy",
+        "skew",
+        "--seed",
+        "3",
+        "--set",
+        "half_spread=1tick",
+        "--set",
+        "size=2",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Total P&L" in proc.stdout and "report.html" in proc.stdout
+    summary = check_run(tmp_path / "run")
+    assert summary["events"] == 300_000
+    assert summary["sim"]["queue"] == "fifo"  # the synthetic market is L3
+    assert summary["fills"] > 0
+
+
+def test_same_seed_same_result(tmp_path):
+    args = ["backtest", "--events", "100000", "--strategy", "symmetric", "--quiet", "--no-report"]
+    a = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    b = runner.invoke(app, [*args, "--out", str(tmp_path / "b")])
+    assert a.exit_code == 0 and b.exit_code == 0, a.output
+    sa, sb = (json.loads((tmp_path / d / "summary.json").read_text()) for d in "ab")
+    for key in ("total_pnl", "fills", "final_position", "orders_placed"):
+        assert sa[key] == sb[key]
+
+
+def test_user_strategy_file_runs(tmp_path):
+    path = tmp_path / "join.py"
+    path.write_text(
+        "from quotewise.quoting.base import Quote, QuoteSet, Strategy\n\n"
+        "class Join(Strategy):\n"
+        "    name = 'join'\n"
+        "    fills_seen = 0\n"
+        "    def quotes(self, view):\n"
+        "        if view.best_bid is None or view.best_ask is None:\n"
+        "            return QuoteSet()\n"
+        "        return QuoteSet([Quote(view.best_bid, 1)], [Quote(view.best_ask, 1)])\n"
+    )
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--events",
+            "100000",
+            "--strategy",
+            f"{path}:Join",
+            "--quiet",
+            "--set",
+            "interval=50ms",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = check_run(tmp_path / "run")
+    assert summary["strategy"] == "join" and summary["fills"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "nope"], "unknown strategy 'nope'"),
+        (["--set", "spreed=3"], "spreed"),
+        (["--set", "oops"], "key=value"),
+        (["--queue", "lifo"], "unknown queue model 'lifo'"),
+        (["--latency-entry", "fast"], "--latency-entry"),
+        (["--maker-fee", "cheap"], "--maker-fee"),
+        (["--data", "/no/such/file.gz"], "/no/such/file.gz"),
+        (["--events", "0"], "--events must be positive"),
+    ],
+)
+def test_bad_input_gives_a_clear_error(tmp_path, args, message):
+    result = runner.invoke(app, ["backtest", "--quiet", "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_flag_is_refused():
+    result = runner.invoke(app, ["backtest", "--speed", "9"])
+    assert result.exit_code != 0
+    assert "--speed" in result.output
+
+
+def test_report_regenerates(tmp_path):
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["backtest", "--events", "50000", "--quiet", "--out", str(out)]).exit_code == 0
+    (out / "report.html").unlink()
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "report.html").exists()
+    missing = runner.invoke(app, ["report", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "nothing" in missing.output
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("backtest", "data", "report"):
+        assert command in result.output
