@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from quotewise.backtest.source import DataSource
 from quotewise.book import core
 from quotewise.execution.order_manager import OrderManager
-from quotewise.quoting.base import MarketView, Strategy
+from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, Strategy
 from quotewise.sim import engine as E
 from quotewise.sim.exchange import Response, SimConfig, SimExchange
 
@@ -64,6 +64,7 @@ class _Recorder:
                 "maker" if r.maker else "taker",
                 r.position * self.lot,
                 r.cash,
+                r.mid2 * self.tick / 2 if r.mid2 >= 0 else math.nan,
             )
         )
         self.max_abs_pos = max(self.max_abs_pos, abs(r.position))
@@ -104,6 +105,7 @@ FILL_SCHEMA = pa.schema(
         ("liquidity", pa.string()),
         ("position", pa.float64()),
         ("cash", pa.float64()),
+        ("mid", pa.float64()),
     ]
 )
 ORDER_SCHEMA = pa.schema(
@@ -157,7 +159,18 @@ def run_backtest(
     first_ts: int | None = None
     wall0 = time.perf_counter()
 
-    def view() -> MarketView:
+    unseen: list[np.ndarray] = []  # events visible since the last decision, from earlier chunks
+    seen_upto = 0  # index in the current chunk up to which the strategy has been shown events
+
+    def new_events(chunk: np.ndarray, upto: int) -> np.ndarray:
+        nonlocal seen_upto
+        parts = [*unseen, chunk[seen_upto:upto]]
+        unseen.clear()
+        seen_upto = upto
+        out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return out[-MAX_VIEW_EVENTS:]
+
+    def view(events: np.ndarray | None = None) -> MarketView:
         bb, ba = ex.best_bid(), ex.best_ask()
         return MarketView(
             time=ex.now,
@@ -167,7 +180,8 @@ def run_backtest(
             bid_size=int(core.level_size(ex.bid, ex.ask, ex.bst, 1, bb)) if bb is not None else 0,
             ask_size=int(core.level_size(ex.bid, ex.ask, ex.bst, -1, ba)) if ba is not None else 0,
             position=om.position,
-            book=ex,
+            book=ex.book,
+            events=events,
         )
 
     def deliver(responses: list[Response]) -> None:
@@ -184,13 +198,15 @@ def run_backtest(
         if first_ts is None:
             first_ts = int(chunk["exch_ts"][0])
         ex.feed(chunk)
+        seen_upto = 0
         while True:
             code = ex.advance()
             deliver(ex.responses())
             if code == E.CHUNK_END:
+                unseen.append(chunk[seen_upto:][-MAX_VIEW_EVENTS:])
                 break
             if ex.decision_due:
-                om.reconcile(strategy.quotes(view()))
+                om.reconcile(strategy.quotes(view(new_events(chunk, int(ex.reg[E.R_CURSOR])))))
                 rec.sample(ex, om)
                 ex.schedule_next_decision()
             wakes += 1

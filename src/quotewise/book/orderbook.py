@@ -78,6 +78,13 @@ class OrderBook:
         self.bid, self.ask, self.st = new_book(lo_tick, hi_tick)
 
     @classmethod
+    def over(cls, bid: np.ndarray, ask: np.ndarray, st: np.ndarray) -> OrderBook:
+        """A view over existing core arrays (no copy): how strategies read the engine's book."""
+        book = cls.__new__(cls)
+        book.bid, book.ask, book.st = bid, ask, st
+        return book
+
+    @classmethod
     def for_events(cls, events: np.ndarray, margin: int = 0) -> OrderBook:
         """A book wide enough for every price in ``events`` plus ``margin`` ticks each way."""
         lo, hi = event_price_range(events)

@@ -13,13 +13,18 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from quotewise.book.orderbook import OrderBook
 from quotewise.model.instrument import Instrument
 from quotewise.parsing import parse_duration
 
 if TYPE_CHECKING:
     from quotewise.sim.exchange import Response
+
+
+MAX_VIEW_EVENTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,12 @@ class QuoteSet:
 
 @dataclass
 class MarketView:
-    """What a strategy sees at a decision: the book as of ``time`` and what it knows of itself."""
+    """What a strategy sees at a decision: the book as of ``time`` and what it knows of itself.
+
+    ``position`` is what the fill reports received so far say (lots). ``book`` reads the live book
+    (depth, weighted mid, imbalance); ``events`` holds the market events that became visible since
+    the previous decision (at most the last :data:`MAX_VIEW_EVENTS`), for flow signals.
+    """
 
     time: int
     instrument: Instrument
@@ -56,7 +66,8 @@ class MarketView:
     bid_size: int
     ask_size: int
     position: int
-    book: object = None
+    book: OrderBook | None = None
+    events: np.ndarray | None = None
 
     @property
     def mid(self) -> float | None:

@@ -106,7 +106,8 @@ P_LEFT = 7
 P_MAKER = 8
 P_REASON = 9
 P_POS = 10
-RESP_FIELDS = 11
+P_MID2 = 11  # best bid + best ask (ticks) when the response was made; -1 with a side empty
+RESP_FIELDS = 12
 # float side of a response (respf[k, field])
 PF_FEE = 0
 PF_CASH = 1
@@ -143,7 +144,7 @@ BUFFER_FULL = 3
 
 
 @nb.njit(cache=True)
-def _emit(reg, freg, resp, respf, exch_ts, ords, slot, kind, price, qty, maker, reason, fee):
+def _emit(reg, freg, resp, respf, bst, exch_ts, ords, slot, kind, price, qty, maker, reason, fee):
     k = reg[R_RESP_N]
     resp[k, P_DELIVER] = exch_ts + reg[R_RESP_LAT]
     resp[k, P_EXCH_TS] = exch_ts
@@ -156,6 +157,11 @@ def _emit(reg, freg, resp, respf, exch_ts, ords, slot, kind, price, qty, maker, 
     resp[k, P_MAKER] = maker
     resp[k, P_REASON] = reason
     resp[k, P_POS] = reg[R_POS]
+    resp[k, P_MID2] = (
+        -1
+        if bst[core.BB] < 0 or bst[core.BA] >= bst[core.N]
+        else (2 * bst[core.BASE] + bst[core.BB] + bst[core.BA])
+    )
     respf[k, PF_FEE] = fee
     respf[k, PF_CASH] = freg[F_CASH]
     reg[R_RESP_N] = k + 1
@@ -177,7 +183,20 @@ def _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, slot, qty, pric
     if ords[slot, O_LEFT] <= 0:
         _retire(reg, ords, mine_bid, mine_ask, bst, slot)
     _emit(
-        reg, freg, resp, respf, exch_ts, ords, slot, K_FILL, price, qty, 1 if maker else 0, REASON_NONE, fee
+        reg,
+        freg,
+        resp,
+        respf,
+        bst,
+        exch_ts,
+        ords,
+        slot,
+        K_FILL,
+        price,
+        qty,
+        1 if maker else 0,
+        REASON_NONE,
+        fee,
     )
 
 
@@ -291,14 +310,14 @@ def _arrive_new(
         reason = REASON_POST_ONLY_CROSS
     if reason != REASON_NONE:
         ords[slot, O_STATE] = S_DONE
-        _emit(reg, freg, resp, respf, t, ords, slot, K_REJECTED, price, 0, 0, reason, 0.0)
+        _emit(reg, freg, resp, respf, bst, t, ords, slot, K_REJECTED, price, 0, 0, reason, 0.0)
         return
     ords[slot, O_STATE] = S_RESTING
     if side == BID:
         mine_bid[i] += 1
     else:
         mine_ask[i] += 1
-    _emit(reg, freg, resp, respf, t, ords, slot, K_ACCEPTED, price, 0, 0, REASON_NONE, 0.0)
+    _emit(reg, freg, resp, respf, bst, t, ords, slot, K_ACCEPTED, price, 0, 0, REASON_NONE, 0.0)
     if crosses:
         _take(reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, slot, t)
     if ords[slot, O_STATE] == S_RESTING:
@@ -314,13 +333,29 @@ def _arrive_cancel(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, slot, 
     ords[slot, O_CANCEL_AT] = -1
     if ords[slot, O_STATE] == S_RESTING:
         _retire(reg, ords, mine_bid, mine_ask, bst, slot)
-        _emit(reg, freg, resp, respf, t, ords, slot, K_CANCELLED, ords[slot, O_PRICE], 0, 0, REASON_NONE, 0.0)
+        _emit(
+            reg,
+            freg,
+            resp,
+            respf,
+            bst,
+            t,
+            ords,
+            slot,
+            K_CANCELLED,
+            ords[slot, O_PRICE],
+            0,
+            0,
+            REASON_NONE,
+            0.0,
+        )
     else:
         _emit(
             reg,
             freg,
             resp,
             respf,
+            bst,
             t,
             ords,
             slot,

@@ -17,6 +17,7 @@ from numba import types
 from numba.typed import Dict
 
 from quotewise.book import core
+from quotewise.book.orderbook import OrderBook
 from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
 from quotewise.sim import engine as E
@@ -74,6 +75,7 @@ class Response:
     position: int
     cash: float
     fee: float
+    mid2: int  # best bid + best ask in ticks at the exchange when this happened; -1 if a side was empty
 
     @property
     def terminal(self) -> bool:
@@ -87,6 +89,7 @@ class SimExchange:
         self.instrument = instrument
         self.config = config
         self.bid, self.ask, self.bst = core.new_book(lo_tick, hi_tick)
+        self.book = OrderBook.over(self.bid, self.ask, self.bst)
         n = self.bid.shape[0]
         self.taken_bid = np.zeros(n, np.int64)
         self.taken_ask = np.zeros(n, np.int64)
@@ -184,6 +187,7 @@ class SimExchange:
                         position=row[E.P_POS],
                         cash=cash,
                         fee=fee,
+                        mid2=row[E.P_MID2],
                     )
                 )
         self.reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX

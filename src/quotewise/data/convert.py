@@ -1,0 +1,151 @@
+"""One entry point for every market-data source: detect the format, read it, summarize it.
+
+``load_source`` backs ``mm data convert`` and ``mm data info``: a raw file in one of
+:data:`FORMATS` is read by its reader, and a ``.parquet`` file is already normalized events (read
+back with :func:`quotewise.data.store.read_events`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quotewise.data.binance import read_binance
+from quotewise.data.hftbacktest import read_hftbacktest_npz
+from quotewise.data.store import EventData, read_events
+from quotewise.data.tardis import read_tardis, tardis_kind
+from quotewise.errors import ConfigError, DataError
+from quotewise.model.events import EventKind
+
+FORMATS = ("lobster", "binance", "tardis", "hftbacktest")
+PARQUET = "parquet"
+_ACCEPTED = f"{', '.join(FORMATS)} (or a Quotewise .parquet file)"
+_BINANCE_LINE = re.compile(rb"\d+ \{")
+_LOBSTER_NAME = re.compile(r".+_(message|orderbook)_\d+\.csv")
+
+
+def _first_line(path: Path) -> bytes:
+    """The first line of a file, gunzipped when it is gzip; empty when it cannot be read."""
+    try:
+        with path.open("rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gz else path.open("rb") as fh:
+            return fh.readline(1 << 16)
+    except (OSError, EOFError):
+        return b""
+
+
+def detect_format(path: str | Path | Sequence[str | Path]) -> str:
+    """Guess the format from the name and the first line; ``parquet`` for our own event files.
+
+    Several paths (consecutive Binance captures) must all have the same format.
+    """
+    if not isinstance(path, str | Path):
+        found = {detect_format(p) for p in path}
+        if len(found) != 1:
+            raise DataError(f"the files given have different or no formats: {sorted(found)}")
+        return found.pop()
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    name = path.name.lower()
+    if path.is_dir():
+        if any(_LOBSTER_NAME.fullmatch(p.name) for p in path.iterdir()):
+            return "lobster"
+    elif name.endswith(".parquet"):
+        return PARQUET
+    elif name.endswith(".npz"):
+        return "hftbacktest"
+    elif zipfile.is_zipfile(path) or _LOBSTER_NAME.fullmatch(path.name):
+        return "lobster"
+    else:
+        first = _first_line(path)
+        if _BINANCE_LINE.match(first):
+            return "binance"
+        if tardis_kind(first.decode(errors="replace").strip().split(",")) is not None:
+            return "tardis"
+    raise DataError(f"{path}: cannot tell its format; accepted formats: {_ACCEPTED}")
+
+
+def load_source(
+    path: str | Path | Sequence[str | Path],
+    fmt: str | None = None,
+    *,
+    tick_size: float | None = None,
+    lot_size: float | None = None,
+    symbol: str | None = None,
+) -> EventData:
+    """Read ``path`` in format ``fmt`` (None: :func:`detect_format`) into normalized events.
+
+    ``symbol`` names the instrument where the file does not (hftbacktest), picks the ticker of a
+    LOBSTER folder or zip holding several, and otherwise renames the instrument.
+    Binance accepts several consecutive files as one stream.
+    """
+    fmt = detect_format(path) if fmt is None else fmt.lower()
+    if fmt not in (*FORMATS, PARQUET):
+        raise ConfigError(f"unknown data format {fmt!r}; accepted formats: {_ACCEPTED}")
+    many = not isinstance(path, str | Path)
+    if many and fmt != "binance":
+        raise ConfigError(f"several files are read as one stream only for binance, not {fmt}")
+    if fmt == "binance":
+        data = read_binance(path, tick_size=tick_size, lot_size=lot_size)
+    elif fmt == "tardis":
+        data = read_tardis(path, tick_size=tick_size, lot_size=lot_size)
+    elif fmt == "lobster":
+        from quotewise.data.lobster import read_lobster
+
+        data = read_lobster(path, tick_size=tick_size, ticker=symbol)
+    elif fmt == "hftbacktest":
+        if tick_size is None or lot_size is None:
+            raise ConfigError(
+                "hftbacktest files do not store the tick and lot sizes: give tick_size and lot_size"
+            )
+        data = read_hftbacktest_npz(path, tick_size=tick_size, lot_size=lot_size, symbol=symbol or "UNKNOWN")
+    else:
+        data = read_events(path)
+    for given, stored, what in (
+        (tick_size, data.instrument.tick_size, "tick"),
+        (lot_size, data.instrument.lot_size, "lot"),
+    ):
+        if given is not None and given != stored:
+            raise ConfigError(
+                f"{path}: this {fmt} data fixes the {what} size at {stored}; {given} cannot apply"
+            )
+    if symbol is not None and data.instrument.symbol != symbol:
+        data.instrument = data.instrument.model_copy(update={"symbol": symbol})
+    return data
+
+
+def _iso(ns: int) -> str:
+    return f"{np.datetime_as_string(np.datetime64(ns, 'ns'), unit='ns')}Z"
+
+
+def _kind_name(kind: int) -> str:
+    try:
+        return EventKind(kind).name
+    except ValueError:
+        return f"unknown_kind_{kind}"
+
+
+def info(data: EventData) -> dict[str, Any]:
+    """What a data file holds: instrument, UTC time span, event counts by kind, the reader's report."""
+    ev = data.events
+    kinds, counts = np.unique(ev["kind"], return_counts=True)
+    first = int(ev["exch_ts"].min()) if len(ev) else None
+    last = int(ev["exch_ts"].max()) if len(ev) else None
+    return {
+        "source": data.source,
+        "instrument": data.instrument.model_dump(),
+        "events": len(ev),
+        "first_exch_time": None if first is None else _iso(first),
+        "last_exch_time": None if last is None else _iso(last),
+        "duration_s": 0.0 if first is None or last is None else (last - first) / 1e9,
+        "events_by_kind": {_kind_name(int(k)): int(c) for k, c in zip(kinds, counts, strict=True)},
+        "report": data.report,
+    }
