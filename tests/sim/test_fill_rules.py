@@ -274,3 +274,24 @@ def test_cancel_removes_order_before_later_trades():
 
     _, seen = run(rows, script)
     assert kinds(seen) == ["accepted", "cancelled"]
+
+
+def test_timer_wakes_the_strategy_inside_a_data_gap():
+    """No events between 5 ms and 500 ms: a timer at 100 ms still wakes the strategy then."""
+    from simkit import events
+
+    from quotewise.sim import engine as E
+    from quotewise.sim.exchange import SimConfig, SimExchange
+
+    ex = SimExchange(INST, 0, 1_000, SimConfig(interval_ns=10**12))
+    ex.feed(events([*book(), (5, "set", 1, 99, 1), (500, "set", 1, 98, 1)]))
+    ex.set_timer(T0 + 100 * MS)
+    wakes = []
+    while ex.advance() != E.CHUNK_END:
+        wakes.append(ex.now)
+        if ex.timer_due:
+            assert ex.last_event_local == T0 + 5 * MS  # the gap: nothing since 5 ms
+            ex.set_timer(None)
+        if ex.decision_due:
+            ex.schedule_next_decision()
+    assert T0 + 100 * MS in wakes

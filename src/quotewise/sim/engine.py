@@ -59,7 +59,9 @@ R_PRICE_LO = 19  # valid order prices (instrument bounds, in ticks)
 R_PRICE_HI = 20
 R_OWN_BID = 21  # our highest resting bid, -1 when none
 R_OWN_ASK = 22  # our lowest resting ask, INT64_MAX when none
-REG_LEN = 23
+R_TIMER = 23  # a local time at which Python asked to be woken (INT64_MAX when none)
+R_LAST_LOCAL = 24  # local time (with feed latency) at which the last processed event became visible
+REG_LEN = 25
 
 # Float registers (freg)
 F_CASH = 0
@@ -556,6 +558,8 @@ def run_segment(
         wake = reg[R_NEXT_DECISION]
         if reg[R_PENDING_WAKE] < wake:
             wake = reg[R_PENDING_WAKE]
+        if reg[R_TIMER] < wake:
+            wake = reg[R_TIMER]
         if reg[R_RESP_N] > 0 and resp[0, P_DELIVER] < wake:
             wake = resp[0, P_DELIVER]
         if local > wake:
@@ -658,6 +662,7 @@ def run_segment(
         if (kind == SET or kind == ADD) and new > old and crosses_own:
             _through_book(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, new - old, exch)
         reg[R_LAST_EXCH] = exch
+        reg[R_LAST_LOCAL] = local
         reg[R_EVENTS] += 1
         i += 1
     reg[R_CURSOR] = i

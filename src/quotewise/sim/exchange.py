@@ -116,6 +116,7 @@ class SimExchange:
         reg[E.R_PRICE_HI] = (
             E.INT64_MAX if instrument.max_price is None else instrument.to_ticks(instrument.max_price)
         )
+        reg[E.R_TIMER] = E.INT64_MAX
         reg[E.R_OWN_BID] = -1
         reg[E.R_OWN_ASK] = E.INT64_MAX
         freg[E.F_MAKER_FEE] = instrument.maker_fee
@@ -284,6 +285,19 @@ class SimExchange:
     @property
     def decision_due(self) -> bool:
         return self.now >= self.next_decision
+
+    def set_timer(self, local_ts: int | None) -> None:
+        """Be woken at ``local_ts`` even if no event or response comes (None cancels the timer)."""
+        self.reg[E.R_TIMER] = E.INT64_MAX if local_ts is None else local_ts
+
+    @property
+    def timer_due(self) -> bool:
+        return self.now >= self.reg[E.R_TIMER]
+
+    @property
+    def last_event_local(self) -> int:
+        """When the most recent market event became visible to the strategy (local clock)."""
+        return int(self.reg[E.R_LAST_LOCAL])
 
     @property
     def position_lots(self) -> int:
