@@ -131,3 +131,62 @@ def test_help_lists_the_commands():
     assert result.exit_code == 0
     for command in ("backtest", "data", "report"):
         assert command in result.output
+
+
+def test_several_strategies_are_compared(tmp_path):
+    out = tmp_path / "cmp"
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--events",
+            "100000",
+            "--quiet",
+            "--no-report",
+            "--strategy",
+            "symmetric",
+            "--strategy",
+            "skew",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = (out / "comparison.csv").read_text().splitlines()
+    assert lines[0].startswith("run,strategy,total_pnl")
+    assert [line.split(",")[0] for line in lines[1:]] == ["symmetric", "skew"]
+    for name in ("symmetric", "skew"):
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert summary["strategy"] == name
+        assert f"{summary['total_pnl']}" in (out / "comparison.csv").read_text()
+
+
+def test_sweep_file_runs_each_entry(tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "runs:\n"
+        "  - {name: small, strategy: skew, params: {size: 1}}\n"
+        "  - {name: big, strategy: skew, params: {size: 3}}\n"
+    )
+    out = tmp_path / "sw"
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--events",
+            "100000",
+            "--quiet",
+            "--no-report",
+            "--sweep",
+            str(sweep),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    small, big = (json.loads((out / n / "summary.json").read_text()) for n in ("small", "big"))
+    assert small["params"]["size"] == 1 and big["params"]["size"] == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("runs:\n  - {strategy: skew, colour: red}\n")
+    result = runner.invoke(app, ["backtest", "--quiet", "--sweep", str(bad), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "colour" in result.output

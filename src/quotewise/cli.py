@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -103,6 +104,99 @@ def print_summary(summary: dict, out_dir: Path | None) -> None:
             console.print(f"Report: [bold]{report}[/]")
 
 
+@dataclass
+class RunSpec:
+    """One backtest of a comparison: a label, a strategy name and its parameters."""
+
+    label: str
+    strategy: str
+    params: dict[str, object]
+
+
+def run_specs(
+    strategies: list[str], settings: dict[str, object], config: Path | None, sweep: Path | None
+) -> list[RunSpec]:
+    """What to run: a sweep file, or each --strategy (or the config's) with the config's params and --set."""
+    if sweep is not None:
+        if strategies or config is not None:
+            raise ConfigError(
+                "--sweep lists its own strategies; do not combine it with --strategy or --config"
+            )
+        return _sweep_specs(sweep, settings)
+    params: dict[str, object] = {}
+    if config is not None:
+        from quotewise.quoting.config import load_strategy_config
+
+        name, params = load_strategy_config(config)
+        strategies = strategies or [name]
+    names = strategies or ["skew"]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--strategy given twice: {names}")
+    return [RunSpec(_label(n), n, {**params, **settings}) for n in names]
+
+
+def _label(strategy: str) -> str:
+    return Path(strategy.rpartition(":")[2] if ":" in strategy else strategy).name
+
+
+def _sweep_specs(path: Path, settings: dict[str, object]) -> list[RunSpec]:
+    if not path.exists():
+        raise ConfigError(f"sweep file {path} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    runs = doc.get("runs") if isinstance(doc, dict) else None
+    if not isinstance(runs, list) or not runs:
+        raise ConfigError(f"{path}: expected a 'runs:' list of {{name, strategy, params}} entries")
+    specs = []
+    for i, run in enumerate(runs):
+        if not isinstance(run, dict) or "strategy" not in run:
+            raise ConfigError(f"{path}: run #{i + 1} needs a 'strategy'")
+        unknown = set(run) - {"name", "strategy", "params"}
+        if unknown:
+            raise ConfigError(f"{path}: run #{i + 1} has unknown keys {sorted(unknown)}")
+        label = str(run.get("name") or _label(run["strategy"]))
+        specs.append(RunSpec(label, str(run["strategy"]), {**(run.get("params") or {}), **settings}))
+    labels = [sp.label for sp in specs]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{path}: run names must be unique, got {labels}")
+    return specs
+
+
+COMPARE_COLUMNS = (
+    "total_pnl",
+    "fees",
+    "fills",
+    "traded_volume",
+    "max_abs_position",
+    "final_position",
+    "wall_seconds",
+)
+COMPARE_HEADERS = ("P&L", "fees", "fills", "volume", "max |pos|", "final pos", "wall s")
+
+
+def print_comparison(rows: list[dict], out_dir: Path) -> None:
+    table = Table(title="Comparison")
+    table.add_column("run", style="bold")
+    for header in COMPARE_HEADERS:
+        table.add_column(header, justify="right")
+    for row in rows:
+        table.add_row(
+            row["run"],
+            *(f"{row[c]:,.4g}" if isinstance(row[c], float) else f"{row[c]:,}" for c in COMPARE_COLUMNS),
+        )
+    console.print(table)
+    console.print(f"Comparison in [bold]{out_dir / 'comparison.csv'}[/]")
+
+
+def write_comparison(rows: list[dict], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(("run", "strategy", *COMPARE_COLUMNS))]
+    lines += [",".join(str(r[c]) for c in ("run", "strategy", *COMPARE_COLUMNS)) for r in rows]
+    (out_dir / "comparison.csv").write_text("\n".join(lines) + "\n")
+
+
 @app.command()
 def backtest(
     data: Annotated[str, typer.Option(help="data file (any supported format) or 'synthetic'")] = "synthetic",
@@ -111,10 +205,19 @@ def backtest(
         typer.Option("--format", help="lobster|binance|tardis|hftbacktest|parquet (default: detect)"),
     ] = None,
     strategy: Annotated[
-        str, typer.Option(help="symmetric | skew | path/to/file.py:Class | package.module:Class")
-    ] = "skew",
+        list[str] | None,
+        typer.Option(
+            help="symmetric | skew | path/to/file.py:Class | package.module:Class; repeat to compare several"
+        ),
+    ] = None,
     settings: Annotated[
         list[str] | None, typer.Option("--set", help="strategy parameter key=value (repeatable)")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file with 'strategy:' and 'params:'; --set overrides")
+    ] = None,
+    sweep: Annotated[
+        Path | None, typer.Option(help="YAML file with a 'runs:' list of {name, strategy, params}")
     ] = None,
     tick: Annotated[float | None, typer.Option(help="tick size (default: from the data)")] = None,
     lot: Annotated[float | None, typer.Option(help="lot size (default: from the data)")] = None,
@@ -136,7 +239,11 @@ def backtest(
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
-    """Run a market-making backtest and write summary.json, fills/orders/equity Parquet and report.html."""
+    """Run market-making backtests; write summary.json, fills/orders/equity Parquet and report.html.
+
+    With several strategies (repeat --strategy, or --sweep FILE) each run gets its own folder under
+    --out and a comparison table is written to comparison.csv.
+    """
     try:
         from quotewise.backtest import source as sources
         from quotewise.backtest.runner import run_backtest
@@ -148,7 +255,11 @@ def backtest(
             raise ConfigError(f"unknown queue model {queue!r}; choose one of {', '.join(QUEUE_CHOICES)}")
         if events <= 0:
             raise ConfigError(f"--events must be positive, got {events}")
-        strat = make_strategy(strategy, parse_settings(settings or []))
+        specs = run_specs(strategy or [], parse_settings(settings or []), config, sweep)
+        strats = [(spec, make_strategy(spec.strategy, spec.params)) for spec in specs]
+        entry = parse_duration(latency_entry, "--latency-entry")
+        response = parse_duration(latency_response, "--latency-response")
+        feed = parse_duration(feed_latency, "--feed-latency")
         src = (
             sources.synthetic(events, seed)
             if data == "synthetic"
@@ -166,31 +277,46 @@ def backtest(
             raise ConfigError(
                 "the fifo queue model needs order-level (L3) data; use --queue risk-averse or prob"
             )
-        config = SimConfig(
-            entry_latency_ns=parse_duration(latency_entry, "--latency-entry"),
-            response_latency_ns=parse_duration(latency_response, "--latency-response"),
-            feed_latency_ns=parse_duration(feed_latency, "--feed-latency"),
-            queue=model,  # type: ignore[arg-type]
-            queue_power=queue_power,
-            interval_ns=strat.interval_ns,
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        base = out or Path("runs") / (
+            f"{strats[0][1].name}-{stamp}" if len(strats) == 1 else f"compare-{stamp}"
         )
-        out_dir = out or Path("runs") / f"{strat.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-        if quiet:
-            result = run_backtest(src, strat, config, out_dir, report=report)
-        else:
-            with _progress() as bar:
-                task = bar.add_task("backtest", total=src.n_events)
-                result = run_backtest(
-                    src,
-                    strat,
-                    config,
-                    out_dir,
-                    progress=lambda n: bar.update(task, completed=n),
-                    report=report,
-                )
+        results = []
+        for spec, strat in strats:
+            sim = SimConfig(
+                entry_latency_ns=entry,
+                response_latency_ns=response,
+                feed_latency_ns=feed,
+                queue=model,  # type: ignore[arg-type]
+                queue_power=queue_power,
+                interval_ns=strat.interval_ns,
+            )
+            out_dir = base if len(strats) == 1 else base / spec.label
+            if quiet:
+                result = run_backtest(src, strat, sim, out_dir, report=report)
+            else:
+                with _progress() as bar:
+                    task = bar.add_task(spec.label, total=src.n_events)
+                    result = run_backtest(
+                        src,
+                        strat,
+                        sim,
+                        out_dir,
+                        progress=lambda n, t=task: bar.update(t, completed=n),
+                        report=report,
+                    )
+            results.append((spec, result))
     except QuotewiseError as exc:
         _fail(exc)
-    print_summary(result.summary, result.out_dir)
+    if len(results) == 1:
+        print_summary(results[0][1].summary, results[0][1].out_dir)
+        return
+    rows = [
+        {"run": spec.label, "strategy": spec.strategy, **{c: r.summary[c] for c in COMPARE_COLUMNS}}
+        for spec, r in results
+    ]
+    write_comparison(rows, base)
+    print_comparison(rows, base)
 
 
 @data_app.command("convert")
