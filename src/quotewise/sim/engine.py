@@ -61,7 +61,16 @@ R_OWN_BID = 21  # our highest resting bid, -1 when none
 R_OWN_ASK = 22  # our lowest resting ask, INT64_MAX when none
 R_TIMER = 23  # a local time at which Python asked to be woken (INT64_MAX when none)
 R_LAST_LOCAL = 24  # local time (with feed latency) at which the last processed event became visible
-REG_LEN = 25
+R_RESP_DONE = 25  # responses in the buffer already delivered inside the engine (compiled mode)
+R_MODE = 26  # PYTHON_MODE: wake Python at decisions; COMPILED_MODE: decide inside the loop
+R_NEXT_ID = 27  # next order id
+R_LOCAL_POS = 28  # position as the fill reports delivered so far tell it (compiled mode)
+R_ACT_N = 29  # rows in the action buffer (compiled mode)
+R_EQ_N = 30  # rows in the equity buffer (compiled mode)
+REG_LEN = 31
+
+PYTHON_MODE = 0
+COMPILED_MODE = 1
 
 # Float registers (freg)
 F_CASH = 0
@@ -109,7 +118,8 @@ P_MAKER = 8
 P_REASON = 9
 P_POS = 10
 P_MID2 = 11  # best bid + best ask (ticks) when the response was made; -1 with a side empty
-RESP_FIELDS = 12
+P_SIDE = 12
+RESP_FIELDS = 13
 # float side of a response (respf[k, field])
 PF_FEE = 0
 PF_CASH = 1
@@ -159,6 +169,7 @@ def _emit(reg, freg, resp, respf, bst, exch_ts, ords, slot, kind, price, qty, ma
     resp[k, P_MAKER] = maker
     resp[k, P_REASON] = reason
     resp[k, P_POS] = reg[R_POS]
+    resp[k, P_SIDE] = ords[slot, O_SIDE]
     resp[k, P_MID2] = (
         -1
         if bst[core.BB] < 0 or bst[core.BA] >= bst[core.N]
@@ -536,8 +547,17 @@ def run_segment(
     respf,
     orders_seq,
     orders_left,
+    sp,
+    loc,
+    act,
+    eqb,
 ):
-    """Advance the simulation from ``reg[R_CURSOR]`` until a wake-up, the chunk end or a full buffer."""
+    """Advance the simulation from ``reg[R_CURSOR]`` until a wake-up, the chunk end or a full buffer.
+
+    In compiled mode (``reg[R_MODE]``) decisions and response deliveries happen inside the loop
+    (:func:`compiled_wake`) and control returns to Python only at the chunk end, a timer or a full
+    buffer.
+    """
     n = ev.shape[0]
     i = reg[R_CURSOR]
     queue = reg[R_QUEUE]
@@ -560,14 +580,20 @@ def run_segment(
             wake = reg[R_PENDING_WAKE]
         if reg[R_TIMER] < wake:
             wake = reg[R_TIMER]
-        if reg[R_RESP_N] > 0 and resp[0, P_DELIVER] < wake:
-            wake = resp[0, P_DELIVER]
+        done = reg[R_RESP_DONE]
+        if reg[R_RESP_N] > done and resp[done, P_DELIVER] < wake:
+            wake = resp[done, P_DELIVER]
         if local > wake:
             if wake == reg[R_NEXT_DECISION]:
                 # decide at the last grid time before this event: the book is the same at every
                 # grid time in between, so skipping them changes nothing the strategy can see
                 wake += ((local - 1 - wake) // reg[R_INTERVAL]) * reg[R_INTERVAL]
             reg[R_NOW] = wake
+            if reg[R_MODE] == COMPILED_MODE and reg[R_TIMER] > wake:
+                if not compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb):
+                    reg[R_CURSOR] = i
+                    return BUFFER_FULL
+                continue
             reg[R_CURSOR] = i
             return WAKE
         if reg[R_RESP_N] + 64 > resp.shape[0]:
@@ -667,3 +693,232 @@ def run_segment(
         i += 1
     reg[R_CURSOR] = i
     return CHUNK_END
+
+
+# -- compiled quoting ------------------------------------------------------------------------------
+# The built-in quoting rule and the order manager's reconcile step, compiled, so that a backtest of
+# a built-in strategy never leaves the loop. They mirror quotewise.quoting.builtin (SkewStrategy,
+# SymmetricStrategy) and quotewise.execution.order_manager exactly; tests/sim/test_compiled.py runs
+# both paths on the same data and requires identical fills, orders and equity.
+
+# Strategy parameters (sp, float64)
+SP_HS_TICKS = 0  # half-spread: constant part, in ticks
+SP_HS_FRAC = 1  # half-spread: part proportional to the mid (e.g. 5bp -> 5e-4)
+SP_SKEW_PER_LOT = 2  # centre shift per lot of position, in half-spreads (skew / max inventory)
+SP_MAX_LOTS = 3  # stop quoting the side that adds at this |position| (lots)
+SP_SIZE = 4  # order size, lots
+SP_IMPROVE = 5  # 1: quotes may sit inside the spread; 0: never better than the touch
+SP_POST_ONLY = 6
+SP_LEN = 7
+
+# Local order view (loc[slot, field]): what the strategy side knows from responses
+L_STATUS = 0  # LS_NONE, LS_PENDING_NEW, LS_WORKING, LS_PENDING_CANCEL
+L_LEFT = 1
+L_CANCEL_OUT = 2  # a cancel was sent and its answer has not arrived
+L_TERMINAL = 3  # the order is finished as far as the strategy knows
+LOC_FIELDS = 4
+LS_NONE = 0
+LS_PENDING_NEW = 1
+LS_WORKING = 2
+LS_PENDING_CANCEL = 3
+
+# Action buffer (act[k, field]): orders sent and cancels requested, for orders.parquet
+A_TS = 0
+A_ORDER_ID = 1
+A_SIDE = 2
+A_PRICE = 3
+A_SIZE = 4
+A_KIND = 5
+ACT_FIELDS = 6
+ACT_SUBMIT = 1
+ACT_CANCEL = 2
+
+# Equity buffer (eqb[k, field]), one row per decision
+Q_TS = 0
+Q_POS = 1
+Q_CASH = 2
+Q_BID = 3
+Q_ASK = 4
+Q_QUOTE_BID = 5
+Q_QUOTE_ASK = 6
+EQ_FIELDS = 7
+
+
+@nb.njit(cache=True)
+def _deliver(reg, ords, loc, resp, k):
+    """One response reaches the strategy side: update the local order view and position."""
+    slot = resp[k, P_SLOT]
+    kind = resp[k, P_KIND]
+    live = loc[slot, L_TERMINAL] == 0
+    if kind == K_ACCEPTED:
+        if live and loc[slot, L_STATUS] == LS_PENDING_NEW:
+            loc[slot, L_STATUS] = LS_WORKING
+    elif kind == K_REJECTED or kind == K_CANCELLED:
+        loc[slot, L_STATUS] = LS_NONE
+        loc[slot, L_TERMINAL] = 1
+        if kind == K_CANCELLED:
+            loc[slot, L_CANCEL_OUT] = 0
+    elif kind == K_FILL:
+        if live:
+            loc[slot, L_LEFT] = resp[k, P_LEFT]
+            reg[R_LOCAL_POS] += ords[slot, O_SIDE] * resp[k, P_QTY]
+            if resp[k, P_LEFT] <= 0:
+                loc[slot, L_STATUS] = LS_NONE
+                loc[slot, L_TERMINAL] = 1
+    elif kind == K_CANCEL_REJECTED:
+        loc[slot, L_CANCEL_OUT] = 0
+        if live and loc[slot, L_LEFT] > 0:
+            loc[slot, L_STATUS] = LS_WORKING
+    if loc[slot, L_TERMINAL] == 1 and loc[slot, L_CANCEL_OUT] == 0:
+        ords[slot, O_STATE] = S_FREE
+
+
+@nb.njit(cache=True)
+def place_order(reg, ords, loc, act, side, price, size, post_only, reject_reason):
+    """Send an order now (both modes): it reaches the exchange after the entry latency."""
+    slot = -1
+    for s in range(ords.shape[0]):
+        if ords[s, O_STATE] == S_FREE:
+            slot = s
+            break
+    if slot < 0:
+        return -1
+    ords[slot, :] = 0
+    oid = reg[R_NEXT_ID]
+    reg[R_NEXT_ID] += 1
+    ords[slot, O_ID] = oid
+    ords[slot, O_SIDE] = side
+    ords[slot, O_PRICE] = price
+    ords[slot, O_QTY] = size
+    ords[slot, O_LEFT] = size
+    ords[slot, O_STATE] = S_INFLIGHT
+    ords[slot, O_ARRIVE] = reg[R_NOW] + reg[R_ENTRY_LAT]
+    ords[slot, O_CANCEL_AT] = -1
+    ords[slot, O_POST_ONLY] = post_only
+    ords[slot, O_REJECT] = reject_reason
+    if ords[slot, O_ARRIVE] < reg[R_NEXT_ARRIVAL]:
+        reg[R_NEXT_ARRIVAL] = ords[slot, O_ARRIVE]
+    loc[slot, L_STATUS] = LS_PENDING_NEW
+    loc[slot, L_LEFT] = size
+    loc[slot, L_CANCEL_OUT] = 0
+    loc[slot, L_TERMINAL] = 0
+    _act(reg, act, oid, side, price, size, ACT_SUBMIT)
+    return slot
+
+
+@nb.njit(cache=True)
+def cancel_order(reg, ords, loc, act, slot):
+    """Request a cancel (both modes); False when one is already on its way."""
+    if loc[slot, L_CANCEL_OUT] == 1:
+        return False
+    ords[slot, O_CANCEL_AT] = reg[R_NOW] + reg[R_ENTRY_LAT]
+    if ords[slot, O_CANCEL_AT] < reg[R_NEXT_ARRIVAL]:
+        reg[R_NEXT_ARRIVAL] = ords[slot, O_CANCEL_AT]
+    loc[slot, L_CANCEL_OUT] = 1
+    if loc[slot, L_TERMINAL] == 0:
+        loc[slot, L_STATUS] = LS_PENDING_CANCEL
+    _act(reg, act, ords[slot, O_ID], ords[slot, O_SIDE], ords[slot, O_PRICE], ords[slot, O_QTY], ACT_CANCEL)
+    return True
+
+
+@nb.njit(cache=True)
+def _act(reg, act, oid, side, price, size, kind):
+    k = reg[R_ACT_N]
+    act[k, A_TS] = reg[R_NOW]
+    act[k, A_ORDER_ID] = oid
+    act[k, A_SIDE] = side
+    act[k, A_PRICE] = price
+    act[k, A_SIZE] = size
+    act[k, A_KIND] = kind
+    reg[R_ACT_N] = k + 1
+
+
+@nb.njit(cache=True)
+def _reconcile_side(reg, ords, loc, act, side, want, price, size, post_only):
+    """Keep the first live order matching the wanted quote, cancel the others, place if none kept."""
+    kept = False
+    for s in range(ords.shape[0]):
+        st = loc[s, L_STATUS]
+        if (
+            ords[s, O_STATE] == S_FREE
+            or ords[s, O_SIDE] != side
+            or (st != LS_PENDING_NEW and st != LS_WORKING)
+        ):
+            continue
+        if want and not kept and ords[s, O_PRICE] == price and ords[s, O_QTY] == size:
+            kept = True
+        else:
+            cancel_order(reg, ords, loc, act, s)
+    return want and not kept
+
+
+@nb.njit(cache=True)
+def _decide(reg, sp, ords, loc, bst, act):
+    """The built-in quoting rule (symmetric/skew) and the reconcile step."""
+    bb = core.best_bid(bst)
+    ba = core.best_ask(bst)
+    want_bid = False
+    want_ask = False
+    bid_p = 0
+    ask_p = 0
+    size = np.int64(sp[SP_SIZE])
+    if bb >= 0 and ba >= 0:
+        mid = (bb + ba) / 2.0
+        hs = sp[SP_HS_TICKS] + sp[SP_HS_FRAC] * mid
+        q = reg[R_LOCAL_POS]
+        centre = mid - sp[SP_SKEW_PER_LOT] * hs * q
+        bid_p = np.int64(np.floor(centre - hs + 1e-9))
+        ask_p = np.int64(np.ceil(centre + hs - 1e-9))
+        if sp[SP_IMPROVE] > 0:
+            bid_p = min(bid_p, ba - 1)
+            ask_p = max(ask_p, bb + 1)
+        else:
+            bid_p = min(bid_p, bb)
+            ask_p = max(ask_p, ba)
+        want_bid = q < sp[SP_MAX_LOTS] and bid_p > 0
+        want_ask = q > -sp[SP_MAX_LOTS]
+    post_only = np.int64(sp[SP_POST_ONLY])
+    place_bid = _reconcile_side(reg, ords, loc, act, BID, want_bid, bid_p, size, post_only)
+    place_ask = _reconcile_side(reg, ords, loc, act, ASK, want_ask, ask_p, size, post_only)
+    if place_bid:
+        place_order(reg, ords, loc, act, BID, bid_p, size, post_only, REASON_NONE)
+    if place_ask:
+        place_order(reg, ords, loc, act, ASK, ask_p, size, post_only, REASON_NONE)
+
+
+@nb.njit(cache=True)
+def _best_working(ords, loc, side):
+    best = -1
+    for s in range(ords.shape[0]):
+        if ords[s, O_STATE] != S_FREE and ords[s, O_SIDE] == side and loc[s, L_STATUS] == LS_WORKING:
+            p = ords[s, O_PRICE]
+            if best < 0 or (side == BID and p > best) or (side == ASK and p < best):
+                best = p
+    return best
+
+
+@nb.njit(cache=True)
+def compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb):
+    """Deliver due responses, then decide if a decision is due. False: a buffer needs draining."""
+    now = reg[R_NOW]
+    k = reg[R_RESP_DONE]
+    while k < reg[R_RESP_N] and resp[k, P_DELIVER] <= now:
+        _deliver(reg, ords, loc, resp, k)
+        k += 1
+    reg[R_RESP_DONE] = k
+    if now < reg[R_NEXT_DECISION]:
+        return True
+    if reg[R_ACT_N] + 2 * ords.shape[0] + 2 > act.shape[0] or reg[R_EQ_N] + 1 > eqb.shape[0]:
+        return False
+    _decide(reg, sp, ords, loc, bst, act)
+    e = reg[R_EQ_N]
+    eqb[e, Q_TS] = now
+    eqb[e, Q_POS] = reg[R_POS]
+    eqb[e, Q_CASH] = freg[F_CASH]
+    eqb[e, Q_BID] = core.best_bid(bst)
+    eqb[e, Q_ASK] = core.best_ask(bst)
+    eqb[e, Q_QUOTE_BID] = _best_working(ords, loc, BID)
+    eqb[e, Q_QUOTE_ASK] = _best_working(ords, loc, ASK)
+    reg[R_EQ_N] = e + 1
+    reg[R_NEXT_DECISION] = now + reg[R_INTERVAL]
+    return True

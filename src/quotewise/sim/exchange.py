@@ -103,6 +103,10 @@ class SimExchange:
         self.respf = np.zeros((config.response_buffer, E.RESPF_FIELDS), np.float64)
         self.orders_seq = Dict.empty(types.int64, types.int64)
         self.orders_left = Dict.empty(types.int64, types.int64)
+        self.sp = np.zeros(E.SP_LEN, np.float64)
+        self.loc = np.zeros((config.max_orders, E.LOC_FIELDS), np.int64)
+        self.act = np.zeros((config.response_buffer, E.ACT_FIELDS), np.int64)
+        self.eqb = np.zeros((config.response_buffer, E.EQ_FIELDS), np.float64)
         reg, freg = self.reg, self.freg
         reg[E.R_INTERVAL] = config.interval_ns
         reg[E.R_ENTRY_LAT] = config.entry_latency_ns
@@ -117,6 +121,7 @@ class SimExchange:
             E.INT64_MAX if instrument.max_price is None else instrument.to_ticks(instrument.max_price)
         )
         reg[E.R_TIMER] = E.INT64_MAX
+        reg[E.R_NEXT_ID] = 1
         reg[E.R_OWN_BID] = -1
         reg[E.R_OWN_ASK] = E.INT64_MAX
         freg[E.F_MAKER_FEE] = instrument.maker_fee
@@ -125,12 +130,11 @@ class SimExchange:
         freg[E.F_QUEUE_POWER] = config.queue_power
         self._events = np.zeros(0, dtype=np.dtype([("x", np.int64)]))
         self._pending: deque[Response] = deque()
-        self._side_of: dict[int, int] = {}
         self._slot_of: dict[int, int] = {}
-        self._free_slots = list(range(config.max_orders - 1, -1, -1))
         self._terminal_seen: set[int] = set()
-        self._cancel_pending: set[int] = set()
-        self._next_id = 1
+        self.delivered: list[Response] = []  # compiled mode: responses the engine delivered
+        self.actions: list[tuple[int, int, int, int, int, str]] = []  # compiled mode: sends and cancels
+        self.equity_rows: list[tuple[int, int, float, int, int, int, int]] = []  # compiled mode
         self.orders_placed = 0
         self.cancels_sent = 0
 
@@ -159,39 +163,76 @@ class SimExchange:
                 self.respf,
                 self.orders_seq,
                 self.orders_left,
+                self.sp,
+                self.loc,
+                self.act,
+                self.eqb,
             )
             self._drain()
             if code != E.BUFFER_FULL:
                 return code
 
+    def _response(self, row: list[int], fee: float, cash: float) -> Response:
+        return Response(
+            kind=RESPONSE_KINDS[row[E.P_KIND]],
+            order_id=row[E.P_ORDER_ID],
+            exch_ts=row[E.P_EXCH_TS],
+            deliver_ts=row[E.P_DELIVER],
+            side=row[E.P_SIDE],
+            price=row[E.P_PRICE],
+            qty=row[E.P_QTY],
+            left=row[E.P_LEFT],
+            maker=bool(row[E.P_MAKER]),
+            reason=E.REASON_TEXT[row[E.P_REASON]],
+            position=row[E.P_POS],
+            cash=cash,
+            fee=fee,
+            mid2=row[E.P_MID2],
+        )
+
     def _drain(self) -> None:
-        """Move the engine's response rows into the pending queue (delivered by local time)."""
-        n = int(self.reg[E.R_RESP_N])
-        if n:
-            rows = self.resp[:n].tolist()
-            cash_fee = self.respf[:n].tolist()
-            self.reg[E.R_RESP_N] = 0
-            for row, (fee, cash) in zip(rows, cash_fee, strict=True):
-                oid = row[E.P_ORDER_ID]
-                self._pending.append(
-                    Response(
-                        kind=RESPONSE_KINDS[row[E.P_KIND]],
-                        order_id=oid,
-                        exch_ts=row[E.P_EXCH_TS],
-                        deliver_ts=row[E.P_DELIVER],
-                        side=self._side_of[oid],
-                        price=row[E.P_PRICE],
-                        qty=row[E.P_QTY],
-                        left=row[E.P_LEFT],
-                        maker=bool(row[E.P_MAKER]),
-                        reason=E.REASON_TEXT[row[E.P_REASON]],
-                        position=row[E.P_POS],
-                        cash=cash,
-                        fee=fee,
-                        mid2=row[E.P_MID2],
-                    )
-                )
-        self.reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
+        """Empty the engine's buffers into Python.
+
+        Python mode: every response goes to the pending queue, delivered by local time in
+        :meth:`responses`. Compiled mode: the engine delivered the first ``R_RESP_DONE`` responses
+        itself; those are recorded and the rest stay in the buffer, with actions and equity rows.
+        """
+        reg = self.reg
+        n = int(reg[E.R_RESP_N])
+        done = int(reg[E.R_RESP_DONE]) if self.compiled else n
+        if done:
+            rows = self.resp[:done].tolist()
+            fees_cash = self.respf[:done].tolist()
+            out = self.delivered if self.compiled else self._pending
+            out.extend(
+                self._response(row, fee, cash) for row, (fee, cash) in zip(rows, fees_cash, strict=True)
+            )
+            self.resp[: n - done] = self.resp[done:n]
+            self.respf[: n - done] = self.respf[done:n]
+            reg[E.R_RESP_N] = n - done
+            reg[E.R_RESP_DONE] = 0
+        if reg[E.R_ACT_N]:
+            kinds = {E.ACT_SUBMIT: "submitted", E.ACT_CANCEL: "cancel_requested"}
+            self.actions.extend(
+                (ts, oid, side, price, size, kinds[kind])
+                for ts, oid, side, price, size, kind in self.act[: reg[E.R_ACT_N]].tolist()
+            )
+            reg[E.R_ACT_N] = 0
+        if reg[E.R_EQ_N]:
+            self.equity_rows.extend(tuple(r) for r in self.eqb[: reg[E.R_EQ_N]].tolist())
+            reg[E.R_EQ_N] = 0
+        reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
+
+    @property
+    def compiled(self) -> bool:
+        return bool(self.reg[E.R_MODE] == E.COMPILED_MODE)
+
+    def use_compiled_quoting(self, params: np.ndarray) -> None:
+        """Decide inside the engine with the built-in quoting rule (see ``engine.SP_*``)."""
+        if params.shape != (E.SP_LEN,):
+            raise ConfigError(f"compiled quoting needs {E.SP_LEN} parameters, got {params.shape}")
+        self.sp[:] = params
+        self.reg[E.R_MODE] = E.COMPILED_MODE
 
     def responses(self) -> list[Response]:
         """Responses whose delivery time has come (local clock ``now``), in order."""
@@ -209,43 +250,31 @@ class SimExchange:
         return list(self._pending)
 
     def _on_delivered(self, r: Response) -> None:
-        if r.kind == "cancel_rejected" or r.kind == "cancelled":
-            self._cancel_pending.discard(r.order_id)
+        slot = self._slot_of.get(r.order_id)
+        if slot is None:
+            return
+        if r.kind in ("cancel_rejected", "cancelled"):
+            self.loc[slot, E.L_CANCEL_OUT] = 0
         if r.terminal:
             self._terminal_seen.add(r.order_id)
-        if r.order_id in self._terminal_seen and r.order_id not in self._cancel_pending:
-            slot = self._slot_of.pop(r.order_id, None)
-            if slot is not None:
-                self.ords[slot, E.O_STATE] = E.S_FREE
-                self._free_slots.append(slot)
-                self._terminal_seen.discard(r.order_id)
-                self._side_of.pop(r.order_id, None)
+        if r.order_id in self._terminal_seen and self.loc[slot, E.L_CANCEL_OUT] == 0:
+            del self._slot_of[r.order_id]
+            self.ords[slot, E.O_STATE] = E.S_FREE
+            self._terminal_seen.discard(r.order_id)
 
     # -- venue calls --------------------------------------------------------------------------------
     def place(self, side: int, price: int, size: int, post_only: bool = True, reject_reason: int = 0) -> int:
         """Send a limit order (ticks, lots) now; it reaches the exchange after the entry latency."""
-        if not self._free_slots:
+        slot = E.place_order(
+            self.reg, self.ords, self.loc, self.act, side, price, size, 1 if post_only else 0, reject_reason
+        )
+        self.reg[E.R_ACT_N] = 0  # in Python mode the order manager keeps the order log
+        if slot < 0:
             raise ConfigError(
                 f"more than {self.config.max_orders} orders in flight or working; raise max_orders"
             )
-        slot = self._free_slots.pop()
-        oid = self._next_id
-        self._next_id += 1
-        o = self.ords[slot]
-        o[:] = 0
-        o[E.O_ID] = oid
-        o[E.O_SIDE] = side
-        o[E.O_PRICE] = price
-        o[E.O_QTY] = size
-        o[E.O_LEFT] = size
-        o[E.O_STATE] = E.S_INFLIGHT
-        o[E.O_ARRIVE] = self.now + self.config.entry_latency_ns
-        o[E.O_CANCEL_AT] = -1
-        o[E.O_POST_ONLY] = 1 if post_only else 0
-        o[E.O_REJECT] = reject_reason
-        self.reg[E.R_NEXT_ARRIVAL] = min(self.reg[E.R_NEXT_ARRIVAL], o[E.O_ARRIVE])
+        oid = int(self.ords[slot, E.O_ID])
         self._slot_of[oid] = slot
-        self._side_of[oid] = side
         self.orders_placed += 1
         return oid
 
@@ -262,13 +291,13 @@ class SimExchange:
     def cancel(self, order_id: int) -> bool:
         """Request a cancel; False when the order is unknown or a cancel is already on its way."""
         slot = self._slot_of.get(order_id)
-        if slot is None or order_id in self._cancel_pending:
+        if slot is None:
             return False
-        self.ords[slot, E.O_CANCEL_AT] = self.now + self.config.entry_latency_ns
-        self.reg[E.R_NEXT_ARRIVAL] = min(self.reg[E.R_NEXT_ARRIVAL], self.ords[slot, E.O_CANCEL_AT])
-        self._cancel_pending.add(order_id)
-        self.cancels_sent += 1
-        return True
+        sent = E.cancel_order(self.reg, self.ords, self.loc, self.act, slot)
+        self.reg[E.R_ACT_N] = 0
+        if sent:
+            self.cancels_sent += 1
+        return bool(sent)
 
     # -- what the strategy and the accounts read --------------------------------------------------------
     @property
