@@ -1,0 +1,176 @@
+"""Quotewise vs hftbacktest on the same events and the same market-making strategy, side by side.
+
+The strategy (the reference of ../shared/peers): every 100 ms one bid and one ask of 0.01, post-only,
+reservation = mid - 0.5 tick x position / 0.01, half-spread 1 tick, never better than the touch,
+no new order on the side that would take |position| past 0.5; 1 ms entry and 1 ms response
+latency, risk-averse queue, maker -0.5 bp, taker 7 bp, tick 0.1, lot 0.001. JIT time is excluded
+in both engines (one warm-up run each); each figure is the median of ``--runs`` runs in this process.
+
+    make bench          # installs the `bench` extra (hftbacktest) and runs this on the 10M stream
+    .venv/bin/python bench/compare_hftbacktest.py DATA.npz [--runs 5] [--warmup small.npz]
+
+Prints one JSON object: events/s of each engine, their ratio, and each engine's fills, volume and
+final position.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+TICK, LOT = 0.1, 0.001
+ORDER_QTY, MAX_POS, SKEW_TICKS, HALF_SPREAD_TICKS = 0.01, 0.5, 0.5, 1.0
+STEP_NS, LATENCY_NS = 100_000_000, 1_000_000
+MAKER_FEE, TAKER_FEE = -0.00005, 0.0007
+
+
+def hftbacktest_run(data: np.ndarray | str) -> dict:
+    """One run inside hftbacktest (its Rust engine, a numba strategy)."""
+    from hftbacktest import GTX, LIMIT, BacktestAsset, ROIVectorMarketDepthBacktest
+    from numba import njit
+
+    @njit
+    def quote(hbt):
+        no_bid, no_ask = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+        next_id = 1
+        while hbt.elapse(STEP_NS) == 0:
+            hbt.clear_inactive_orders(0)
+            depth = hbt.depth(0)
+            best_bid, best_ask = depth.best_bid_tick, depth.best_ask_tick
+            if best_bid == no_bid or best_ask == no_ask:
+                continue
+            position = hbt.position(0)
+            centre = (best_bid + best_ask) / 2.0 - SKEW_TICKS * position / ORDER_QTY
+            bid = min(int(np.floor(centre - HALF_SPREAD_TICKS)), best_bid)
+            ask = max(int(np.ceil(centre + HALF_SPREAD_TICKS)), best_ask)
+            want_bid, want_ask = position < MAX_POS, position > -MAX_POS
+            kept_bid = kept_ask = False
+            values = hbt.orders(0).values()
+            while values.has_next():
+                order = values.get()
+                is_buy = order.side == 1
+                if is_buy and want_bid and order.price_tick == bid and not kept_bid:
+                    kept_bid = True
+                elif not is_buy and want_ask and order.price_tick == ask and not kept_ask:
+                    kept_ask = True
+                elif order.cancellable:
+                    hbt.cancel(0, order.order_id, False)
+            if want_bid and not kept_bid:
+                hbt.submit_buy_order(0, next_id, bid * TICK, ORDER_QTY, GTX, LIMIT, False)
+                next_id += 1
+            if want_ask and not kept_ask:
+                hbt.submit_sell_order(0, next_id, ask * TICK, ORDER_QTY, GTX, LIMIT, False)
+                next_id += 1
+        return next_id
+
+    asset = (
+        BacktestAsset()
+        .data([data])
+        .linear_asset(1.0)
+        .constant_order_latency(LATENCY_NS, LATENCY_NS)
+        .risk_adverse_queue_model()
+        .partial_fill_exchange()  # Quotewise fills partially too: same rule in both
+        .trading_value_fee_model(MAKER_FEE, TAKER_FEE)
+        .tick_size(TICK)
+        .lot_size(LOT)
+    )
+    hbt = ROIVectorMarketDepthBacktest([asset])
+    t0 = time.perf_counter()
+    quote(hbt)
+    seconds = time.perf_counter() - t0
+    state = hbt.state_values(0)
+    result = {
+        "seconds": seconds,
+        "fills": int(state.num_trades),
+        "volume": float(state.trading_volume),
+        "position": float(state.position),
+    }
+    hbt.close()
+    return result
+
+
+def quotewise_run(data) -> dict:
+    """One run in Quotewise: the built-in skew strategy with the same parameters, compiled path."""
+    from quotewise.backtest.runner import run_backtest
+    from quotewise.quoting.loader import make_strategy
+    from quotewise.sim.exchange import SimConfig
+
+    strategy = make_strategy(
+        "skew",
+        {
+            "spread": "1tick",
+            "size": ORDER_QTY,
+            "max_inventory": MAX_POS,
+            "improve": False,
+            # centre shift at max inventory: 0.5 tick per 0.01 held, in half-spreads of 1 tick
+            "skew": SKEW_TICKS * MAX_POS / ORDER_QTY,
+        },
+    )
+    config = SimConfig(
+        entry_latency_ns=LATENCY_NS, response_latency_ns=LATENCY_NS, queue="risk-averse", interval_ns=STEP_NS
+    )
+    result = run_backtest(data, strategy, config, out_dir=None).summary
+    return {
+        "seconds": result["wall_seconds"],
+        "fills": result["fills"],
+        "volume": result["traded_volume"],
+        "position": result["final_position"],
+        "events": result["events"],
+        "compiled": result["compiled"],
+    }
+
+
+def our_source(path: Path):
+    from quotewise.backtest.source import from_event_data
+    from quotewise.data.hftbacktest import read_hftbacktest_npz
+
+    data = read_hftbacktest_npz(path, tick_size=TICK, lot_size=LOT, symbol="BTCUSDT")
+    data.instrument = data.instrument.model_copy(update={"maker_fee": MAKER_FEE, "taker_fee": TAKER_FEE})
+    return from_event_data(data, str(path))
+
+
+def median_runs(fn, data, runs: int) -> dict:
+    results = [fn(data) for _ in range(runs)]
+    out = dict(results[len(results) // 2])
+    out["seconds"] = statistics.median(r["seconds"] for r in results)
+    out["all_seconds"] = [round(r["seconds"], 4) for r in results]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "data", type=Path, help="an hftbacktest .npz event file (both engines read the same events)"
+    )
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--warmup", type=Path, help="small .npz for the JIT warm-up runs (default: DATA)")
+    args = ap.parse_args()
+    rows = int(np.load(args.data, mmap_mode="r")["data"].shape[0])
+    warm = args.warmup or args.data
+    hftbacktest_run(str(warm))
+    quotewise_run(our_source(warm))
+    events = np.load(args.data)["data"]
+    ours = our_source(args.data)
+    theirs = median_runs(hftbacktest_run, events, args.runs)
+    mine = median_runs(quotewise_run, ours, args.runs)
+    report = {
+        "data": str(args.data),
+        "events": rows,
+        "runs": args.runs,
+        "hftbacktest": {**theirs, "events_per_second": rows / theirs["seconds"]},
+        "quotewise": {**mine, "events_per_second": rows / mine["seconds"]},
+    }
+    report["speed_ratio_quotewise_over_hftbacktest"] = theirs["seconds"] / mine["seconds"]
+    for key in ("fills", "volume", "position"):
+        a, b = mine[key], theirs[key]
+        report[f"{key}_difference_pct"] = 100.0 * (a - b) / abs(b) if b else (0.0 if a == b else float("inf"))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
