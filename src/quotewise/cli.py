@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
@@ -23,6 +23,9 @@ from rich.progress import (
 from rich.table import Table
 
 from quotewise.errors import ConfigError, QuotewiseError
+
+if TYPE_CHECKING:
+    from quotewise.risk import RiskConfig
 
 app = typer.Typer(
     help="Quotewise: market making with a backtest you can trust.", no_args_is_help=True, add_completion=False
@@ -94,6 +97,10 @@ def print_summary(summary: dict, out_dir: Path | None) -> None:
         ("Events per second", f"{summary['events_per_second']:,.0f}"),
         ("Period", f"{summary['start']} -> {summary['end']}"),
     ]
+    risk = summary.get("risk") or {}
+    if risk.get("config") is not None:
+        taken = ", ".join(f"{n} {action}" for action, n in risk["actions"].items() if n)
+        rows.append(("Risk actions", taken or "none"))
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
@@ -197,6 +204,54 @@ def write_comparison(rows: list[dict], out_dir: Path) -> None:
     (out_dir / "comparison.csv").write_text("\n".join(lines) + "\n")
 
 
+RISK_LIMIT_FLAGS = (
+    "max_pos",
+    "max_notional",
+    "max_order_size",
+    "max_order_notional",
+    "max_loss",
+    "max_loss_window",
+    "max_daily_loss",
+    "max_drawdown",
+    "max_order_rate",
+    "stale_after",
+    "price_band",
+)
+
+
+def risk_config(flags: dict[str, object]) -> RiskConfig | None:
+    """The risk limits given on the command line; None (no risk engine) when no limit is set.
+
+    Durations and the price band are read here so that an error names the flag the user typed.
+    """
+    from pydantic import ValidationError
+
+    from quotewise.parsing import parse_duration
+    from quotewise.risk import RiskConfig
+    from quotewise.risk.config import parse_band
+
+    if all(flags.get(name) is None for name in RISK_LIMIT_FLAGS):
+        return None
+    values = dict(flags)
+    for name in ("max_loss_window", "stale_after", "pause_for"):
+        if values.get(name) is not None:
+            values[name] = parse_duration(str(values[name]), _flag(name))
+    if values.get("price_band") is not None:
+        values["price_band"] = parse_band(str(values["price_band"]), "--price-band")
+    try:
+        return RiskConfig(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_flag(str(e['loc'][0]))}: {e['ctx']['error'] if e['type'] == 'value_error' else e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(problems) from exc
+
+
+def _flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
 @app.command()
 def backtest(
     data: Annotated[str, typer.Option(help="data file (any supported format) or 'synthetic'")] = "synthetic",
@@ -238,6 +293,80 @@ def backtest(
     ] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    max_pos: Annotated[
+        float | None,
+        typer.Option(help="risk: largest absolute position, instrument units", rich_help_panel="Risk"),
+    ] = None,
+    max_notional: Annotated[
+        float | None,
+        typer.Option(
+            help="risk: largest absolute position x fair value, quote currency", rich_help_panel="Risk"
+        ),
+    ] = None,
+    max_order_size: Annotated[
+        float | None,
+        typer.Option(
+            help="risk: reject larger orders (fat finger), instrument units", rich_help_panel="Risk"
+        ),
+    ] = None,
+    max_order_notional: Annotated[
+        float | None,
+        typer.Option(
+            help="risk: reject orders above this price x size, quote currency", rich_help_panel="Risk"
+        ),
+    ] = None,
+    max_loss: Annotated[
+        float | None,
+        typer.Option(
+            help="risk: halt at this loss, quote currency; with --max-loss-window pause instead",
+            rich_help_panel="Risk",
+        ),
+    ] = None,
+    max_loss_window: Annotated[
+        str | None,
+        typer.Option(
+            help="risk: rolling window of --max-loss, e.g. 5m; losing that much within it pauses",
+            rich_help_panel="Risk",
+        ),
+    ] = None,
+    max_daily_loss: Annotated[
+        float | None,
+        typer.Option(help="risk: pause until the next UTC day at this day's loss", rich_help_panel="Risk"),
+    ] = None,
+    max_drawdown: Annotated[
+        float | None,
+        typer.Option(
+            help="risk: halt at this fall from the P&L peak, quote currency", rich_help_panel="Risk"
+        ),
+    ] = None,
+    max_order_rate: Annotated[
+        float | None,
+        typer.Option(help="risk: orders plus cancels sent in any rolling second", rich_help_panel="Risk"),
+    ] = None,
+    stale_after: Annotated[
+        str | None,
+        typer.Option(
+            help="risk: cancel quotes when no market event came for this long, e.g. 5s",
+            rich_help_panel="Risk",
+        ),
+    ] = None,
+    pause_for: Annotated[
+        str, typer.Option(help="risk: cooling period after a --max-loss-window loss", rich_help_panel="Risk")
+    ] = "60s",
+    price_band: Annotated[
+        str | None,
+        typer.Option(
+            help="risk: reject orders further than this from fair value, e.g. 5% or 50bp",
+            rich_help_panel="Risk",
+        ),
+    ] = None,
+    reduce_only_at: Annotated[
+        float,
+        typer.Option(
+            help="risk: share of the position limit from which only the reducing side quotes",
+            rich_help_panel="Risk",
+        ),
+    ] = 0.8,
 ) -> None:
     """Run market-making backtests; write summary.json, fills/orders/equity Parquet and report.html.
 
@@ -255,6 +384,23 @@ def backtest(
             raise ConfigError(f"unknown queue model {queue!r}; choose one of {', '.join(QUEUE_CHOICES)}")
         if events <= 0:
             raise ConfigError(f"--events must be positive, got {events}")
+        risk = risk_config(
+            {
+                "max_pos": max_pos,
+                "max_notional": max_notional,
+                "max_order_size": max_order_size,
+                "max_order_notional": max_order_notional,
+                "max_loss": max_loss,
+                "max_loss_window": max_loss_window,
+                "max_daily_loss": max_daily_loss,
+                "max_drawdown": max_drawdown,
+                "max_order_rate": max_order_rate,
+                "stale_after": stale_after,
+                "pause_for": pause_for,
+                "price_band": price_band,
+                "reduce_only_at": reduce_only_at,
+            }
+        )
         specs = run_specs(strategy or [], parse_settings(settings or []), config, sweep)
         strats = [(spec, make_strategy(spec.strategy, spec.params)) for spec in specs]
         entry = parse_duration(latency_entry, "--latency-entry")
@@ -293,7 +439,7 @@ def backtest(
             )
             out_dir = base if len(strats) == 1 else base / spec.label
             if quiet:
-                result = run_backtest(src, strat, sim, out_dir, report=report)
+                result = run_backtest(src, strat, sim, out_dir, report=report, risk=risk)
             else:
                 with _progress() as bar:
                     task = bar.add_task(spec.label, total=src.n_events)
@@ -304,6 +450,7 @@ def backtest(
                         out_dir,
                         progress=lambda n, t=task: bar.update(t, completed=n),
                         report=report,
+                        risk=risk,
                     )
             results.append((spec, result))
     except QuotewiseError as exc:
@@ -390,6 +537,192 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a backtest output direc
     except QuotewiseError as exc:
         _fail(exc)
     console.print(f"Report: [bold]{path}[/]")
+
+
+sim_app = typer.Typer(help="Model-world simulations from the market-making literature.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+
+
+@sim_app.command("as2008")
+def sim_as2008(
+    gamma: Annotated[float, typer.Option("--gamma", help="risk aversion")] = 0.1,
+    k: Annotated[float, typer.Option("--k", help="decay of order arrivals with distance from the mid")] = 1.5,
+    arrival: Annotated[float, typer.Option("--A", help="order arrival rate at the mid")] = 140.0,
+    sigma: Annotated[float, typer.Option("--sigma", help="volatility of the mid")] = 2.0,
+    s0: Annotated[float, typer.Option("--s0", help="initial mid")] = 100.0,
+    horizon: Annotated[float, typer.Option("--T", help="horizon")] = 1.0,
+    dt: Annotated[float, typer.Option("--dt", help="time step; T must be a whole number of steps")] = 0.005,
+    q0: Annotated[int, typer.Option("--q0", help="initial inventory")] = 0,
+    paths: Annotated[int, typer.Option("--paths", help="number of simulated paths")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the random draws")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Avellaneda-Stoikov (2008): their inventory strategy against the symmetric one, on the same draws.
+
+    Defaults are the paper's section 3.3; the table is laid out like the paper's tables.
+    """
+    try:
+        from quotewise.sim.as2008 import AS2008Params, simulate
+
+        params = AS2008Params(
+            s0=s0, T=horizon, sigma=sigma, dt=dt, A=arrival, k=k, gamma=gamma, q0=q0, paths=paths
+        )
+        result = simulate(params, seed)
+    except QuotewiseError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"Avellaneda-Stoikov (2008): {paths:,} paths, gamma={gamma:g}, seed {seed}")
+    for header in ("Strategy", "Average spread", "Profit", "Std(Profit)", "Final q", "Std(Final q)"):
+        table.add_column(header, justify="left" if header == "Strategy" else "right")
+    for name, row in result["strategies"].items():
+        table.add_row(
+            name.capitalize(),
+            f"{row['mean_spread']:.2f}",
+            f"{row['profit_mean']:.2f}",
+            f"{row['profit_std']:.2f}",
+            f"{row['final_q_mean']:.3f}",
+            f"{row['final_q_std']:.2f}",
+        )
+    console.print(table)
+
+
+def _touch(mid: float | None, bid: float | None, ask: float | None, tick: float) -> tuple[int, int]:
+    """The best bid and ask in ticks: given, or a two-tick market around a mid on the grid
+    (a one-tick market when the mid is halfway between two ticks)."""
+    if bid is not None or ask is not None:
+        if bid is None or ask is None:
+            raise ConfigError("give both --bid and --ask, or --mid alone")
+        bb, ba = round(bid / tick), round(ask / tick)
+        off_grid = abs(bb * tick - bid) > 1e-9 * max(1.0, bid) or abs(ba * tick - ask) > 1e-9 * max(1.0, ask)
+        if off_grid:
+            raise ConfigError(f"--bid {bid} and --ask {ask} must be on the tick grid ({tick})")
+        if not 0 < bb < ba:
+            raise ConfigError(f"--bid {bid} must be positive and below --ask {ask}")
+        return bb, ba
+    if mid is None:
+        raise ConfigError("give --mid, or --bid and --ask")
+    half_ticks = 2.0 * mid / tick
+    if abs(half_ticks - round(half_ticks)) > 1e-6 or round(half_ticks) < 3:
+        raise ConfigError(f"--mid {mid} must be on the tick grid ({tick}) or halfway between two ticks")
+    m2 = round(half_ticks)
+    return (m2 // 2 - 1, m2 // 2 + 1) if m2 % 2 == 0 else (m2 // 2, m2 // 2 + 1)
+
+
+@app.command()
+def quote(
+    strategy: Annotated[
+        str | None,
+        typer.Option(help="strategy name or path/to/file.py:Class (default: the config's, or skew)"),
+    ] = None,
+    mid: Annotated[float | None, typer.Option(help="mid price (a two-tick market around it)")] = None,
+    bid: Annotated[float | None, typer.Option(help="best bid (with --ask, instead of --mid)")] = None,
+    ask: Annotated[float | None, typer.Option(help="best ask (with --bid)")] = None,
+    bid_size: Annotated[float, typer.Option(help="size at the best bid, in lots")] = 1.0,
+    ask_size: Annotated[float, typer.Option(help="size at the best ask, in lots")] = 1.0,
+    inventory: Annotated[float, typer.Option(help="current position, instrument units")] = 0.0,
+    sigma: Annotated[float | None, typer.Option("--sigma", help="volatility, price per sqrt second")] = None,
+    gamma: Annotated[float | None, typer.Option("--gamma", help="risk aversion")] = None,
+    intensity_a: Annotated[float | None, typer.Option("--A", help="fill intensity at depth 0, 1/s")] = None,
+    intensity_k: Annotated[float | None, typer.Option("--k", help="fill intensity decay, 1/price")] = None,
+    tick: Annotated[float, typer.Option(help="tick size")] = 0.01,
+    lot: Annotated[float, typer.Option(help="lot size")] = 1.0,
+    maker_fee: Annotated[str, typer.Option(help="maker fee, e.g. -0.2bp (negative = rebate)")] = "0",
+    taker_fee: Annotated[str, typer.Option(help="taker fee, e.g. 0.5bp")] = "0",
+    settings: Annotated[
+        list[str] | None, typer.Option("--set", help="strategy parameter key=value (repeatable)")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file with 'strategy:' and 'params:'; flags and --set override")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Print the quotes a strategy would post for a given book and inventory, before risking money."""
+    try:
+        from quotewise.model.instrument import Instrument
+        from quotewise.parsing import parse_fee
+        from quotewise.quoting.base import MarketView
+        from quotewise.quoting.loader import make_strategy
+
+        params: dict[str, object] = {}
+        name = "skew"
+        if config is not None:
+            from quotewise.quoting.config import load_strategy_config
+
+            name, params = load_strategy_config(config)
+        strategy = strategy or name
+        flags = {"sigma": sigma, "gamma": gamma, "A": intensity_a, "k": intensity_k}
+        params = {**params, **{k: v for k, v in flags.items() if v is not None}}
+        params.update(parse_settings(settings or []))
+        if tick <= 0 or lot <= 0:
+            raise ConfigError("--tick and --lot must be positive")
+        inst = Instrument(
+            symbol="QUOTE",
+            venue="cli",
+            tick_size=tick,
+            lot_size=lot,
+            maker_fee=parse_fee(maker_fee, "--maker-fee"),
+            taker_fee=parse_fee(taker_fee, "--taker-fee"),
+        )
+        strat = make_strategy(strategy, params)
+        strat.on_start(inst)
+        bb, ba = _touch(mid, bid, ask, tick)
+        view = MarketView(
+            time=0,
+            instrument=inst,
+            best_bid=bb,
+            best_ask=ba,
+            bid_size=round(bid_size),
+            ask_size=round(ask_size),
+            position=round(inventory / lot),
+        )
+        wanted = strat.quotes(view)
+    except QuotewiseError as exc:
+        _fail(exc)
+    state = dict(getattr(strat, "last", {}))
+    if state.get("waiting_for"):
+        _fail(
+            ConfigError(
+                f"{strategy} needs {state['waiting_for']} and has no market data to estimate it from: "
+                "give it (--sigma, --A, --k or --set)"
+            )
+        )
+
+    def px(ticks: float) -> float:
+        return round(ticks * tick, 12)  # no binary noise such as 99.99000000000001 in the output
+
+    mid_px = px((bb + ba) / 2)
+    out = {
+        "strategy": strat.name,
+        "params": strat.params.model_dump(),
+        "market": {"bid": px(bb), "ask": px(ba), "mid": mid_px},
+        "inventory": inventory,
+        "bids": [{"price": px(q.price), "size": round(q.size * lot, 12)} for q in wanted.bids],
+        "asks": [{"price": px(q.price), "size": round(q.size * lot, 12)} for q in wanted.asks],
+        "state": state,
+    }
+    if as_json:
+        typer.echo(json.dumps(out, indent=2, default=str))
+        return
+    table = Table(title=f"{strat.name}: market {px(bb):.10g} / {px(ba):.10g}, inventory {inventory:g}")
+    for col in ("side", "level", "price", "size", "from mid", "ticks", "bp"):
+        table.add_column(col, justify="left" if col == "side" else "right")
+    for level_side, level in (("bid", wanted.bids), ("ask", wanted.asks)):
+        for i, q in enumerate(level):
+            dist = abs(px(q.price) - mid_px)
+            table.add_row(
+                level_side,
+                str(i + 1),
+                f"{px(q.price):.10g}",
+                f"{q.size * lot:g}",
+                f"{dist:.6g}",
+                f"{dist / tick:.1f}",
+                f"{dist / mid_px * 1e4:.2f}",
+            )
+    console.print(table if out["bids"] or out["asks"] else "no quotes: both sides are stopped")
+    for key, value in state.items():
+        console.print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
 
 
 if __name__ == "__main__":

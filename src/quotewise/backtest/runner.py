@@ -23,6 +23,7 @@ from quotewise.backtest.source import DataSource
 from quotewise.book import core
 from quotewise.execution.order_manager import OrderManager
 from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, Strategy
+from quotewise.risk import ACTIONS, MarketState, RiskConfig, RiskEngine, events_table
 from quotewise.sim import engine as E
 from quotewise.sim.exchange import Response, SimConfig, SimExchange
 
@@ -38,6 +39,7 @@ class BacktestResult:
     equity: pa.Table
     out_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    risk_events: pa.Table = field(default_factory=lambda: events_table([]))
 
 
 class _Recorder:
@@ -148,13 +150,19 @@ def run_backtest(
     out_dir: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     report: bool = True,
+    risk: RiskConfig | None = None,
 ) -> BacktestResult:
-    """Replay ``source`` through the simulated venue with ``strategy`` quoting; outputs go to ``out_dir``."""
+    """Replay ``source`` through the simulated venue with ``strategy`` quoting; outputs go to ``out_dir``.
+
+    With ``risk`` the risk engine stands between the strategy and the order manager: it filters
+    every decision and is woken inside data gaps by the venue's timer (docs/risk.md).
+    """
     inst = source.instrument
     lo = max(source.price_lo - PRICE_PAD_TICKS, 0)
     ex = SimExchange(inst, lo, source.price_hi + PRICE_PAD_TICKS, config)
     om = OrderManager(ex, post_only=strategy.params.post_only)
     rec = _Recorder(inst.lot_size, inst.tick_size)
+    guard = RiskEngine(risk, inst) if risk is not None else None
     strategy.on_start(inst)
     first_ts: int | None = None
     wall0 = time.perf_counter()
@@ -184,11 +192,18 @@ def run_backtest(
             events=events,
         )
 
+    def market() -> MarketState:
+        bb, ba = ex.best_bid(), ex.best_ask()
+        fair = (bb + ba) / 2 if bb is not None and ba is not None else None
+        return MarketState(ex.now, fair, ex.last_event_local if ex.events_processed else None)
+
     def deliver(responses: list[Response]) -> None:
         for r in responses:
             om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
             if r.kind == "fill":
                 rec.fill(r)
+                if guard is not None:
+                    guard.on_fill(r.side, r.price, r.qty, r.fee)
                 strategy.on_fill(r, view())
 
     wakes = 0
@@ -206,9 +221,17 @@ def run_backtest(
                 unseen.append(chunk[seen_upto:][-MAX_VIEW_EVENTS:])
                 break
             if ex.decision_due:
-                om.reconcile(strategy.quotes(view(new_events(chunk, int(ex.reg[E.R_CURSOR])))))
+                wanted = strategy.quotes(view(new_events(chunk, int(ex.reg[E.R_CURSOR]))))
+                if guard is None:
+                    om.reconcile(wanted)
+                else:
+                    guard.decide(wanted, market(), om)
                 rec.sample(ex, om)
                 ex.schedule_next_decision()
+            elif guard is not None:
+                guard.update(market(), om)
+            if guard is not None:
+                ex.set_timer(guard.next_wake(ex.now))
             wakes += 1
             if progress is not None and wakes % 2048 == 0:
                 progress(ex.events_processed)
@@ -257,6 +280,10 @@ def run_backtest(
         "end": _iso(int(ex.reg[E.R_LAST_EXCH])) if events else None,
         "book": ex.book_counters(),
         "data_report": source.report,
+        "risk": {
+            "config": risk.model_dump() if risk is not None else None,
+            "actions": guard.counts() if guard is not None else dict.fromkeys(ACTIONS, 0),
+        },
     }
     orders_rows = [
         (
@@ -276,6 +303,7 @@ def run_backtest(
         fills=_table(rec.fills, FILL_SCHEMA),
         orders=_table(orders_rows, ORDER_SCHEMA),
         equity=_table(rec.equity, EQUITY_SCHEMA),
+        risk_events=events_table(guard.events if guard is not None else []),
     )
     if out_dir is not None:
         result.out_dir = write_outputs(result, Path(out_dir), report=report)
@@ -297,6 +325,7 @@ def write_outputs(result: BacktestResult, out_dir: Path, report: bool = True) ->
     pq.write_table(result.fills, out_dir / "fills.parquet")
     pq.write_table(result.orders, out_dir / "orders.parquet")
     pq.write_table(result.equity, out_dir / "equity.parquet")
+    pq.write_table(result.risk_events, out_dir / "risk_events.parquet")
     if report:
         from quotewise.analytics.report import write_report
 

@@ -141,6 +141,14 @@ class OrderManager:
             order.status = "working" if order.left > 0 else order.status
             self._record(exch_ts, order, "cancel_rejected", reason)
 
+    def exposure(self, side: int) -> int:
+        """Lots that could still fill on ``side``: what is left of every order not yet seen to end.
+
+        Orders pending new, working and pending cancel all count (a cancel in flight can lose the
+        race to a fill), so ``position + exposure(1)`` bounds the position if every bid fills.
+        """
+        return sum(o.left for o in self.orders.values() if o.side == side)
+
     def best_working(self, side: int) -> int | None:
         """Our best working price on ``side`` in ticks (for the quotes-over-book chart)."""
         prices = [o.price for o in self.orders.values() if o.side == side and o.status == "working"]

@@ -585,9 +585,11 @@ def run_segment(
             wake = resp[done, P_DELIVER]
         if local > wake:
             if wake == reg[R_NEXT_DECISION]:
-                # decide at the last grid time before this event: the book is the same at every
-                # grid time in between, so skipping them changes nothing the strategy can see
-                wake += ((local - 1 - wake) // reg[R_INTERVAL]) * reg[R_INTERVAL]
+                # decide at the last grid time before this event (or before a timer inside the gap):
+                # the book is the same at every grid time in between, so skipping them changes
+                # nothing the strategy can see
+                last = local - 1 if reg[R_TIMER] >= local else reg[R_TIMER]
+                wake += ((last - wake) // reg[R_INTERVAL]) * reg[R_INTERVAL]
             reg[R_NOW] = wake
             if reg[R_MODE] == COMPILED_MODE and reg[R_TIMER] > wake:
                 if not compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb):
