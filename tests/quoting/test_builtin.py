@@ -47,21 +47,21 @@ def test_bad_duration_names_the_value(bad):
 
 
 def test_symmetric_quotes_around_mid():
-    s = make_strategy("symmetric", {"half_spread": "3ticks", "size": 2})
+    s = make_strategy("symmetric", {"spread": "3ticks", "size": 2})
     s.on_start(INST)
     q = s.quotes(view(10_000, 10_002))  # mid 10001
     assert q.bids == [Quote(9_998, 2)] and q.asks == [Quote(10_004, 2)]
 
 
 def test_symmetric_never_crosses_the_book():
-    s = make_strategy("symmetric", {"half_spread": "0.5ticks"})
+    s = make_strategy("symmetric", {"spread": "0.5ticks"})
     s.on_start(INST)
     q = s.quotes(view(10_000, 10_001))  # mid 10000.5; 0.5 tick either side lands on the touch
     assert q.bids[0].price <= 10_000 and q.asks[0].price >= 10_001
 
 
 def test_skew_moves_centre_against_inventory_and_stops_adding_side():
-    s = make_strategy("skew", {"half_spread": "2ticks", "skew": 1.0, "max_inventory": 4, "size": 1})
+    s = make_strategy("skew", {"spread": "2ticks", "skew": 1.0, "max_inventory": 4, "size": 1})
     s.on_start(INST)
     flat = s.quotes(view(position=0))
     long2 = s.quotes(view(position=2))
@@ -75,12 +75,12 @@ def test_skew_moves_centre_against_inventory_and_stops_adding_side():
 
 
 def test_unknown_strategy_and_parameter_are_named():
-    with pytest.raises(ConfigError, match="built-ins are skew, symmetric"):
+    with pytest.raises(ConfigError, match="built-ins are avellaneda-stoikov, glft, ladder, skew, symmetric"):
         make_strategy("nope")
     with pytest.raises(ConfigError, match="spreed"):
         make_strategy("symmetric", {"spreed": 1})
-    with pytest.raises(ConfigError, match="half_spread"):
-        make_strategy("symmetric", {"half_spread": "wide"})
+    with pytest.raises(ConfigError, match="spread"):
+        make_strategy("symmetric", {"spread": "wide"})
 
 
 def test_user_strategy_from_file(tmp_path):
