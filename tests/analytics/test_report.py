@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from backtest_runs import synthetic_run
 from plotly.offline import get_plotlyjs
+from sample_runs import write_tiny_run
+from typer.testing import CliRunner
 
+from quotewise.analytics.attribution import attribute, final_mark
+from quotewise.analytics.metrics import compute_metrics
 from quotewise.analytics.report import (
+    ANALYSIS_TITLES,
     CHART_TITLES,
+    build_analysis_figures,
     build_figure,
     downsample_indices,
     load_run,
     write_report,
 )
+from quotewise.cli import app
 from quotewise.errors import DataError
 
 T0 = 1_709_251_200_000_000_000  # 2024-03-01 00:00:00 UTC in ns
@@ -303,8 +312,8 @@ def test_load_run_returns_everything(tmp_path: Path) -> None:
 def test_figure_uses_a_shared_utc_date_axis(tmp_path: Path) -> None:
     fig, _ = build_figure(load_run(_make_run(tmp_path / "run")))
 
-    assert {fig.layout[name].type for name in ("xaxis", "xaxis2", "xaxis3")} == {"date"}
-    assert (fig.layout.xaxis.matches, fig.layout.xaxis2.matches) == ("x3", "x3")
+    assert {fig.layout[name].type for name in ("xaxis", "xaxis2", "xaxis3", "xaxis4")} == {"date"}
+    assert {fig.layout[name].matches for name in ("xaxis", "xaxis2", "xaxis3")} == {"x4"}
     pnl = next(trace for trace in fig.data if trace.name == "P&L")
     assert pnl.x[0] == T0 / 1e6  # epoch milliseconds: plotly reads these as UTC
     fills = {trace.name: len(trace.x) for trace in fig.data if trace.name.endswith("fills")}
@@ -354,3 +363,213 @@ def test_million_row_run_is_downsampled(tmp_path: Path) -> None:
     assert sum(len(trace.x) for trace in fig.data if trace.name.endswith("fills")) == 20_000
     pnl = next(trace for trace in fig.data if trace.name == "P&L")
     assert max(pnl.y) == 1e6
+
+
+def _tiny_page(run_dir: Path) -> str:
+    return write_report(write_tiny_run(run_dir)).read_text("utf-8")
+
+
+def _row(label: str, value: str) -> str:
+    return f'<th>{label}</th><td class="num">{value}</td>'
+
+
+def test_attribution_and_metrics_tables_match_the_hand_worked_run(tmp_path: Path) -> None:
+    page = _tiny_page(tmp_path / "run")
+
+    # the tiny run's numbers, worked out in test_attribution.py and test_metrics.py
+    expected = {
+        "Spread capture": "+0.3000",
+        "Inventory": "+0.7000",
+        "…of which 5 s adverse selection": "-0.2000",
+        "Fees": "-0.0100",
+        "Total P&amp;L": "+0.9900",
+        "Fill rate": "60.0 %",
+        "Inventory turnover": "3.2",
+        "Adverse-selection ratio": "33.3 %",
+        "Win rate": "100.0 %",
+        "VaR 95 % (1 min)": "-0.9900",
+        "Max drawdown": "0.4000",
+        "Sharpe (annualised)": "—",
+        "Fills without a mid": "1",
+    }
+    for label, value in expected.items():
+        assert _row(label, value) in page, label
+    assert _row("Spread capture", "75.0 %") in page  # the metric, beside the money amount above
+    assert "peak 2024-03-01 00:00:10 UTC → trough 2024-03-01 00:00:15 UTC" in page
+    assert "engine total P&amp;L +0.9900" in page
+    markouts = page[page.index("<h2>Markouts (bps)</h2>") :]
+    assert '<tr><th>Buy</th><td class="num">15.01</td><td class="num">9.99</td>' in markouts
+
+
+def test_analysis_figures_carry_the_run_numbers(tmp_path: Path) -> None:
+    run = load_run(write_tiny_run(tmp_path / "run"))
+    attribution = attribute(run.fills, final_mark(run.summary, run.equity), run.equity)
+    figures = build_analysis_figures(run, attribution, compute_metrics(run.fills, run.orders, run.equity))
+
+    assert [fig.layout.title.text for fig in figures.values()] == list(ANALYSIS_TITLES)
+    bars = figures["attribution"].data[0]
+    assert list(bars.x) == [
+        "Spread capture",
+        "Inventory",
+        "of which 5 s adverse selection",
+        "Fees",
+        "Total P&L",
+    ]
+    np.testing.assert_allclose(bars.y, [0.3, 0.7, -0.2, -0.01, 0.99], atol=1e-9)
+    buy_markouts = next(t for t in figures["markouts"].data if t.name == "Buy fills")
+    assert list(buy_markouts.x) == ["1s", "5s", "60s", "300s"]
+    assert buy_markouts.y[0] == pytest.approx(15.005005, rel=1e-6)
+    # sizes: buys of 2 and 1, a sell of 1; one bar per distinct size
+    sizes = {t.name: (list(t.x), list(t.y)) for t in figures["fill-sizes"].data}
+    assert sizes == {"Buy fills": (["1", "2"], [1, 1]), "Sell fills": (["1", "2"], [1, 0])}
+    # all three fills fall in the 00:00 one-minute bin (time of day as ms after midnight on a date axis)
+    times = {t.name: (list(t.x), list(t.y)) for t in figures["fill-times"].data}
+    assert times == {"Buy fills": ([0.0], [2]), "Sell fills": ([0.0], [1])}
+    assert figures["fill-times"].layout.xaxis.title.text == "time of day (UTC), 1 min bins"
+
+
+def test_time_of_day_bins_widen_with_the_span(tmp_path: Path) -> None:
+    run_dir = _make_run(tmp_path / "run", n_fills=40)
+    fills = pq.read_table(run_dir / "fills.parquet").to_pandas()
+    # fills from 13:30 to 20:00 UTC: 6.5 h is 78 five-minute bins (over 48), 26 fifteen-minute ones
+    fills["exch_ts"] = T0 + np.linspace(13.5 * 3600, 20 * 3600, len(fills)).astype(np.int64) * SECOND
+    pq.write_table(pa.Table.from_pandas(fills, schema=FILLS_SCHEMA), run_dir / "fills.parquet")
+    run = load_run(run_dir)
+
+    figures = build_analysis_figures(
+        run,
+        attribute(run.fills, 61_000.0, run.equity),
+        compute_metrics(run.fills, run.orders, run.equity),
+    )
+
+    axis = figures["fill-times"].layout.xaxis
+    assert axis.title.text == "time of day (UTC), 15 min bins"
+    assert sum(sum(t.y) for t in figures["fill-times"].data) == 40
+
+
+def test_many_distinct_fill_sizes_are_binned(tmp_path: Path) -> None:
+    run_dir = _make_run(tmp_path / "run", n_fills=200)
+    fills = pq.read_table(run_dir / "fills.parquet").to_pandas()
+    fills["size"] = np.arange(1, 201) * 0.001
+    pq.write_table(pa.Table.from_pandas(fills, schema=FILLS_SCHEMA), run_dir / "fills.parquet")
+    run = load_run(run_dir)
+
+    figures = build_analysis_figures(
+        run,
+        attribute(run.fills, 61_000.0, run.equity),
+        compute_metrics(run.fills, run.orders, run.equity),
+    )
+
+    traces = figures["fill-sizes"].data
+    assert figures["fill-sizes"].layout.xaxis.type == "linear"
+    assert all(len(t.x) == 30 for t in traces)
+    assert sum(sum(t.y) for t in traces) == 200
+
+
+def _write_risk_events(run_dir: Path, rows: list[tuple[int, str, str, float, float, str]]) -> None:
+    table = pa.table(
+        {
+            "ts": pa.array([T0 + s * SECOND for s, *_ in rows], pa.int64()),
+            "rule": pa.array([r[1] for r in rows], pa.string()),
+            "action": pa.array([r[2] for r in rows], pa.string()),
+            "value": pa.array([r[3] for r in rows], pa.float64()),
+            "limit": pa.array([r[4] for r in rows], pa.float64()),
+            "detail": pa.array([r[5] for r in rows], pa.string()),
+        }
+    )
+    pq.write_table(table, run_dir / "risk_events.parquet")
+
+
+def test_risk_events_are_markers_by_action_on_the_time_axis(tmp_path: Path) -> None:
+    run_dir = _make_run(tmp_path / "run")
+    _write_risk_events(
+        run_dir,
+        [
+            (10, "max_position", "trim", 6.0, 5.0, "bid trimmed to 1"),
+            (20, "max_position", "reduce_only", 5.5, 5.0, ""),
+            (30, "drawdown", "halt", -120.0, -100.0, "stop quoting"),
+            (40, "custom", "page_someone", 1.0, 0.0, "unknown action"),
+            (50, "max_position", "trim", 6.5, 5.0, "ask trimmed"),
+        ],
+    )
+
+    run = load_run(run_dir)
+    fig, _ = build_figure(run)
+    page = write_report(run_dir).read_text("utf-8")
+
+    risk = {t.name: t for t in fig.data if t.name and t.name.startswith("risk: ")}
+    assert set(risk) == {"risk: trim", "risk: reduce_only", "risk: halt", "risk: page_someone"}
+    assert {t.yaxis for t in risk.values()} == {"y2"}
+    assert list(risk["risk: trim"].x) == [(T0 + 10 * SECOND) / 1e6, (T0 + 50 * SECOND) / 1e6]
+    assert list(fig.layout.yaxis2.categoryarray) == ["trim", "reduce_only", "halt", "page_someone"]
+    assert risk["risk: trim"].marker.symbol != risk["risk: halt"].marker.symbol
+    assert not any(a.text.startswith("no risk events") for a in fig.layout.annotations)
+    assert _row("max_position · trim", "2") in page
+    assert _row("drawdown · halt", "1") in page
+
+
+def test_no_risk_log_and_empty_risk_log_say_so(tmp_path: Path) -> None:
+    run_dir = _make_run(tmp_path / "run")
+    fig, _ = build_figure(load_run(run_dir))
+    assert "no risk events (the run wrote no risk log)" in [a.text for a in fig.layout.annotations]
+
+    _write_risk_events(run_dir, [])
+    fig, _ = build_figure(load_run(run_dir))
+    assert "no risk events" in [a.text for a in fig.layout.annotations]
+    # the empty row still spans the run, so the shared time axis does not reach back to 1970
+    ghost = next(t for t in fig.data if t.yaxis == "y2")
+    assert min(ghost.x) == T0 / 1e6
+
+
+def test_risk_log_with_missing_columns_is_named(tmp_path: Path) -> None:
+    run_dir = _make_run(tmp_path / "run")
+    pq.write_table(pa.table({"ts": [T0], "rule": ["x"]}), run_dir / "risk_events.parquet")
+
+    with pytest.raises(DataError, match=r"risk_events\.parquet: missing columns"):
+        load_run(run_dir)
+
+
+def test_drawdown_is_shaded_under_the_running_peak(tmp_path: Path) -> None:
+    fig, notes = build_figure(load_run(write_tiny_run(tmp_path / "run")))
+
+    names = [t.name for t in fig.data]
+    peak, pnl = fig.data[names.index("P&L peak")], fig.data[names.index("P&L")]
+    assert names.index("P&L") == names.index("P&L peak") + 1 and pnl.fill == "tonexty"
+    np.testing.assert_allclose(peak.y, np.maximum.accumulate(pnl.y))
+    assert any(a.text == "max drawdown 0.4000" for a in fig.layout.annotations)
+    assert any("drawdown" in note for note in notes)
+
+
+def test_every_chart_container_is_on_the_page(tmp_path: Path) -> None:
+    page = _tiny_page(tmp_path / "run")
+
+    ids = re.findall(r'<div id="(quotewise-[a-z-]+)" class="plotly-graph-div"', page)
+    assert ids == [
+        "quotewise-charts",
+        "quotewise-markouts",
+        "quotewise-attribution",
+        "quotewise-fill-sizes",
+        "quotewise-fill-times",
+    ]
+    assert page.count(BUNDLE) == 1
+
+
+@pytest.fixture(scope="module")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synthetic_run(tmp_path_factory.mktemp("synthetic"))
+
+
+def test_mm_report_regenerates_the_whole_page(synthetic_dir: Path, tmp_path: Path) -> None:
+    run_dir = Path(shutil.copytree(synthetic_dir, tmp_path / "run"))
+    (run_dir / "report.html").unlink()
+
+    result = CliRunner().invoke(app, ["report", str(run_dir)])
+
+    assert result.exit_code == 0, result.output
+    page = (run_dir / "report.html").read_text("utf-8")
+    for title in CHART_TITLES:
+        assert title in page
+    for label in ("Fill rate", "Sharpe (annualised)", "Spread capture", "Markouts (bps)"):
+        assert label in page
+    assert "no risk events" in page
+    assert page.count(BUNDLE) == 1
