@@ -295,3 +295,22 @@ def test_timer_wakes_the_strategy_inside_a_data_gap():
         if ex.decision_due:
             ex.schedule_next_decision()
     assert T0 + 100 * MS in wakes
+
+
+def test_late_response_is_delivered_now_not_in_the_past():
+    """Feed latency 20 ms, response latency 1 ms: the trade at 40 ms fills us at the exchange and the
+    report is due at 41 ms, but the strategy sees that trade only at 60 ms: the report comes then,
+    after every earlier wake-up, and the strategy's clock never goes back."""
+    rows = [*book(100, 101, 0, 10), (40, "trade", 1, 100, 5)]
+    wake_times: list[int] = []
+
+    def script(ex):
+        wake_times.append(ex.now)
+        if ex.orders_placed == 0:
+            ex.place(BUY, 100, 5)
+
+    _, seen = run(rows, script, feed_ms=20, entry_ms=1, resp_ms=1)
+    fill = next(r for r in seen if r.kind == "fill")
+    assert fill.exch_ts == T0 + 40 * MS and fill.deliver_ts == T0 + 41 * MS
+    assert wake_times == sorted(wake_times)
+    assert max(wake_times) >= T0 + 60 * MS

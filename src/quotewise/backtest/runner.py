@@ -21,8 +21,10 @@ import pyarrow.parquet as pq
 
 from quotewise.backtest.source import DataSource
 from quotewise.book import core
+from quotewise.errors import ConfigError
 from quotewise.execution.order_manager import OrderManager
 from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, Strategy
+from quotewise.quoting.compiled import compiled_quoting
 from quotewise.risk import ACTIONS, MarketState, RiskConfig, RiskEngine, events_table
 from quotewise.sim import engine as E
 from quotewise.sim.exchange import Response, SimConfig, SimExchange
@@ -72,27 +74,80 @@ class _Recorder:
         self.max_abs_pos = max(self.max_abs_pos, abs(r.position))
 
     def sample(self, ex: SimExchange, om: OrderManager) -> None:
-        bb, ba = ex.best_bid(), ex.best_ask()
-        mid = (bb + ba) / 2 * self.tick if bb is not None and ba is not None else math.nan
+        self.sample_raw(
+            ex.now,
+            ex.position_lots,
+            ex.cash,
+            ex.best_bid(),
+            ex.best_ask(),
+            om.best_working(1),
+            om.best_working(-1),
+        )
+
+    def sample_raw(
+        self,
+        ts: int,
+        pos_lots: int,
+        cash: float,
+        bb: int | None,
+        ba: int | None,
+        qb: int | None,
+        qa: int | None,
+    ) -> None:
+        """One equity row: the exchange's position and cash, the book's touch and our best quotes (ticks)."""
+        tick = self.tick
+        mid = (bb + ba) / 2 * tick if bb is not None and ba is not None else math.nan
         if not math.isnan(mid):
             self.last_mid = mid
-        pos = ex.position_lots * self.lot
-        cash = ex.cash
+        pos = pos_lots * self.lot
         pnl = cash + pos * self.last_mid if not math.isnan(self.last_mid) else cash
-        qb, qa = om.best_working(1), om.best_working(-1)
         self.equity.append(
             (
-                ex.now,
+                ts,
                 pos,
                 cash,
                 mid,
                 pnl,
-                bb * self.tick if bb is not None else math.nan,
-                ba * self.tick if ba is not None else math.nan,
-                qb * self.tick if qb is not None else math.nan,
-                qa * self.tick if qa is not None else math.nan,
+                bb * tick if bb is not None else math.nan,
+                ba * tick if ba is not None else math.nan,
+                qb * tick if qb is not None else math.nan,
+                qa * tick if qa is not None else math.nan,
             )
         )
+
+
+def _replay_compiled(ex: SimExchange, om: OrderManager, rec: _Recorder) -> None:
+    """Feed what the engine's compiled quoting did through the order manager and the recorder.
+
+    Deliveries and actions are replayed in the order the engine did them (its step count), exactly
+    as the Python path would have logged them, so the outputs are the same whichever path ran.
+    """
+    responses, actions = ex.delivered, ex.actions
+    i = j = 0
+    while i < len(responses) or j < len(actions):
+        if j == len(actions) or (i < len(responses) and responses[i].delivered_step < actions[j][6]):
+            r = responses[i]
+            i += 1
+            om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
+            if r.kind == "fill":
+                rec.fill(r)
+        else:
+            ts, oid, side, price, size, kind, _ = actions[j]
+            j += 1
+            if kind == "submitted":
+                om.note_submitted(ts, oid, side, price, size)
+            else:
+                om.note_cancel_requested(ts, oid, "no longer wanted")
+    for ts, pos, cash, bb, ba, qb, qa in ex.equity_rows:
+        rec.sample_raw(
+            int(ts),
+            int(pos),
+            cash,
+            *(int(v) if v >= 0 else None for v in (bb, ba, qb, qa)),  # -1: none
+        )
+    responses.clear()
+    actions.clear()
+    ex.equity_rows.clear()
 
 
 FILL_SCHEMA = pa.schema(
@@ -151,11 +206,16 @@ def run_backtest(
     progress: Callable[[int], None] | None = None,
     report: bool = True,
     risk: RiskConfig | None = None,
+    compiled: bool | None = None,
 ) -> BacktestResult:
     """Replay ``source`` through the simulated venue with ``strategy`` quoting; outputs go to ``out_dir``.
 
     With ``risk`` the risk engine stands between the strategy and the order manager: it filters
     every decision and is woken inside data gaps by the venue's timer (docs/risk.md).
+
+    ``compiled``: a built-in strategy whose settings the engine implements decides inside the
+    compiled loop (no Python per decision); None picks it whenever possible (never with ``risk``,
+    which runs in Python), False forces the Python path, True fails if it is not possible.
     """
     inst = source.instrument
     lo = max(source.price_lo - PRICE_PAD_TICKS, 0)
@@ -164,6 +224,12 @@ def run_backtest(
     rec = _Recorder(inst.lot_size, inst.tick_size)
     guard = RiskEngine(risk, inst) if risk is not None else None
     strategy.on_start(inst)
+    kernel = compiled_quoting(strategy) if compiled is not False and guard is None else None
+    if compiled and kernel is None:
+        reason = "risk limits run in Python" if guard is not None else "its settings need the Python path"
+        raise ConfigError(f"strategy {strategy.name!r} cannot run compiled here: {reason}")
+    if kernel is not None:
+        ex.use_compiled_quoting(kernel)
     first_ts: int | None = None
     wall0 = time.perf_counter()
 
@@ -216,6 +282,8 @@ def run_backtest(
         seen_upto = 0
         while True:
             code = ex.advance()
+            if kernel is not None:
+                _replay_compiled(ex, om, rec)
             deliver(ex.responses())
             if code == E.CHUNK_END:
                 unseen.append(chunk[seen_upto:][-MAX_VIEW_EVENTS:])
@@ -279,6 +347,7 @@ def run_backtest(
         "start": _iso(first_ts),
         "end": _iso(int(ex.reg[E.R_LAST_EXCH])) if events else None,
         "book": ex.book_counters(),
+        "compiled": kernel is not None,
         "data_report": source.report,
         "risk": {
             "config": risk.model_dump() if risk is not None else None,
@@ -326,6 +395,11 @@ def write_outputs(result: BacktestResult, out_dir: Path, report: bool = True) ->
     pq.write_table(result.orders, out_dir / "orders.parquet")
     pq.write_table(result.equity, out_dir / "equity.parquet")
     pq.write_table(result.risk_events, out_dir / "risk_events.parquet")
+    from quotewise.analytics.analyze import summarize_run
+
+    result.summary.update(
+        {k: v for k, v in summarize_run(out_dir).items() if k in ("attribution", "metrics")}
+    )
     if report:
         from quotewise.analytics.report import write_report
 

@@ -95,17 +95,24 @@ class OrderManager:
         cancels, places = diff_quotes(wanted, list(self.orders.values()))
         now = self.venue.now
         for oid in cancels:
-            order = self.orders[oid]
             if self.venue.cancel(oid):
-                order.status = "pending_cancel"
-                self.cancels_sent += 1
-                self._record(now, order, "cancel_requested", "no longer wanted")
+                self.note_cancel_requested(now, oid, "no longer wanted")
         for side, quote in places:
             oid = self.venue.place(side, quote.price, quote.size, self.post_only)
-            order = WorkingOrder(oid, side, quote.price, quote.size, quote.size, "pending_new")
-            self.orders[oid] = order
-            self.orders_placed += 1
-            self._record(now, order, "submitted", "wanted by strategy")
+            self.note_submitted(now, oid, side, quote.price, quote.size)
+
+    def note_submitted(self, ts: int, oid: int, side: int, price: int, size: int) -> None:
+        """An order was sent (by this manager, or by the engine's compiled quoting)."""
+        order = WorkingOrder(oid, side, price, size, size, "pending_new")
+        self.orders[oid] = order
+        self.orders_placed += 1
+        self._record(ts, order, "submitted", "wanted by strategy")
+
+    def note_cancel_requested(self, ts: int, oid: int, reason: str) -> None:
+        order = self.orders[oid]
+        order.status = "pending_cancel"
+        self.cancels_sent += 1
+        self._record(ts, order, "cancel_requested", reason)
 
     def cancel_all(self, reason: str) -> None:
         now = self.venue.now

@@ -27,6 +27,7 @@ import numpy as np
 
 from quotewise.book import core
 from quotewise.model.events import ADD, ASK, BID, DELETE, EXECUTE, SET, TRADE
+from quotewise.quoting.components import apply_fee_floor
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -67,7 +68,9 @@ R_NEXT_ID = 27  # next order id
 R_LOCAL_POS = 28  # position as the fill reports delivered so far tell it (compiled mode)
 R_ACT_N = 29  # rows in the action buffer (compiled mode)
 R_EQ_N = 30  # rows in the equity buffer (compiled mode)
-REG_LEN = 31
+R_STEP = 31  # counts deliveries and actions, to replay them in the order they happened (compiled mode)
+R_MID2 = 32  # best bid + best ask (ticks) before the event being processed: the fair value of a fill
+REG_LEN = 33
 
 PYTHON_MODE = 0
 COMPILED_MODE = 1
@@ -119,7 +122,8 @@ P_REASON = 9
 P_POS = 10
 P_MID2 = 11  # best bid + best ask (ticks) when the response was made; -1 with a side empty
 P_SIDE = 12
-RESP_FIELDS = 13
+P_AT = 13  # when the engine delivered it, as a step of reg[R_STEP] (compiled mode)
+RESP_FIELDS = 14
 # float side of a response (respf[k, field])
 PF_FEE = 0
 PF_CASH = 1
@@ -170,14 +174,18 @@ def _emit(reg, freg, resp, respf, bst, exch_ts, ords, slot, kind, price, qty, ma
     resp[k, P_REASON] = reason
     resp[k, P_POS] = reg[R_POS]
     resp[k, P_SIDE] = ords[slot, O_SIDE]
-    resp[k, P_MID2] = (
-        -1
-        if bst[core.BB] < 0 or bst[core.BA] >= bst[core.N]
-        else (2 * bst[core.BASE] + bst[core.BB] + bst[core.BA])
-    )
+    resp[k, P_MID2] = reg[R_MID2]
     respf[k, PF_FEE] = fee
     respf[k, PF_CASH] = freg[F_CASH]
     reg[R_RESP_N] = k + 1
+
+
+@nb.njit(cache=True, inline="always")
+def _mid2(bst):
+    """Best bid + best ask in ticks (twice the mid, kept integer); -1 with a side empty."""
+    if bst[core.BB] < 0 or bst[core.BA] >= bst[core.N]:
+        return -1
+    return 2 * bst[core.BASE] + bst[core.BB] + bst[core.BA]
 
 
 @nb.njit(cache=True)
@@ -551,6 +559,7 @@ def run_segment(
     loc,
     act,
     eqb,
+    eqc,
 ):
     """Advance the simulation from ``reg[R_CURSOR]`` until a wake-up, the chunk end or a full buffer.
 
@@ -568,7 +577,8 @@ def run_segment(
         if reg[R_STARTED] == 0:
             reg[R_STARTED] = 1
             reg[R_NEXT_DECISION] = local
-        # 1. requests that reach the exchange before this event
+        # 1. requests that reach the exchange before this event (they meet the book as it is)
+        reg[R_MID2] = _mid2(bst)
         if reg[R_NEXT_ARRIVAL] <= exch and not _process_arrivals(
             reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, exch
         ):
@@ -583,6 +593,10 @@ def run_segment(
         done = reg[R_RESP_DONE]
         if reg[R_RESP_N] > done and resp[done, P_DELIVER] < wake:
             wake = resp[done, P_DELIVER]
+        if wake < reg[R_NOW]:
+            # a response made after its delivery time had passed on our clock (feed latency longer
+            # than response latency): it reaches the strategy now; time never runs backwards
+            wake = reg[R_NOW]
         if local > wake:
             if wake == reg[R_NEXT_DECISION]:
                 # decide at the last grid time before this event (or before a timer inside the gap):
@@ -592,7 +606,7 @@ def run_segment(
                 wake += ((last - wake) // reg[R_INTERVAL]) * reg[R_INTERVAL]
             reg[R_NOW] = wake
             if reg[R_MODE] == COMPILED_MODE and reg[R_TIMER] > wake:
-                if not compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb):
+                if not compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
                     reg[R_CURSOR] = i
                     return BUFFER_FULL
                 continue
@@ -703,15 +717,16 @@ def run_segment(
 # SymmetricStrategy) and quotewise.execution.order_manager exactly; tests/sim/test_compiled.py runs
 # both paths on the same data and requires identical fills, orders and equity.
 
-# Strategy parameters (sp, float64)
+# Strategy parameters (sp, float64); see quotewise.quoting.compiled for how a strategy maps here
 SP_HS_TICKS = 0  # half-spread: constant part, in ticks
 SP_HS_FRAC = 1  # half-spread: part proportional to the mid (e.g. 5bp -> 5e-4)
-SP_SKEW_PER_LOT = 2  # centre shift per lot of position, in half-spreads (skew / max inventory)
-SP_MAX_LOTS = 3  # stop quoting the side that adds at this |position| (lots)
+SP_SKEW = 2  # centre shift at max inventory, in half-spreads (0: symmetric)
+SP_MAX_LOTS = 3  # |position| (lots) from which the side that adds is not quoted (inf: never)
 SP_SIZE = 4  # order size, lots
 SP_IMPROVE = 5  # 1: quotes may sit inside the spread; 0: never better than the touch
 SP_POST_ONLY = 6
-SP_LEN = 7
+SP_FEE = 7  # the fee of the fee floor (components.floor_fee)
+SP_LEN = 8
 
 # Local order view (loc[slot, field]): what the strategy side knows from responses
 L_STATUS = 0  # LS_NONE, LS_PENDING_NEW, LS_WORKING, LS_PENDING_CANCEL
@@ -731,19 +746,19 @@ A_SIDE = 2
 A_PRICE = 3
 A_SIZE = 4
 A_KIND = 5
-ACT_FIELDS = 6
+A_STEP = 6
+ACT_FIELDS = 7
 ACT_SUBMIT = 1
 ACT_CANCEL = 2
 
-# Equity buffer (eqb[k, field]), one row per decision
+# Equity buffer (eqb[k, field], int64), one row per decision; cash goes to eqc[k] (float64)
 Q_TS = 0
 Q_POS = 1
-Q_CASH = 2
-Q_BID = 3
-Q_ASK = 4
-Q_QUOTE_BID = 5
-Q_QUOTE_ASK = 6
-EQ_FIELDS = 7
+Q_BID = 2
+Q_ASK = 3
+Q_QUOTE_BID = 4
+Q_QUOTE_ASK = 5
+EQ_FIELDS = 6
 
 
 @nb.njit(cache=True)
@@ -832,6 +847,8 @@ def _act(reg, act, oid, side, price, size, kind):
     act[k, A_PRICE] = price
     act[k, A_SIZE] = size
     act[k, A_KIND] = kind
+    act[k, A_STEP] = reg[R_STEP]
+    reg[R_STEP] += 1
     reg[R_ACT_N] = k + 1
 
 
@@ -856,19 +873,24 @@ def _reconcile_side(reg, ords, loc, act, side, want, price, size, post_only):
 
 @nb.njit(cache=True)
 def _decide(reg, sp, ords, loc, bst, act):
-    """The built-in quoting rule (symmetric/skew) and the reconcile step."""
+    """The built-in quoting rule (QuotingStrategy.quotes for symmetric/skew) and the reconcile step.
+
+    The arithmetic follows the Python pipeline operation for operation (same rounding guards, same
+    order of floating-point operations), so both paths quote the same prices.
+    """
     bb = core.best_bid(bst)
     ba = core.best_ask(bst)
     want_bid = False
     want_ask = False
-    bid_p = 0
-    ask_p = 0
+    bid_p = np.int64(0)
+    ask_p = np.int64(0)
     size = np.int64(sp[SP_SIZE])
     if bb >= 0 and ba >= 0:
         mid = (bb + ba) / 2.0
         hs = sp[SP_HS_TICKS] + sp[SP_HS_FRAC] * mid
-        q = reg[R_LOCAL_POS]
-        centre = mid - sp[SP_SKEW_PER_LOT] * hs * q
+        q = float(reg[R_LOCAL_POS])
+        max_q = sp[SP_MAX_LOTS]
+        centre = mid + -sp[SP_SKEW] * 1.0 * hs * q / max_q
         bid_p = np.int64(np.floor(centre - hs + 1e-9))
         ask_p = np.int64(np.ceil(centre + hs - 1e-9))
         if sp[SP_IMPROVE] > 0:
@@ -877,8 +899,12 @@ def _decide(reg, sp, ords, loc, bst, act):
         else:
             bid_p = min(bid_p, bb)
             ask_p = max(ask_p, ba)
-        want_bid = q < sp[SP_MAX_LOTS] and bid_p > 0
-        want_ask = q > -sp[SP_MAX_LOTS]
+        stop = abs(q) / max_q >= 1.0
+        want_bid = not (stop and q > 0)
+        want_ask = not (stop and q < 0)
+        if want_bid and want_ask:
+            bid_p, ask_p = apply_fee_floor(bid_p, ask_p, sp[SP_FEE])
+        want_bid = want_bid and bid_p >= 1
     post_only = np.int64(sp[SP_POST_ONLY])
     place_bid = _reconcile_side(reg, ords, loc, act, BID, want_bid, bid_p, size, post_only)
     place_ask = _reconcile_side(reg, ords, loc, act, ASK, want_ask, ask_p, size, post_only)
@@ -900,12 +926,14 @@ def _best_working(ords, loc, side):
 
 
 @nb.njit(cache=True)
-def compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb):
+def compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
     """Deliver due responses, then decide if a decision is due. False: a buffer needs draining."""
     now = reg[R_NOW]
     k = reg[R_RESP_DONE]
     while k < reg[R_RESP_N] and resp[k, P_DELIVER] <= now:
         _deliver(reg, ords, loc, resp, k)
+        resp[k, P_AT] = reg[R_STEP]
+        reg[R_STEP] += 1
         k += 1
     reg[R_RESP_DONE] = k
     if now < reg[R_NEXT_DECISION]:
@@ -916,7 +944,7 @@ def compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb):
     e = reg[R_EQ_N]
     eqb[e, Q_TS] = now
     eqb[e, Q_POS] = reg[R_POS]
-    eqb[e, Q_CASH] = freg[F_CASH]
+    eqc[e] = freg[F_CASH]
     eqb[e, Q_BID] = core.best_bid(bst)
     eqb[e, Q_ASK] = core.best_ask(bst)
     eqb[e, Q_QUOTE_BID] = _best_working(ords, loc, BID)

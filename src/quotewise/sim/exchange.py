@@ -76,6 +76,7 @@ class Response:
     cash: float
     fee: float
     mid2: int  # best bid + best ask in ticks at the exchange when this happened; -1 if a side was empty
+    delivered_step: int = 0  # compiled mode: when the engine delivered it, in its step count
 
     @property
     def terminal(self) -> bool:
@@ -106,7 +107,8 @@ class SimExchange:
         self.sp = np.zeros(E.SP_LEN, np.float64)
         self.loc = np.zeros((config.max_orders, E.LOC_FIELDS), np.int64)
         self.act = np.zeros((config.response_buffer, E.ACT_FIELDS), np.int64)
-        self.eqb = np.zeros((config.response_buffer, E.EQ_FIELDS), np.float64)
+        self.eqb = np.zeros((config.response_buffer, E.EQ_FIELDS), np.int64)
+        self.eqc = np.zeros(config.response_buffer, np.float64)
         reg, freg = self.reg, self.freg
         reg[E.R_INTERVAL] = config.interval_ns
         reg[E.R_ENTRY_LAT] = config.entry_latency_ns
@@ -133,8 +135,10 @@ class SimExchange:
         self._slot_of: dict[int, int] = {}
         self._terminal_seen: set[int] = set()
         self.delivered: list[Response] = []  # compiled mode: responses the engine delivered
-        self.actions: list[tuple[int, int, int, int, int, str]] = []  # compiled mode: sends and cancels
-        self.equity_rows: list[tuple[int, int, float, int, int, int, int]] = []  # compiled mode
+        self.actions: list[tuple[int, int, int, int, int, str, int]] = []  # compiled mode: sends, cancels
+        self.equity_rows: list[
+            tuple[int, int, float, int, int, int, int]
+        ] = []  # compiled mode: ts, pos, cash, touch, quotes
         self.orders_placed = 0
         self.cancels_sent = 0
 
@@ -167,6 +171,7 @@ class SimExchange:
                 self.loc,
                 self.act,
                 self.eqb,
+                self.eqc,
             )
             self._drain()
             if code != E.BUFFER_FULL:
@@ -188,6 +193,7 @@ class SimExchange:
             cash=cash,
             fee=fee,
             mid2=row[E.P_MID2],
+            delivered_step=row[E.P_AT],
         )
 
     def _drain(self) -> None:
@@ -214,12 +220,18 @@ class SimExchange:
         if reg[E.R_ACT_N]:
             kinds = {E.ACT_SUBMIT: "submitted", E.ACT_CANCEL: "cancel_requested"}
             self.actions.extend(
-                (ts, oid, side, price, size, kinds[kind])
-                for ts, oid, side, price, size, kind in self.act[: reg[E.R_ACT_N]].tolist()
+                (ts, oid, side, price, size, kinds[kind], step)
+                for ts, oid, side, price, size, kind, step in self.act[: reg[E.R_ACT_N]].tolist()
             )
             reg[E.R_ACT_N] = 0
         if reg[E.R_EQ_N]:
-            self.equity_rows.extend(tuple(r) for r in self.eqb[: reg[E.R_EQ_N]].tolist())
+            k = int(reg[E.R_EQ_N])
+            self.equity_rows.extend(
+                (ts, pos, cash, bb, ba, qb, qa)
+                for (ts, pos, bb, ba, qb, qa), cash in zip(
+                    self.eqb[:k].tolist(), self.eqc[:k].tolist(), strict=True
+                )
+            )
             reg[E.R_EQ_N] = 0
         reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
 
@@ -247,7 +259,11 @@ class SimExchange:
 
     def pending_responses(self) -> list[Response]:
         """Responses produced by the exchange but not yet delivered (e.g. at the end of the data)."""
-        return list(self._pending)
+        if not self.compiled:
+            return list(self._pending)
+        done, n = int(self.reg[E.R_RESP_DONE]), int(self.reg[E.R_RESP_N])
+        rows, fees_cash = self.resp[done:n].tolist(), self.respf[done:n].tolist()
+        return [self._response(row, fee, cash) for row, (fee, cash) in zip(rows, fees_cash, strict=True)]
 
     def _on_delivered(self, r: Response) -> None:
         slot = self._slot_of.get(r.order_id)
