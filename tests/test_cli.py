@@ -33,7 +33,7 @@ def test_backtest_on_synthetic_writes_every_output(tmp_path):
         "--seed",
         "3",
         "--set",
-        "half_spread=1tick",
+        "spread=1tick",
         "--set",
         "size=2",
         "--out",

@@ -101,6 +101,10 @@ def print_summary(summary: dict, out_dir: Path | None) -> None:
     if risk.get("config") is not None:
         taken = ", ".join(f"{n} {action}" for action, n in risk["actions"].items() if n)
         rows.append(("Risk actions", taken or "none"))
+    attribution = summary.get("attribution")
+    if attribution:
+        parts = (attribution["spread_capture"], attribution["inventory"], attribution["fees"])
+        rows.append(("P&L = spread + inventory + fees", " + ".join(_money(x) for x in parts)))
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
@@ -529,10 +533,12 @@ def data_info(
 
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="a backtest output directory")]) -> None:
-    """Regenerate report.html for a backtest run."""
+    """Recompute attribution and metrics into summary.json and regenerate report.html for a run."""
     try:
+        from quotewise.analytics.analyze import summarize_run
         from quotewise.analytics.report import write_report
 
+        summarize_run(run_dir)
         path = write_report(run_dir)
     except QuotewiseError as exc:
         _fail(exc)

@@ -24,7 +24,7 @@ def amzn():
 @pytest.mark.parametrize("strategy", ["symmetric", "skew"])
 def test_lobster_backtest_outputs_add_up(amzn, tmp_path, queue, strategy):
     amzn.instrument = amzn.instrument.model_copy(update={"maker_fee": -0.00002, "taker_fee": 0.0003})
-    strat = make_strategy(strategy, {"half_spread": "1tick", "size": 100})
+    strat = make_strategy(strategy, {"spread": "1tick", "size": 100})
     result = run_backtest(amzn, strat, SimConfig(queue=queue, interval_ns=strat.interval_ns), tmp_path)
     summary = check_run(tmp_path)
     assert summary["events"] == 194_108
@@ -34,7 +34,7 @@ def test_lobster_backtest_outputs_add_up(amzn, tmp_path, queue, strategy):
 
 
 def test_skew_keeps_inventory_near_its_limit(amzn, tmp_path):
-    strat = make_strategy("skew", {"half_spread": "1tick", "size": 100, "max_inventory": 500})
+    strat = make_strategy("skew", {"spread": "1tick", "size": 100, "max_inventory": 500})
     run_backtest(amzn, strat, SimConfig(queue="fifo", interval_ns=strat.interval_ns), tmp_path)
     summary = check_run(tmp_path)
     # latency lets a requote race its cancel: the old order can fill just before its cancel arrives
