@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install bench clean
+BENCH_DATA := runs/bench
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
+
+# Quotewise vs hftbacktest, same strategy and events (bench/compare_hftbacktest.py); writes data under runs/bench
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	mkdir -p $(BENCH_DATA)
+	test -f $(BENCH_DATA)/small.npz || $(BIN)/python bench/make_bench_data.py synthetic 200000 $(BENCH_DATA)/small.npz
+	test -f $(BENCH_DATA)/synth_10m.npz || $(BIN)/python bench/make_bench_data.py synthetic 10000000 $(BENCH_DATA)/synth_10m.npz
+	test -f $(BENCH_DATA)/btcusdt.npz || $(BIN)/python bench/make_bench_data.py binance ../shared/data/binance/usdm/btcusdt_20240808.gz $(BENCH_DATA)/btcusdt.npz
+	$(BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/synth_10m.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
+	$(BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/btcusdt.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

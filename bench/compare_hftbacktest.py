@@ -24,14 +24,15 @@ from pathlib import Path
 import numpy as np
 
 TICK, LOT = 0.1, 0.001
+PARTIAL = False  # both engines on hftbacktest's no-partial rule, so they model the same thing
 ORDER_QTY, MAX_POS, SKEW_TICKS, HALF_SPREAD_TICKS = 0.01, 0.5, 0.5, 1.0
 STEP_NS, LATENCY_NS = 100_000_000, 1_000_000
 MAKER_FEE, TAKER_FEE = -0.00005, 0.0007
 
 
-def hftbacktest_run(data: np.ndarray | str) -> dict:
-    """One run inside hftbacktest (its Rust engine, a numba strategy)."""
-    from hftbacktest import GTX, LIMIT, BacktestAsset, ROIVectorMarketDepthBacktest
+def hftbacktest_run(data: np.ndarray | str, roi: tuple[float, float]) -> dict:
+    """One run inside hftbacktest (its Rust engine, a numba strategy); ``roi``: its depth's price range."""
+    from hftbacktest import BUY, GTX, LIMIT, BacktestAsset, ROIVectorMarketDepthBacktest
     from numba import njit
 
     @njit
@@ -53,7 +54,7 @@ def hftbacktest_run(data: np.ndarray | str) -> dict:
             values = hbt.orders(0).values()
             while values.has_next():
                 order = values.get()
-                is_buy = order.side == 1
+                is_buy = order.side == BUY
                 if is_buy and want_bid and order.price_tick == bid and not kept_bid:
                     kept_bid = True
                 elif not is_buy and want_ask and order.price_tick == ask and not kept_ask:
@@ -74,10 +75,12 @@ def hftbacktest_run(data: np.ndarray | str) -> dict:
         .linear_asset(1.0)
         .constant_order_latency(LATENCY_NS, LATENCY_NS)
         .risk_adverse_queue_model()
-        .partial_fill_exchange()  # Quotewise fills partially too: same rule in both
+        .no_partial_fill_exchange()  # its partial-fill exchange stalls here (docs/performance.md)
         .trading_value_fee_model(MAKER_FEE, TAKER_FEE)
         .tick_size(TICK)
         .lot_size(LOT)
+        .roi_lb(roi[0])
+        .roi_ub(roi[1])
     )
     hbt = ROIVectorMarketDepthBacktest([asset])
     t0 = time.perf_counter()
@@ -112,7 +115,11 @@ def quotewise_run(data) -> dict:
         },
     )
     config = SimConfig(
-        entry_latency_ns=LATENCY_NS, response_latency_ns=LATENCY_NS, queue="risk-averse", interval_ns=STEP_NS
+        entry_latency_ns=LATENCY_NS,
+        response_latency_ns=LATENCY_NS,
+        queue="risk-averse",
+        interval_ns=STEP_NS,
+        partial_fills=PARTIAL,
     )
     result = run_backtest(data, strategy, config, out_dir=None).summary
     return {
@@ -134,6 +141,13 @@ def our_source(path: Path):
     return from_event_data(data, str(path))
 
 
+def price_range(path: Path) -> tuple[float, float]:
+    """The file's lowest and highest price, widened by 1%: the range hftbacktest's depth must hold."""
+    px = np.load(path)["data"]["px"]
+    px = px[np.isfinite(px) & (px > 0)]
+    return float(px.min()) * 0.99, float(px.max()) * 1.01
+
+
 def median_runs(fn, data, runs: int) -> dict:
     results = [fn(data) for _ in range(runs)]
     out = dict(results[len(results) // 2])
@@ -152,11 +166,12 @@ def main() -> None:
     args = ap.parse_args()
     rows = int(np.load(args.data, mmap_mode="r")["data"].shape[0])
     warm = args.warmup or args.data
-    hftbacktest_run(str(warm))
+    roi = price_range(args.data)
+    hftbacktest_run(str(warm), price_range(warm))
     quotewise_run(our_source(warm))
     events = np.load(args.data)["data"]
     ours = our_source(args.data)
-    theirs = median_runs(hftbacktest_run, events, args.runs)
+    theirs = median_runs(lambda d: hftbacktest_run(d, roi), events, args.runs)
     mine = median_runs(quotewise_run, ours, args.runs)
     report = {
         "data": str(args.data),

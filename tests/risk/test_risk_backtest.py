@@ -96,6 +96,8 @@ def test_window_loss_pauses_then_quoting_resumes(market, tmp_path):
 
 GAP = 120 * SECOND
 STALE = 5 * SECOND
+
+
 def test_the_venue_timer_wakes_inside_a_gap_between_decisions():
     """What the stale rule relies on: events at 0 and 500 ms, decisions every 10 ms, a timer at 100 ms."""
     events = np.zeros(3, dtype=EVENT_DTYPE)

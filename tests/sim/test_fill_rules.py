@@ -314,3 +314,24 @@ def test_late_response_is_delivered_now_not_in_the_past():
     assert fill.exch_ts == T0 + 40 * MS and fill.deliver_ts == T0 + 41 * MS
     assert wake_times == sorted(wake_times)
     assert max(wake_times) >= T0 + 60 * MS
+
+
+def test_whole_fill_mode_fills_the_order_once_the_queue_is_passed():
+    """Comparison mode (hftbacktest's no-partial exchange): 3 ahead, a trade of 4 fills all 5 lots."""
+    from simkit import events, with_clock
+
+    from quotewise.sim import engine as E
+    from quotewise.sim.exchange import SimConfig, SimExchange
+
+    rows = [*book(100, 101, 3, 10), (5, "trade", 1, 100, 4)]
+    for partial, expected in ((True, [1]), (False, [5])):
+        ex = SimExchange(INST, 0, 1_000, SimConfig(interval_ns=1, partial_fills=partial))
+        ex.feed(events(with_clock(rows)))
+        got = []
+        while ex.advance() != E.CHUNK_END:
+            got += [r.qty for r in ex.responses() if r.kind == "fill"]
+            if ex.decision_due:
+                if ex.orders_placed == 0 and ex.now >= T0 + MS:
+                    ex.place(BUY, 100, 5)
+                ex.schedule_next_decision()
+        assert got == expected

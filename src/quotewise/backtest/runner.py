@@ -19,10 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quotewise.backtest.compiled_outputs import equity_columns, fills_table, orders_table
 from quotewise.backtest.source import DataSource
 from quotewise.book import core
 from quotewise.errors import ConfigError
 from quotewise.execution.order_manager import OrderManager
+from quotewise.model.instrument import Instrument
 from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, Strategy
 from quotewise.quoting.compiled import compiled_quoting
 from quotewise.risk import ACTIONS, MarketState, RiskConfig, RiskEngine, events_table
@@ -44,6 +46,10 @@ class BacktestResult:
     risk_events: pa.Table = field(default_factory=lambda: events_table([]))
 
 
+# equity samples: ts, position lots, cash, best bid, best ask, our bid, our ask (ticks; -1 = none)
+SAMPLE_DTYPES = (np.int64, np.int64, np.float64, np.int64, np.int64, np.int64, np.int64)
+
+
 class _Recorder:
     """Collects fills and equity samples as plain lists (cheap per row), converted once at the end."""
 
@@ -53,7 +59,6 @@ class _Recorder:
         self.fills: list[tuple] = []
         self.equity: list[tuple] = []
         self.max_abs_pos = 0
-        self.last_mid = math.nan
 
     def fill(self, r: Response) -> None:
         self.fills.append(
@@ -74,80 +79,12 @@ class _Recorder:
         self.max_abs_pos = max(self.max_abs_pos, abs(r.position))
 
     def sample(self, ex: SimExchange, om: OrderManager) -> None:
-        self.sample_raw(
-            ex.now,
-            ex.position_lots,
-            ex.cash,
-            ex.best_bid(),
-            ex.best_ask(),
-            om.best_working(1),
-            om.best_working(-1),
-        )
-
-    def sample_raw(
-        self,
-        ts: int,
-        pos_lots: int,
-        cash: float,
-        bb: int | None,
-        ba: int | None,
-        qb: int | None,
-        qa: int | None,
-    ) -> None:
-        """One equity row: the exchange's position and cash, the book's touch and our best quotes (ticks)."""
-        tick = self.tick
-        mid = (bb + ba) / 2 * tick if bb is not None and ba is not None else math.nan
-        if not math.isnan(mid):
-            self.last_mid = mid
-        pos = pos_lots * self.lot
-        pnl = cash + pos * self.last_mid if not math.isnan(self.last_mid) else cash
+        """One equity row: the exchange's position and cash, the touch and our best quotes (-1: none)."""
+        bb, ba = ex.best_bid(), ex.best_ask()
+        qb, qa = om.best_working(1), om.best_working(-1)
         self.equity.append(
-            (
-                ts,
-                pos,
-                cash,
-                mid,
-                pnl,
-                bb * tick if bb is not None else math.nan,
-                ba * tick if ba is not None else math.nan,
-                qb * tick if qb is not None else math.nan,
-                qa * tick if qa is not None else math.nan,
-            )
+            (ex.now, ex.position_lots, ex.cash, *(-1 if v is None else v for v in (bb, ba, qb, qa)))
         )
-
-
-def _replay_compiled(ex: SimExchange, om: OrderManager, rec: _Recorder) -> None:
-    """Feed what the engine's compiled quoting did through the order manager and the recorder.
-
-    Deliveries and actions are replayed in the order the engine did them (its step count), exactly
-    as the Python path would have logged them, so the outputs are the same whichever path ran.
-    """
-    responses, actions = ex.delivered, ex.actions
-    i = j = 0
-    while i < len(responses) or j < len(actions):
-        if j == len(actions) or (i < len(responses) and responses[i].delivered_step < actions[j][6]):
-            r = responses[i]
-            i += 1
-            om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
-            if r.kind == "fill":
-                rec.fill(r)
-        else:
-            ts, oid, side, price, size, kind, _ = actions[j]
-            j += 1
-            if kind == "submitted":
-                om.note_submitted(ts, oid, side, price, size)
-            else:
-                om.note_cancel_requested(ts, oid, "no longer wanted")
-    for ts, pos, cash, bb, ba, qb, qa in ex.equity_rows:
-        rec.sample_raw(
-            int(ts),
-            int(pos),
-            cash,
-            *(int(v) if v >= 0 else None for v in (bb, ba, qb, qa)),  # -1: none
-        )
-    responses.clear()
-    actions.clear()
-    ex.equity_rows.clear()
 
 
 FILL_SCHEMA = pa.schema(
@@ -190,6 +127,23 @@ def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(
         [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
     )
+
+
+def _orders_table(om: OrderManager, inst: Instrument) -> pa.Table:
+    rows = [
+        (
+            e.ts,
+            e.order_id,
+            e.side,
+            e.price * inst.tick_size,
+            e.size * inst.lot_size,
+            e.filled * inst.lot_size,
+            e.status,
+            e.reason,
+        )
+        for e in om.log
+    ]
+    return _table(rows, ORDER_SCHEMA)
 
 
 def _iso(ts: int | None) -> str | None:
@@ -282,11 +236,10 @@ def run_backtest(
         seen_upto = 0
         while True:
             code = ex.advance()
-            if kernel is not None:
-                _replay_compiled(ex, om, rec)
             deliver(ex.responses())
             if code == E.CHUNK_END:
-                unseen.append(chunk[seen_upto:][-MAX_VIEW_EVENTS:])
+                if kernel is None:  # a copy, so the chunk itself can be freed (bounded memory)
+                    unseen[:] = [np.concatenate([*unseen, chunk[seen_upto:]])[-MAX_VIEW_EVENTS:]]
                 break
             if ex.decision_due:
                 wanted = strategy.quotes(view(new_events(chunk, int(ex.reg[E.R_CURSOR]))))
@@ -305,15 +258,44 @@ def run_backtest(
                 progress(ex.events_processed)
         if progress is not None:
             progress(ex.events_processed)
-    # fills the exchange made that had not reached us when the data ended still happened
-    for r in ex.pending_responses():
-        om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
-        if r.kind == "fill":
-            rec.fill(r)
-    rec.sample(ex, om)
+    if kernel is not None:
+        record = ex.compiled_record()
+        fills, max_abs_lots = fills_table(record, inst, FILL_SCHEMA)
+        orders, placed, cancels, rejects = orders_table(record, inst, ORDER_SCHEMA)
+        q = record.equity
+        samples = [q[:, E.Q_TS], q[:, E.Q_POS], record.equity_cash, q[:, E.Q_BID], q[:, E.Q_ASK]]
+        samples += [q[:, E.Q_QUOTE_BID], q[:, E.Q_QUOTE_ASK]]
+        final_quotes = (record.quote_bid, record.quote_ask)
+    else:
+        # fills the exchange made that had not reached us when the data ended still happened
+        for r in ex.pending_responses():
+            om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
+            if r.kind == "fill":
+                rec.fill(r)
+        fills, max_abs_lots = _table(rec.fills, FILL_SCHEMA), rec.max_abs_pos
+        orders = _orders_table(om, inst)
+        placed, cancels, rejects = om.orders_placed, om.cancels_sent, om.rejects
+        columns = list(zip(*rec.equity, strict=True)) if rec.equity else [() for _ in SAMPLE_DTYPES]
+        samples = [np.array(col, dtype=dt) for col, dt in zip(columns, SAMPLE_DTYPES, strict=True)]
+        final_quotes = tuple(-1 if q is None else q for q in (om.best_working(1), om.best_working(-1)))
+    bb, ba = ex.best_bid(), ex.best_ask()
+    last = (
+        ex.now,
+        ex.position_lots,
+        ex.cash,
+        -1 if bb is None else bb,
+        -1 if ba is None else ba,
+        *final_quotes,
+    )
+    columns = equity_columns(*(np.append(col, v) for col, v in zip(samples, last, strict=True)), inst)
+    equity = pa.Table.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(columns, EQUITY_SCHEMA, strict=True)], schema=EQUITY_SCHEMA
+    )
     wall = time.perf_counter() - wall0
 
-    final_mid = rec.last_mid
+    mids = equity.column("mid").to_numpy()
+    known = mids[~np.isnan(mids)]
+    final_mid = float(known[-1]) if len(known) else math.nan
     pos_units = ex.position_lots * inst.lot_size
     total_pnl = ex.cash + pos_units * final_mid if not math.isnan(final_mid) else ex.cash
     events = ex.events_processed
@@ -331,16 +313,16 @@ def run_backtest(
         },
         "total_pnl": total_pnl,
         "fees": ex.fees,
-        "fills": len(rec.fills),
+        "fills": fills.num_rows,
         "traded_volume": ex.volume_lots * inst.lot_size,
         "traded_notional": ex.notional,
         "final_position": pos_units,
-        "max_abs_position": rec.max_abs_pos * inst.lot_size,
+        "max_abs_position": max_abs_lots * inst.lot_size,
         "final_mid": final_mid,
         "cash": ex.cash,
-        "orders_placed": om.orders_placed,
-        "cancels": om.cancels_sent,
-        "rejects": om.rejects,
+        "orders_placed": placed,
+        "cancels": cancels,
+        "rejects": rejects,
         "events": events,
         "wall_seconds": wall,
         "events_per_second": events / wall if wall > 0 else 0.0,
@@ -354,24 +336,11 @@ def run_backtest(
             "actions": guard.counts() if guard is not None else dict.fromkeys(ACTIONS, 0),
         },
     }
-    orders_rows = [
-        (
-            e.ts,
-            e.order_id,
-            e.side,
-            e.price * inst.tick_size,
-            e.size * inst.lot_size,
-            e.filled * inst.lot_size,
-            e.status,
-            e.reason,
-        )
-        for e in om.log
-    ]
     result = BacktestResult(
         summary=summary,
-        fills=_table(rec.fills, FILL_SCHEMA),
-        orders=_table(orders_rows, ORDER_SCHEMA),
-        equity=_table(rec.equity, EQUITY_SCHEMA),
+        fills=fills,
+        orders=orders,
+        equity=equity,
         risk_events=events_table(guard.events if guard is not None else []),
     )
     if out_dir is not None:

@@ -70,7 +70,9 @@ R_ACT_N = 29  # rows in the action buffer (compiled mode)
 R_EQ_N = 30  # rows in the equity buffer (compiled mode)
 R_STEP = 31  # counts deliveries and actions, to replay them in the order they happened (compiled mode)
 R_MID2 = 32  # best bid + best ask (ticks) before the event being processed: the fair value of a fill
-REG_LEN = 33
+R_SLOTS = 33  # one past the highest order slot ever used: every scan of our orders stops there
+R_WHOLE_FILLS = 34  # 1: a trade that reaches our order fills all of it (hftbacktest's no-partial rule)
+REG_LEN = 35
 
 PYTHON_MODE = 0
 COMPILED_MODE = 1
@@ -226,7 +228,7 @@ def refresh_own(reg, ords):
     """Recompute our most aggressive resting prices (the loop's cheap trade-through test)."""
     own_bid = -1
     own_ask = INT64_MAX
-    for s in range(ords.shape[0]):
+    for s in range(reg[R_SLOTS]):
         if ords[s, O_STATE] == S_RESTING:
             p = ords[s, O_PRICE]
             if ords[s, O_SIDE] == BID:
@@ -390,10 +392,10 @@ def _arrive_cancel(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, slot, 
 
 
 @nb.njit(cache=True)
-def next_arrival(ords):
+def next_arrival(reg, ords):
     """Earliest exchange arrival among requests in flight (INT64_MAX when none)."""
     t = INT64_MAX
-    for s in range(ords.shape[0]):
+    for s in range(reg[R_SLOTS]):
         if ords[s, O_STATE] == S_INFLIGHT and ords[s, O_ARRIVE] < t:
             t = ords[s, O_ARRIVE]
         if ords[s, O_CANCEL_AT] >= 0 and ords[s, O_CANCEL_AT] < t:
@@ -406,11 +408,12 @@ def _process_arrivals(
     reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, until
 ):
     """Deliver every request that reaches the exchange at or before ``until``, in time order."""
+    reg[R_MID2] = _mid2(bst)
     while reg[R_NEXT_ARRIVAL] <= until:
         if reg[R_RESP_N] + 64 > resp.shape[0]:
             return False
         t = reg[R_NEXT_ARRIVAL]
-        for s in range(ords.shape[0]):
+        for s in range(reg[R_SLOTS]):
             if ords[s, O_STATE] == S_INFLIGHT and ords[s, O_ARRIVE] == t:
                 _arrive_new(
                     reg,
@@ -428,10 +431,10 @@ def _process_arrivals(
                     s,
                     t,
                 )
-        for s in range(ords.shape[0]):
+        for s in range(reg[R_SLOTS]):
             if ords[s, O_CANCEL_AT] == t:
                 _arrive_cancel(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, s, t)
-        reg[R_NEXT_ARRIVAL] = next_arrival(ords)
+        reg[R_NEXT_ARRIVAL] = next_arrival(reg, ords)
     return True
 
 
@@ -443,7 +446,7 @@ def _queue_on_trade(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side,
     Priced through our order (the aggressor went past our price), it fills our order in full.
     """
     left = qty
-    for s in range(ords.shape[0]):
+    for s in range(reg[R_SLOTS]):
         if ords[s, O_STATE] != S_RESTING or ords[s, O_SIDE] != side:
             continue
         p = ords[s, O_PRICE]
@@ -460,8 +463,8 @@ def _queue_on_trade(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side,
             else:
                 left -= ords[s, O_AHEAD]
                 ords[s, O_AHEAD] = 0
-                q = min(left, ords[s, O_LEFT])
-                left -= q
+                q = ords[s, O_LEFT] if reg[R_WHOLE_FILLS] == 1 else min(left, ords[s, O_LEFT])
+                left = max(left - q, 0)
                 _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, s, q, p, True, exch_ts)
 
 
@@ -472,7 +475,7 @@ def _queue_on_decrease(reg, freg, ords, side, price, old, new):
     Trades already counted at this price since the level last changed are taken off the decrease,
     so a trade print followed by the depth update that shows it is not counted twice.
     """
-    for s in range(ords.shape[0]):
+    for s in range(reg[R_SLOTS]):
         if ords[s, O_STATE] != S_RESTING or ords[s, O_SIDE] != side or ords[s, O_PRICE] != price:
             continue
         dec = old - new - ords[s, O_TRADED]
@@ -493,7 +496,7 @@ def _fifo_on_l3(
     reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, kind, side, price, qty, tape_seq, exch_ts
 ):
     """Exact FIFO: an L3 change at our price, by a tape order that arrived at ``tape_seq``."""
-    for s in range(ords.shape[0]):
+    for s in range(reg[R_SLOTS]):
         if ords[s, O_STATE] != S_RESTING or ords[s, O_SIDE] != side or ords[s, O_PRICE] != price:
             continue
         ahead_of_us = tape_seq <= ords[s, O_SEQ]
@@ -518,14 +521,14 @@ def _fifo_on_l3(
 @nb.njit(cache=True)
 def _through_book(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, added, exch_ts):
     """Tape liquidity added on ``side`` at or through our resting opposite order would meet it."""
-    for s in range(ords.shape[0]):
+    for s in range(reg[R_SLOTS]):
         if added <= 0:
             return
         if ords[s, O_STATE] != S_RESTING or ords[s, O_SIDE] != -side:
             continue
         p = ords[s, O_PRICE]
         if (side == ASK and price <= p) or (side == BID and price >= p):
-            q = min(added, ords[s, O_LEFT])
+            q = ords[s, O_LEFT] if reg[R_WHOLE_FILLS] == 1 else min(added, ords[s, O_LEFT])
             added -= q
             _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, s, q, p, True, exch_ts)
 
@@ -536,6 +539,17 @@ def _add_seq(orders_seq, order_id):
     if order_id in orders_seq:
         return orders_seq[order_id]
     return -1
+
+
+@nb.njit(cache=True, inline="always")
+def _stop(reg, ev, i, i0, feed, code):
+    """Leave the loop at event ``i``: record the cursor and what the events since ``i0`` advanced."""
+    reg[R_CURSOR] = i
+    if i > i0:
+        reg[R_EVENTS] += i - i0
+        reg[R_LAST_EXCH] = ev[i - 1]["exch_ts"]
+        reg[R_LAST_LOCAL] = ev[i - 1]["local_ts"] + feed
+    return code
 
 
 @nb.njit(cache=True)
@@ -569,6 +583,7 @@ def run_segment(
     """
     n = ev.shape[0]
     i = reg[R_CURSOR]
+    i0 = i
     queue = reg[R_QUEUE]
     feed = reg[R_FEED_LAT]
     while i < n:
@@ -578,12 +593,10 @@ def run_segment(
             reg[R_STARTED] = 1
             reg[R_NEXT_DECISION] = local
         # 1. requests that reach the exchange before this event (they meet the book as it is)
-        reg[R_MID2] = _mid2(bst)
         if reg[R_NEXT_ARRIVAL] <= exch and not _process_arrivals(
             reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, exch
         ):
-            reg[R_CURSOR] = i
-            return BUFFER_FULL
+            return _stop(reg, ev, i, i0, feed, BUFFER_FULL)
         # 2. the strategy wakes before it sees this event
         wake = reg[R_NEXT_DECISION]
         if reg[R_PENDING_WAKE] < wake:
@@ -607,14 +620,11 @@ def run_segment(
             reg[R_NOW] = wake
             if reg[R_MODE] == COMPILED_MODE and reg[R_TIMER] > wake:
                 if not compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
-                    reg[R_CURSOR] = i
-                    return BUFFER_FULL
+                    return _stop(reg, ev, i, i0, feed, BUFFER_FULL)
                 continue
-            reg[R_CURSOR] = i
-            return WAKE
+            return _stop(reg, ev, i, i0, feed, WAKE)
         if reg[R_RESP_N] + 64 > resp.shape[0]:
-            reg[R_CURSOR] = i
-            return BUFFER_FULL
+            return _stop(reg, ev, i, i0, feed, BUFFER_FULL)
         # 3. the event itself
         kind = ev[i]["kind"]
         side = ev[i]["side"]
@@ -641,6 +651,12 @@ def run_segment(
                         del orders_seq[oid]
                     else:
                         orders_left[oid] = left
+        # what this event could do to our orders (known before it changes the book)
+        mine = in_range and (mine_bid[ix] > 0 if side == BID else mine_ask[ix] > 0)
+        through = (side == BID and reg[R_OWN_BID] > price) or (side == ASK and reg[R_OWN_ASK] < price)
+        crosses_own = (side == ASK and price <= reg[R_OWN_BID]) or (side == BID and price >= reg[R_OWN_ASK])
+        if mine or through or crosses_own:
+            reg[R_MID2] = _mid2(bst)  # the fair value a fill by this event is measured against
         core.apply_event(bid, ask, bst, kind, side, price, qty)
         new = old
         if in_range:
@@ -653,9 +669,7 @@ def run_segment(
                 if taken[ix] == 0 or new == 0:
                     taken[ix] = 0
                     reg[R_N_TAKEN] -= 1
-        mine = in_range and (mine_bid[ix] > 0 if side == BID else mine_ask[ix] > 0)
         if kind == TRADE or kind == EXECUTE:
-            through = (side == BID and reg[R_OWN_BID] > price) or (side == ASK and reg[R_OWN_ASK] < price)
             if queue == FIFO:
                 if mine and kind == EXECUTE:
                     _fifo_on_l3(
@@ -700,15 +714,10 @@ def run_segment(
                 )
             else:
                 _queue_on_decrease(reg, freg, ords, side, price, old, new)
-        crosses_own = (side == ASK and price <= reg[R_OWN_BID]) or (side == BID and price >= reg[R_OWN_ASK])
         if (kind == SET or kind == ADD) and new > old and crosses_own:
             _through_book(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, new - old, exch)
-        reg[R_LAST_EXCH] = exch
-        reg[R_LAST_LOCAL] = local
-        reg[R_EVENTS] += 1
         i += 1
-    reg[R_CURSOR] = i
-    return CHUNK_END
+    return _stop(reg, ev, i, i0, feed, CHUNK_END)
 
 
 # -- compiled quoting ------------------------------------------------------------------------------
@@ -747,7 +756,8 @@ A_PRICE = 3
 A_SIZE = 4
 A_KIND = 5
 A_STEP = 6
-ACT_FIELDS = 7
+A_LEFT = 7  # what the strategy side believed was left when it acted
+ACT_FIELDS = 8
 ACT_SUBMIT = 1
 ACT_CANCEL = 2
 
@@ -762,7 +772,7 @@ EQ_FIELDS = 6
 
 
 @nb.njit(cache=True)
-def _deliver(reg, ords, loc, resp, k):
+def deliver_response(reg, ords, loc, resp, k):
     """One response reaches the strategy side: update the local order view and position."""
     slot = resp[k, P_SLOT]
     kind = resp[k, P_KIND]
@@ -794,12 +804,14 @@ def _deliver(reg, ords, loc, resp, k):
 def place_order(reg, ords, loc, act, side, price, size, post_only, reject_reason):
     """Send an order now (both modes): it reaches the exchange after the entry latency."""
     slot = -1
-    for s in range(ords.shape[0]):
+    for s in range(min(reg[R_SLOTS] + 1, ords.shape[0])):
         if ords[s, O_STATE] == S_FREE:
             slot = s
             break
     if slot < 0:
         return -1
+    if slot >= reg[R_SLOTS]:
+        reg[R_SLOTS] = slot + 1
     ords[slot, :] = 0
     oid = reg[R_NEXT_ID]
     reg[R_NEXT_ID] += 1
@@ -819,7 +831,7 @@ def place_order(reg, ords, loc, act, side, price, size, post_only, reject_reason
     loc[slot, L_LEFT] = size
     loc[slot, L_CANCEL_OUT] = 0
     loc[slot, L_TERMINAL] = 0
-    _act(reg, act, oid, side, price, size, ACT_SUBMIT)
+    _act(reg, act, oid, side, price, size, size, ACT_SUBMIT)
     return slot
 
 
@@ -834,12 +846,21 @@ def cancel_order(reg, ords, loc, act, slot):
     loc[slot, L_CANCEL_OUT] = 1
     if loc[slot, L_TERMINAL] == 0:
         loc[slot, L_STATUS] = LS_PENDING_CANCEL
-    _act(reg, act, ords[slot, O_ID], ords[slot, O_SIDE], ords[slot, O_PRICE], ords[slot, O_QTY], ACT_CANCEL)
+    _act(
+        reg,
+        act,
+        ords[slot, O_ID],
+        ords[slot, O_SIDE],
+        ords[slot, O_PRICE],
+        ords[slot, O_QTY],
+        loc[slot, L_LEFT],
+        ACT_CANCEL,
+    )
     return True
 
 
 @nb.njit(cache=True)
-def _act(reg, act, oid, side, price, size, kind):
+def _act(reg, act, oid, side, price, size, left, kind):
     k = reg[R_ACT_N]
     act[k, A_TS] = reg[R_NOW]
     act[k, A_ORDER_ID] = oid
@@ -847,6 +868,7 @@ def _act(reg, act, oid, side, price, size, kind):
     act[k, A_PRICE] = price
     act[k, A_SIZE] = size
     act[k, A_KIND] = kind
+    act[k, A_LEFT] = left
     act[k, A_STEP] = reg[R_STEP]
     reg[R_STEP] += 1
     reg[R_ACT_N] = k + 1
@@ -856,7 +878,7 @@ def _act(reg, act, oid, side, price, size, kind):
 def _reconcile_side(reg, ords, loc, act, side, want, price, size, post_only):
     """Keep the first live order matching the wanted quote, cancel the others, place if none kept."""
     kept = False
-    for s in range(ords.shape[0]):
+    for s in range(reg[R_SLOTS]):
         st = loc[s, L_STATUS]
         if (
             ords[s, O_STATE] == S_FREE
@@ -915,9 +937,9 @@ def _decide(reg, sp, ords, loc, bst, act):
 
 
 @nb.njit(cache=True)
-def _best_working(ords, loc, side):
+def best_working(reg, ords, loc, side):
     best = -1
-    for s in range(ords.shape[0]):
+    for s in range(reg[R_SLOTS]):
         if ords[s, O_STATE] != S_FREE and ords[s, O_SIDE] == side and loc[s, L_STATUS] == LS_WORKING:
             p = ords[s, O_PRICE]
             if best < 0 or (side == BID and p > best) or (side == ASK and p < best):
@@ -931,7 +953,7 @@ def compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
     now = reg[R_NOW]
     k = reg[R_RESP_DONE]
     while k < reg[R_RESP_N] and resp[k, P_DELIVER] <= now:
-        _deliver(reg, ords, loc, resp, k)
+        deliver_response(reg, ords, loc, resp, k)
         resp[k, P_AT] = reg[R_STEP]
         reg[R_STEP] += 1
         k += 1
@@ -947,8 +969,8 @@ def compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
     eqc[e] = freg[F_CASH]
     eqb[e, Q_BID] = core.best_bid(bst)
     eqb[e, Q_ASK] = core.best_ask(bst)
-    eqb[e, Q_QUOTE_BID] = _best_working(ords, loc, BID)
-    eqb[e, Q_QUOTE_ASK] = _best_working(ords, loc, ASK)
+    eqb[e, Q_QUOTE_BID] = best_working(reg, ords, loc, BID)
+    eqb[e, Q_QUOTE_ASK] = best_working(reg, ords, loc, ASK)
     reg[R_EQ_N] = e + 1
     reg[R_NEXT_DECISION] = now + reg[R_INTERVAL]
     return True

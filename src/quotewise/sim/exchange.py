@@ -45,6 +45,7 @@ class SimConfig:
     interval_ns: int = 100_000_000
     max_orders: int = 256
     response_buffer: int = 16_384
+    partial_fills: bool = True  # False: hftbacktest's no-partial rule, for comparisons only
 
     def __post_init__(self) -> None:
         for name in ("entry_latency_ns", "response_latency_ns", "feed_latency_ns"):
@@ -56,6 +57,21 @@ class SimConfig:
             raise ConfigError(f"unknown queue model {self.queue!r}; choose one of {', '.join(QUEUE_CODES)}")
         if self.queue_power <= 0:
             raise ConfigError(f"queue power must be > 0, got {self.queue_power}")
+
+
+@dataclass(frozen=True)
+class CompiledRecord:
+    """Raw rows of a compiled run: responses (``engine.P_*`` columns, in delivery order, with fee and
+    cash in ``response_money``), actions (``engine.A_*``), equity (``engine.Q_*``, cash apart), and
+    the best working quotes at the end (-1: none)."""
+
+    responses: np.ndarray
+    response_money: np.ndarray
+    actions: np.ndarray
+    equity: np.ndarray
+    equity_cash: np.ndarray
+    quote_bid: int
+    quote_ask: int
 
 
 @dataclass(frozen=True)
@@ -76,7 +92,6 @@ class Response:
     cash: float
     fee: float
     mid2: int  # best bid + best ask in ticks at the exchange when this happened; -1 if a side was empty
-    delivered_step: int = 0  # compiled mode: when the engine delivered it, in its step count
 
     @property
     def terminal(self) -> bool:
@@ -124,6 +139,7 @@ class SimExchange:
         )
         reg[E.R_TIMER] = E.INT64_MAX
         reg[E.R_NEXT_ID] = 1
+        reg[E.R_WHOLE_FILLS] = 0 if config.partial_fills else 1
         reg[E.R_OWN_BID] = -1
         reg[E.R_OWN_ASK] = E.INT64_MAX
         freg[E.F_MAKER_FEE] = instrument.maker_fee
@@ -134,11 +150,12 @@ class SimExchange:
         self._pending: deque[Response] = deque()
         self._slot_of: dict[int, int] = {}
         self._terminal_seen: set[int] = set()
-        self.delivered: list[Response] = []  # compiled mode: responses the engine delivered
-        self.actions: list[tuple[int, int, int, int, int, str, int]] = []  # compiled mode: sends, cancels
-        self.equity_rows: list[
-            tuple[int, int, float, int, int, int, int]
-        ] = []  # compiled mode: ts, pos, cash, touch, quotes
+        # compiled mode: raw copies of what the engine delivered, sent and sampled (see compiled_record)
+        self._resp_rows: list[np.ndarray] = []
+        self._respf_rows: list[np.ndarray] = []
+        self._act_rows: list[np.ndarray] = []
+        self._eq_rows: list[np.ndarray] = []
+        self._eq_cash: list[np.ndarray] = []
         self.orders_placed = 0
         self.cancels_sent = 0
 
@@ -193,7 +210,6 @@ class SimExchange:
             cash=cash,
             fee=fee,
             mid2=row[E.P_MID2],
-            delivered_step=row[E.P_AT],
         )
 
     def _drain(self) -> None:
@@ -201,39 +217,62 @@ class SimExchange:
 
         Python mode: every response goes to the pending queue, delivered by local time in
         :meth:`responses`. Compiled mode: the engine delivered the first ``R_RESP_DONE`` responses
-        itself; those are recorded and the rest stay in the buffer, with actions and equity rows.
+        itself; raw copies of those, of the actions and of the equity rows are kept (no Python
+        object per row) and the undelivered responses stay in the buffer.
         """
         reg = self.reg
         n = int(reg[E.R_RESP_N])
         done = int(reg[E.R_RESP_DONE]) if self.compiled else n
         if done:
-            rows = self.resp[:done].tolist()
-            fees_cash = self.respf[:done].tolist()
-            out = self.delivered if self.compiled else self._pending
-            out.extend(
-                self._response(row, fee, cash) for row, (fee, cash) in zip(rows, fees_cash, strict=True)
-            )
+            if self.compiled:
+                self._resp_rows.append(self.resp[:done].copy())
+                self._respf_rows.append(self.respf[:done].copy())
+            else:
+                rows, fees_cash = self.resp[:done].tolist(), self.respf[:done].tolist()
+                self._pending.extend(
+                    self._response(row, fee, cash) for row, (fee, cash) in zip(rows, fees_cash, strict=True)
+                )
             self.resp[: n - done] = self.resp[done:n]
             self.respf[: n - done] = self.respf[done:n]
             reg[E.R_RESP_N] = n - done
             reg[E.R_RESP_DONE] = 0
         if reg[E.R_ACT_N]:
-            kinds = {E.ACT_SUBMIT: "submitted", E.ACT_CANCEL: "cancel_requested"}
-            self.actions.extend(
-                (ts, oid, side, price, size, kinds[kind], step)
-                for ts, oid, side, price, size, kind, step in self.act[: reg[E.R_ACT_N]].tolist()
-            )
+            self._act_rows.append(self.act[: reg[E.R_ACT_N]].copy())
             reg[E.R_ACT_N] = 0
         if reg[E.R_EQ_N]:
             k = int(reg[E.R_EQ_N])
-            self.equity_rows.extend(
-                (ts, pos, cash, bb, ba, qb, qa)
-                for (ts, pos, bb, ba, qb, qa), cash in zip(
-                    self.eqb[:k].tolist(), self.eqc[:k].tolist(), strict=True
-                )
-            )
+            self._eq_rows.append(self.eqb[:k].copy())
+            self._eq_cash.append(self.eqc[:k].copy())
             reg[E.R_EQ_N] = 0
         reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
+
+    def compiled_record(self) -> CompiledRecord:
+        """Everything the compiled path did, as arrays; call once, after the last event.
+
+        Responses still in flight when the data ended are delivered now (they happened at the
+        exchange), as the Python path does, so both paths end in the same state.
+        """
+        self._drain()
+        n = int(self.reg[E.R_RESP_N])
+        for k in range(n):
+            E.deliver_response(self.reg, self.ords, self.loc, self.resp, k)
+            self.resp[k, E.P_AT] = self.reg[E.R_STEP]
+            self.reg[E.R_STEP] += 1
+        self.reg[E.R_RESP_DONE] = n
+        self._drain()
+
+        def stack(parts: list[np.ndarray], shape: tuple[int, ...], dtype: type) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(shape, dtype)
+
+        return CompiledRecord(
+            responses=stack(self._resp_rows, (0, E.RESP_FIELDS), np.int64),
+            response_money=stack(self._respf_rows, (0, E.RESPF_FIELDS), np.float64),
+            actions=stack(self._act_rows, (0, E.ACT_FIELDS), np.int64),
+            equity=stack(self._eq_rows, (0, E.EQ_FIELDS), np.int64),
+            equity_cash=stack(self._eq_cash, (0,), np.float64),
+            quote_bid=int(E.best_working(self.reg, self.ords, self.loc, 1)),
+            quote_ask=int(E.best_working(self.reg, self.ords, self.loc, -1)),
+        )
 
     @property
     def compiled(self) -> bool:
@@ -259,11 +298,7 @@ class SimExchange:
 
     def pending_responses(self) -> list[Response]:
         """Responses produced by the exchange but not yet delivered (e.g. at the end of the data)."""
-        if not self.compiled:
-            return list(self._pending)
-        done, n = int(self.reg[E.R_RESP_DONE]), int(self.reg[E.R_RESP_N])
-        rows, fees_cash = self.resp[done:n].tolist(), self.respf[done:n].tolist()
-        return [self._response(row, fee, cash) for row, (fee, cash) in zip(rows, fees_cash, strict=True)]
+        return list(self._pending)
 
     def _on_delivered(self, r: Response) -> None:
         slot = self._slot_of.get(r.order_id)
