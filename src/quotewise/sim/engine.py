@@ -256,60 +256,21 @@ def _take(
     reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, slot, exch_ts
 ):
     """Match an arriving marketable order against the book's levels, best price first."""
-    side = ords[slot, O_SIDE]
     limit = ords[slot, O_PRICE] - bst[core.BASE]
-    if side == BID:
-        i = bst[core.BA]
-        hi = bst[core.ASK_HI]
-        while ords[slot, O_LEFT] > 0 and i <= limit and i <= hi:
-            avail = ask[i] - taken_ask[i]
-            if avail > 0:
-                q = min(avail, ords[slot, O_LEFT])
-                if taken_ask[i] == 0:
-                    reg[R_N_TAKEN] += 1
-                taken_ask[i] += q
-                _fill(
-                    reg,
-                    freg,
-                    resp,
-                    respf,
-                    ords,
-                    mine_bid,
-                    mine_ask,
-                    bst,
-                    slot,
-                    q,
-                    bst[core.BASE] + i,
-                    False,
-                    exch_ts,
-                )
-            i += 1
-    else:
-        i = bst[core.BB]
-        lo = bst[core.BID_LO]
-        while ords[slot, O_LEFT] > 0 and i >= limit and i >= lo:
-            avail = bid[i] - taken_bid[i]
-            if avail > 0:
-                q = min(avail, ords[slot, O_LEFT])
-                if taken_bid[i] == 0:
-                    reg[R_N_TAKEN] += 1
-                taken_bid[i] += q
-                _fill(
-                    reg,
-                    freg,
-                    resp,
-                    respf,
-                    ords,
-                    mine_bid,
-                    mine_ask,
-                    bst,
-                    slot,
-                    q,
-                    bst[core.BASE] + i,
-                    False,
-                    exch_ts,
-                )
-            i -= 1
+    if ords[slot, O_SIDE] == BID:  # a buy walks the asks upward
+        levels, taken, i, step, last = ask, taken_ask, bst[core.BA], 1, min(limit, bst[core.ASK_HI])
+    else:  # a sell walks the bids downward
+        levels, taken, i, step, last = bid, taken_bid, bst[core.BB], -1, max(limit, bst[core.BID_LO])
+    while ords[slot, O_LEFT] > 0 and (last - i) * step >= 0:
+        avail = levels[i] - taken[i]
+        if avail > 0:
+            q = min(avail, ords[slot, O_LEFT])
+            if taken[i] == 0:
+                reg[R_N_TAKEN] += 1
+            taken[i] += q
+            price = bst[core.BASE] + i
+            _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, slot, q, price, False, exch_ts)
+        i += step
 
 
 @nb.njit(cache=True)
