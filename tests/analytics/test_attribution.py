@@ -96,21 +96,45 @@ def _amzn() -> DataSource:
     return source
 
 
-def _binance() -> DataSource:
-    source = from_path(shared_path("binance", "usdm", "btcusdt_20240808.gz"))
-    source.instrument = source.instrument.model_copy(update={"maker_fee": 0.0002, "taker_fee": 0.0005})
+def _goog() -> DataSource:
+    source = from_event_data(
+        read_lobster(shared_path("lobster", "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip")), "goog"
+    )
+    source.instrument = source.instrument.model_copy(update={"maker_fee": -0.00002, "taker_fee": 0.0003})
     return source
 
 
+def _binance(*files: str) -> Callable[[], DataSource]:
+    def load() -> DataSource:
+        source = from_path([shared_path("binance", *f.split("/")) for f in files], "binance")
+        source.instrument = source.instrument.model_copy(update={"maker_fee": 0.0002, "taker_fee": 0.0005})
+        return source
+
+    return load
+
+
+# every shared data set a reader exists for (the tardis fixtures are too short to trade in)
 @pytest.mark.parametrize(
     ("load", "size"),
-    [pytest.param(_amzn, 100, id="lobster-amzn-l5"), pytest.param(_binance, 0.01, id="binance-usdm")],
+    [
+        pytest.param(_amzn, 100, id="lobster-amzn-l5"),
+        pytest.param(_goog, 100, id="lobster-goog-l10"),
+        pytest.param(_binance("usdm/btcusdt_20240808.gz"), 0.01, id="binance-usdm"),
+        pytest.param(
+            _binance("spot/btcusdt_20240808.gz", "spot/btcusdt_20240809.gz"), 0.001, id="binance-spot"
+        ),
+        pytest.param(
+            _binance("cm/btcusd_perp_20240808.gz", "cm/btcusd_perp_20240809.gz"), 1, id="binance-coinm"
+        ),
+    ],
 )
 def test_attribution_adds_up_to_the_engine_pnl_on_real_data(
     tmp_path: Path, load: Callable[[], DataSource], size: float
 ) -> None:
     strategy = make_strategy("skew", {"size": size})
-    run_backtest(load(), strategy, SimConfig(queue="fifo", interval_ns=strategy.interval_ns), tmp_path)
+    source = load()
+    queue = "fifo" if source.l3 else "risk-averse"
+    run_backtest(source, strategy, SimConfig(queue=queue, interval_ns=strategy.interval_ns), tmp_path)
 
     summary = summarize_run(tmp_path)
 

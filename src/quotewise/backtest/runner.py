@@ -171,6 +171,8 @@ def run_backtest(
     compiled loop (no Python per decision); None picks it whenever possible (never with ``risk``,
     which runs in Python), False forces the Python path, True fails if it is not possible.
     """
+    if config.queue == "fifo" and not source.l3:
+        raise ConfigError("the fifo queue model needs order-level (L3) data; use risk-averse or prob")
     inst = source.instrument
     lo = max(source.price_lo - PRICE_PAD_TICKS, 0)
     ex = SimExchange(inst, lo, source.price_hi + PRICE_PAD_TICKS, config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,16 +75,22 @@ def from_parquet(path: str | Path) -> DataSource:
 
 
 def from_path(
-    path: str | Path, fmt: str | None = None, tick_size: float | None = None, lot_size: float | None = None
+    path: str | Path | Sequence[str | Path],
+    fmt: str | None = None,
+    tick_size: float | None = None,
+    lot_size: float | None = None,
 ) -> DataSource:
-    """Any supported input: a Quotewise Parquet file is streamed; raw formats are read first."""
+    """Any supported input: a Quotewise Parquet file is streamed; raw formats are read first.
+
+    Several consecutive files of one Binance stream may be given as a list.
+    """
     from quotewise.data.convert import load_source
 
-    path = Path(path)
-    if path.suffix == ".parquet" and fmt in (None, "parquet"):
+    if isinstance(path, str | Path) and Path(path).suffix == ".parquet" and fmt in (None, "parquet"):
         return from_parquet(path)
     data = load_source(path, fmt, tick_size=tick_size, lot_size=lot_size)
-    return from_event_data(data, str(path))
+    name = str(path) if isinstance(path, str | Path) else ",".join(str(p) for p in path)
+    return from_event_data(data, name)
 
 
 def synthetic(n_events: int, seed: int, chunk: int = 1_000_000) -> DataSource:
