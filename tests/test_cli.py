@@ -190,3 +190,26 @@ def test_sweep_file_runs_each_entry(tmp_path):
     bad.write_text("runs:\n  - {strategy: skew, colour: red}\n")
     result = runner.invoke(app, ["backtest", "--quiet", "--sweep", str(bad), "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "colour" in result.output
+
+
+def test_consecutive_binance_files_run_as_one_stream(tmp_path, shared_data):
+    spot = shared_data / "binance" / "spot"
+    data = f"{spot / 'btcusdt_20240808.gz'},{spot / 'btcusdt_20240809.gz'}"
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--data",
+            data,
+            "--quiet",
+            "--no-report",
+            "--set",
+            "size=0.001",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["events"] == 319_999  # both files: the reader's count for the pair
+    assert summary["sim"]["queue"] == "risk-averse"

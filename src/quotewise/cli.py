@@ -258,7 +258,9 @@ def _flag(field_name: str) -> str:
 
 @app.command()
 def backtest(
-    data: Annotated[str, typer.Option(help="data file (any supported format) or 'synthetic'")] = "synthetic",
+    data: Annotated[
+        str, typer.Option(help="data file (any supported format), a,b for consecutive files, or 'synthetic'")
+    ] = "synthetic",
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="lobster|binance|tardis|hftbacktest|parquet (default: detect)"),
@@ -410,10 +412,11 @@ def backtest(
         entry = parse_duration(latency_entry, "--latency-entry")
         response = parse_duration(latency_response, "--latency-response")
         feed = parse_duration(feed_latency, "--feed-latency")
+        paths = data.split(",")  # consecutive files of one stream: a.gz,b.gz
         src = (
             sources.synthetic(events, seed)
             if data == "synthetic"
-            else sources.from_path(data, fmt, tick, lot)
+            else sources.from_path(paths[0] if len(paths) == 1 else paths, fmt, tick, lot)
         )
         updates: dict[str, float] = {}
         if maker_fee is not None:
