@@ -33,9 +33,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
+# what attribution and metrics read of the outputs that grow with the run (bounded memory)
+ANALYSIS_ORDER_COLUMNS = ("status",)
+ANALYSIS_EQUITY_COLUMNS = ("ts", "position", "mid", "pnl", "bid_quote", "ask_quote")
+
+
 def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     """Add ``attribution`` and ``metrics`` to ``run_dir/summary.json`` (other keys kept); return it."""
-    run = load_run(run_dir)
+    run = load_run(run_dir, ANALYSIS_ORDER_COLUMNS, ANALYSIS_EQUITY_COLUMNS)
     attribution = attribute(run.fills, final_mark(run.summary, run.equity), run.equity)
     metrics = compute_metrics(run.fills, run.orders, run.equity)
     summary = _finite({**run.summary, "attribution": attribution.to_dict(), "metrics": metrics.to_dict()})

@@ -104,7 +104,7 @@ def horizon_label(seconds: int) -> str:
 
 def fill_rate(fills: pd.DataFrame, orders: pd.DataFrame) -> float:
     """Fill records per order placed."""
-    placed = int((orders["status"].astype(str) == "submitted").sum())
+    placed = int((orders["status"] == "submitted").sum())
     return len(fills) / placed if placed else math.nan
 
 
@@ -238,7 +238,7 @@ def compute_metrics(fills: pd.DataFrame, orders: pd.DataFrame, equity: pd.DataFr
     drawdown = max_drawdown(equity)
     return Metrics(
         fills=len(fills),
-        orders_placed=int((orders["status"].astype(str) == "submitted").sum()),
+        orders_placed=int((orders["status"] == "submitted").sum()),
         fill_rate=fill_rate(fills, orders),
         spread_capture_pct=capture,
         spread_capture_fills=capture_fills,

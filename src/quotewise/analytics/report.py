@@ -203,8 +203,16 @@ class RunData:
     risk_events: pd.DataFrame | None = field(default=None)
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Read a run directory; raises DataError naming each missing or unreadable file."""
+def load_run(
+    run_dir: str | Path,
+    order_columns: tuple[str, ...] = ORDERS_COLUMNS,
+    equity_columns: tuple[str, ...] = EQUITY_COLUMNS,
+) -> RunData:
+    """Read a run directory; raises DataError naming each missing or unreadable file.
+
+    ``order_columns`` and ``equity_columns`` read only part of the two outputs that grow with the
+    run's length (a row per order state change, a row per decision): the metrics need few columns.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: run directory not found")
@@ -217,8 +225,8 @@ def load_run(run_dir: str | Path) -> RunData:
         run_dir=run_dir,
         summary=_read_summary(run_dir / SUMMARY_FILE),
         fills=_read_table(run_dir / FILLS_FILE, FILLS_COLUMNS, OPTIONAL_FILLS_COLUMNS),
-        orders=_read_table(run_dir / ORDERS_FILE, ORDERS_COLUMNS),
-        equity=_read_table(run_dir / EQUITY_FILE, EQUITY_COLUMNS),
+        orders=_read_table(run_dir / ORDERS_FILE, order_columns, only=order_columns),
+        equity=_read_table(run_dir / EQUITY_FILE, equity_columns, only=equity_columns),
         risk_events=_read_table(risk_path, RISK_EVENTS_COLUMNS) if risk_path.is_file() else None,
     )
 
@@ -233,13 +241,20 @@ def _read_summary(path: Path) -> dict[str, Any]:
     return summary
 
 
-def _read_table(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> pd.DataFrame:
+def _read_table(
+    path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = (), only: tuple[str, ...] | None = None
+) -> pd.DataFrame:
     """Read a Parquet file; an empty file may lack columns (nothing to describe them), a non-empty one not.
 
-    ``optional`` columns are added as NaN when absent, so readers need not check for them.
+    ``optional`` columns are added as NaN when absent, so readers need not check for them; ``only``
+    reads just those columns (strings as categories).
     """
     try:
-        table = pq.read_table(path)
+        if only is None:
+            table = pq.read_table(path)
+        else:
+            present = set(pq.read_schema(path).names)
+            table = pq.read_table(path, columns=[c for c in only if c in present], read_dictionary=list(only))
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
     frame = table.to_pandas()

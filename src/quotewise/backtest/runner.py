@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quotewise.backtest.compiled_outputs import equity_columns, fills_table, orders_table
+from quotewise.backtest.outputs import (
+    FILL_SCHEMA,
+    ORDER_SCHEMA,
+    CompiledLog,
+    OutputSink,
+    equity_table,
+    rows_table,
+)
 from quotewise.backtest.source import DataSource
 from quotewise.book import core
 from quotewise.errors import ConfigError
@@ -29,7 +36,7 @@ from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, Strategy
 from quotewise.quoting.compiled import compiled_quoting
 from quotewise.risk import ACTIONS, MarketState, RiskConfig, RiskEngine, events_table
 from quotewise.sim import engine as E
-from quotewise.sim.exchange import Response, SimConfig, SimExchange
+from quotewise.sim.exchange import CompiledRecord, Response, SimConfig, SimExchange
 
 # Extra ticks either side of the data's price range, so quotes just outside it still have a level.
 PRICE_PAD_TICKS = 1_000
@@ -37,13 +44,15 @@ PRICE_PAD_TICKS = 1_000
 
 @dataclass
 class BacktestResult:
+    """The summary, and the output tables when the run kept them in memory (no ``out_dir``); with an
+    ``out_dir`` they were streamed to its Parquet files as the run went and are None here."""
+
     summary: dict[str, Any]
-    fills: pa.Table
-    orders: pa.Table
-    equity: pa.Table
+    fills: pa.Table | None
+    orders: pa.Table | None
+    equity: pa.Table | None
+    risk_events: pa.Table
     out_dir: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    risk_events: pa.Table = field(default_factory=lambda: events_table([]))
 
 
 # equity samples: ts, position lots, cash, best bid, best ask, our bid, our ask (ticks; -1 = none)
@@ -51,31 +60,35 @@ SAMPLE_DTYPES = (np.int64, np.int64, np.float64, np.int64, np.int64, np.int64, n
 
 
 class _Recorder:
-    """Collects fills and equity samples as plain lists (cheap per row), converted once at the end."""
+    """The Python path's outputs: rows collected as plain tuples, handed to the sink per chunk."""
 
-    def __init__(self, lot: float, tick: float) -> None:
-        self.lot = lot
-        self.tick = tick
+    def __init__(self, inst: Instrument, sink: OutputSink) -> None:
+        self.inst = inst
+        self.sink = sink
         self.fills: list[tuple] = []
         self.equity: list[tuple] = []
+        self.n_fills = 0
         self.max_abs_pos = 0
+        self.last_mid = math.nan
 
     def fill(self, r: Response) -> None:
+        tick, lot = self.inst.tick_size, self.inst.lot_size
         self.fills.append(
             (
                 r.exch_ts,
                 r.deliver_ts,
                 r.order_id,
                 r.side,
-                r.price * self.tick,
-                r.qty * self.lot,
+                r.price * tick,
+                r.qty * lot,
                 r.fee,
                 "maker" if r.maker else "taker",
-                r.position * self.lot,
+                r.position * lot,
                 r.cash,
-                r.mid2 * self.tick / 2 if r.mid2 >= 0 else math.nan,
+                r.mid2 * tick / 2 if r.mid2 >= 0 else math.nan,
             )
         )
+        self.n_fills += 1
         self.max_abs_pos = max(self.max_abs_pos, abs(r.position))
 
     def sample(self, ex: SimExchange, om: OrderManager) -> None:
@@ -86,64 +99,39 @@ class _Recorder:
             (ex.now, ex.position_lots, ex.cash, *(-1 if v is None else v for v in (bb, ba, qb, qa)))
         )
 
+    def flush(self, om: OrderManager) -> None:
+        inst = self.inst
+        self.sink.add("fills", rows_table(self.fills, FILL_SCHEMA))
+        orders = [
+            (
+                e.ts,
+                e.order_id,
+                e.side,
+                e.price * inst.tick_size,
+                e.size * inst.lot_size,
+                e.filled * inst.lot_size,
+                e.status,
+                e.reason,
+            )
+            for e in om.log
+        ]
+        self.sink.add("orders", rows_table(orders, ORDER_SCHEMA))
+        columns = list(zip(*self.equity, strict=True)) if self.equity else [() for _ in SAMPLE_DTYPES]
+        self.add_equity([np.array(col, dtype=dt) for col, dt in zip(columns, SAMPLE_DTYPES, strict=True)])
+        self.fills.clear()
+        self.equity.clear()
+        om.log.clear()
 
-FILL_SCHEMA = pa.schema(
-    [
-        ("exch_ts", pa.int64()),
-        ("local_ts", pa.int64()),
-        ("order_id", pa.int64()),
-        ("side", pa.int8()),
-        ("price", pa.float64()),
-        ("size", pa.float64()),
-        ("fee", pa.float64()),
-        ("liquidity", pa.string()),
-        ("position", pa.float64()),
-        ("cash", pa.float64()),
-        ("mid", pa.float64()),
-    ]
-)
-ORDER_SCHEMA = pa.schema(
-    [
-        ("ts", pa.int64()),
-        ("order_id", pa.int64()),
-        ("side", pa.int8()),
-        ("price", pa.float64()),
-        ("size", pa.float64()),
-        ("filled", pa.float64()),
-        ("status", pa.string()),
-        ("reason", pa.string()),
-    ]
-)
-EQUITY_SCHEMA = pa.schema(
-    [
-        (name, pa.int64() if name == "ts" else pa.float64())
-        for name in ("ts", "position", "cash", "mid", "pnl", "best_bid", "best_ask", "bid_quote", "ask_quote")
-    ]
-)
+    def add_equity(self, samples: list[np.ndarray]) -> None:
+        table, self.last_mid = equity_table(samples, self.inst, self.last_mid)
+        self.sink.add("equity", table)
 
 
-def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
-    return pa.Table.from_arrays(
-        [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
-    )
-
-
-def _orders_table(om: OrderManager, inst: Instrument) -> pa.Table:
-    rows = [
-        (
-            e.ts,
-            e.order_id,
-            e.side,
-            e.price * inst.tick_size,
-            e.size * inst.lot_size,
-            e.filled * inst.lot_size,
-            e.status,
-            e.reason,
-        )
-        for e in om.log
-    ]
-    return _table(rows, ORDER_SCHEMA)
+def _flush_compiled(rec: CompiledRecord, log: CompiledLog, recorder: _Recorder) -> None:
+    """Hand one batch of the compiled path's rows to the sink (equity shares the recorder's mark)."""
+    recorder.sink.add("fills", log.fills_table(rec))
+    recorder.sink.add("orders", log.orders_table(rec))
+    recorder.add_equity(CompiledLog.equity_samples(rec))
 
 
 def _iso(ts: int | None) -> str | None:
@@ -177,7 +165,9 @@ def run_backtest(
     lo = max(source.price_lo - PRICE_PAD_TICKS, 0)
     ex = SimExchange(inst, lo, source.price_hi + PRICE_PAD_TICKS, config)
     om = OrderManager(ex, post_only=strategy.params.post_only)
-    rec = _Recorder(inst.lot_size, inst.tick_size)
+    sink = OutputSink(Path(out_dir) if out_dir is not None else None)
+    rec = _Recorder(inst, sink)
+    log = CompiledLog(inst)
     guard = RiskEngine(risk, inst) if risk is not None else None
     strategy.on_start(inst)
     kernel = compiled_quoting(strategy) if compiled is not False and guard is None else None
@@ -258,28 +248,28 @@ def run_backtest(
             wakes += 1
             if progress is not None and wakes % 2048 == 0:
                 progress(ex.events_processed)
+        if kernel is not None:
+            _flush_compiled(ex.take_compiled(), log, rec)
+        else:
+            rec.flush(om)
         if progress is not None:
             progress(ex.events_processed)
     if kernel is not None:
-        record = ex.compiled_record()
-        fills, max_abs_lots = fills_table(record, inst, FILL_SCHEMA)
-        orders, placed, cancels, rejects = orders_table(record, inst, ORDER_SCHEMA)
-        q = record.equity
-        samples = [q[:, E.Q_TS], q[:, E.Q_POS], record.equity_cash, q[:, E.Q_BID], q[:, E.Q_ASK]]
-        samples += [q[:, E.Q_QUOTE_BID], q[:, E.Q_QUOTE_ASK]]
-        final_quotes = (record.quote_bid, record.quote_ask)
+        final = ex.finish_compiled()
+        _flush_compiled(final, log, rec)
+        final_quotes = (final.quote_bid, final.quote_ask)
+        n_fills, max_abs_lots = log.fills, log.max_abs_pos_lots
+        placed, cancels, rejects = log.placed, log.cancels, log.rejects
     else:
         # fills the exchange made that had not reached us when the data ended still happened
         for r in ex.pending_responses():
             om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
             if r.kind == "fill":
                 rec.fill(r)
-        fills, max_abs_lots = _table(rec.fills, FILL_SCHEMA), rec.max_abs_pos
-        orders = _orders_table(om, inst)
-        placed, cancels, rejects = om.orders_placed, om.cancels_sent, om.rejects
-        columns = list(zip(*rec.equity, strict=True)) if rec.equity else [() for _ in SAMPLE_DTYPES]
-        samples = [np.array(col, dtype=dt) for col, dt in zip(columns, SAMPLE_DTYPES, strict=True)]
         final_quotes = tuple(-1 if q is None else q for q in (om.best_working(1), om.best_working(-1)))
+        rec.flush(om)
+        n_fills, max_abs_lots = rec.n_fills, rec.max_abs_pos
+        placed, cancels, rejects = om.orders_placed, om.cancels_sent, om.rejects
     bb, ba = ex.best_bid(), ex.best_ask()
     last = (
         ex.now,
@@ -289,15 +279,11 @@ def run_backtest(
         -1 if ba is None else ba,
         *final_quotes,
     )
-    columns = equity_columns(*(np.append(col, v) for col, v in zip(samples, last, strict=True)), inst)
-    equity = pa.Table.from_arrays(
-        [pa.array(c, type=f.type) for c, f in zip(columns, EQUITY_SCHEMA, strict=True)], schema=EQUITY_SCHEMA
-    )
+    rec.add_equity([np.array([v], dtype=dt) for v, dt in zip(last, SAMPLE_DTYPES, strict=True)])
+    tables = sink.close()
     wall = time.perf_counter() - wall0
 
-    mids = equity.column("mid").to_numpy()
-    known = mids[~np.isnan(mids)]
-    final_mid = float(known[-1]) if len(known) else math.nan
+    final_mid = rec.last_mid
     pos_units = ex.position_lots * inst.lot_size
     total_pnl = ex.cash + pos_units * final_mid if not math.isnan(final_mid) else ex.cash
     events = ex.events_processed
@@ -315,7 +301,7 @@ def run_backtest(
         },
         "total_pnl": total_pnl,
         "fees": ex.fees,
-        "fills": fills.num_rows,
+        "fills": n_fills,
         "traded_volume": ex.volume_lots * inst.lot_size,
         "traded_notional": ex.notional,
         "final_position": pos_units,
@@ -340,9 +326,9 @@ def run_backtest(
     }
     result = BacktestResult(
         summary=summary,
-        fills=fills,
-        orders=orders,
-        equity=equity,
+        fills=tables["fills"],
+        orders=tables["orders"],
+        equity=tables["equity"],
         risk_events=events_table(guard.events if guard is not None else []),
     )
     if out_dir is not None:
@@ -362,9 +348,10 @@ def write_outputs(result: BacktestResult, out_dir: Path, report: bool = True) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.summary.items()}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-    pq.write_table(result.fills, out_dir / "fills.parquet")
-    pq.write_table(result.orders, out_dir / "orders.parquet")
-    pq.write_table(result.equity, out_dir / "equity.parquet")
+    for name in ("fills", "orders", "equity"):  # already streamed there when the run had an out_dir
+        table = getattr(result, name)
+        if table is not None:
+            pq.write_table(table, out_dir / f"{name}.parquet")
     pq.write_table(result.risk_events, out_dir / "risk_events.parquet")
     from quotewise.analytics.analyze import summarize_run
 

@@ -63,7 +63,7 @@ class SimConfig:
 class CompiledRecord:
     """Raw rows of a compiled run: responses (``engine.P_*`` columns, in delivery order, with fee and
     cash in ``response_money``), actions (``engine.A_*``), equity (``engine.Q_*``, cash apart), and
-    the best working quotes at the end (-1: none)."""
+    the best working quotes when taken (-1: none)."""
 
     responses: np.ndarray
     response_money: np.ndarray
@@ -150,7 +150,7 @@ class SimExchange:
         self._pending: deque[Response] = deque()
         self._slot_of: dict[int, int] = {}
         self._terminal_seen: set[int] = set()
-        # compiled mode: raw copies of what the engine delivered, sent and sampled (see compiled_record)
+        # compiled mode: raw copies of what the engine delivered, sent and sampled (see take_compiled)
         self._resp_rows: list[np.ndarray] = []
         self._respf_rows: list[np.ndarray] = []
         self._act_rows: list[np.ndarray] = []
@@ -246,12 +246,28 @@ class SimExchange:
             reg[E.R_EQ_N] = 0
         reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
 
-    def compiled_record(self) -> CompiledRecord:
-        """Everything the compiled path did, as arrays; call once, after the last event.
+    def take_compiled(self) -> CompiledRecord:
+        """What the compiled path did since the last call, as arrays (rows no longer held here)."""
+        self._drain()
 
-        Responses still in flight when the data ended are delivered now (they happened at the
-        exchange), as the Python path does, so both paths end in the same state.
-        """
+        def take(parts: list[np.ndarray], shape: tuple[int, ...], dtype: type) -> np.ndarray:
+            out = np.concatenate(parts) if parts else np.zeros(shape, dtype)
+            parts.clear()
+            return out
+
+        return CompiledRecord(
+            responses=take(self._resp_rows, (0, E.RESP_FIELDS), np.int64),
+            response_money=take(self._respf_rows, (0, E.RESPF_FIELDS), np.float64),
+            actions=take(self._act_rows, (0, E.ACT_FIELDS), np.int64),
+            equity=take(self._eq_rows, (0, E.EQ_FIELDS), np.int64),
+            equity_cash=take(self._eq_cash, (0,), np.float64),
+            quote_bid=int(E.best_working(self.reg, self.ords, self.loc, 1)),
+            quote_ask=int(E.best_working(self.reg, self.ords, self.loc, -1)),
+        )
+
+    def finish_compiled(self) -> CompiledRecord:
+        """After the last event: responses still in flight happened at the exchange, so they are
+        delivered now (as the Python path does), then the rest is taken as by :meth:`take_compiled`."""
         self._drain()
         n = int(self.reg[E.R_RESP_N])
         for k in range(n):
@@ -259,20 +275,7 @@ class SimExchange:
             self.resp[k, E.P_AT] = self.reg[E.R_STEP]
             self.reg[E.R_STEP] += 1
         self.reg[E.R_RESP_DONE] = n
-        self._drain()
-
-        def stack(parts: list[np.ndarray], shape: tuple[int, ...], dtype: type) -> np.ndarray:
-            return np.concatenate(parts) if parts else np.zeros(shape, dtype)
-
-        return CompiledRecord(
-            responses=stack(self._resp_rows, (0, E.RESP_FIELDS), np.int64),
-            response_money=stack(self._respf_rows, (0, E.RESPF_FIELDS), np.float64),
-            actions=stack(self._act_rows, (0, E.ACT_FIELDS), np.int64),
-            equity=stack(self._eq_rows, (0, E.EQ_FIELDS), np.int64),
-            equity_cash=stack(self._eq_cash, (0,), np.float64),
-            quote_bid=int(E.best_working(self.reg, self.ords, self.loc, 1)),
-            quote_ask=int(E.best_working(self.reg, self.ords, self.loc, -1)),
-        )
+        return self.take_compiled()
 
     @property
     def compiled(self) -> bool:
