@@ -181,9 +181,13 @@ def main() -> None:
         "quotewise": {**mine, "events_per_second": rows / mine["seconds"]},
     }
     report["speed_ratio_quotewise_over_hftbacktest"] = theirs["seconds"] / mine["seconds"]
-    for key in ("fills", "volume", "position"):
+    for key in ("fills", "volume"):
         a, b = mine[key], theirs[key]
         report[f"{key}_difference_pct"] = 100.0 * (a - b) / abs(b) if b else (0.0 if a == b else float("inf"))
+    # final positions sit near zero, where a percentage says nothing: the gap in units and in orders
+    gap = mine["position"] - theirs["position"]
+    report["position_difference"] = gap
+    report["position_difference_orders"] = round(gap / ORDER_QTY)
     print(json.dumps(report, indent=2))
 
 
