@@ -335,3 +335,25 @@ def test_whole_fill_mode_fills_the_order_once_the_queue_is_passed():
                     ex.place(BUY, 100, 5)
                 ex.schedule_next_decision()
         assert got == expected
+
+
+def test_strategy_decides_at_the_first_grid_time_after_a_change():
+    """Events at 0 and 1000 ms, decisions every 100 ms: the strategy decides at 0 (it has just seen
+    the book), and at 100 ms (its order's ack arrived at 2 ms), not at the grid times just before
+    the next event; grid times with nothing new are skipped."""
+    from simkit import events
+
+    from quotewise.sim import engine as E
+    from quotewise.sim.exchange import SimConfig, SimExchange
+
+    ex = SimExchange(INST, 0, 1_000, SimConfig(interval_ns=100 * MS))
+    ex.feed(events([*book(), (1000, "set", 1, 99, 1)]))
+    decisions = []
+    while ex.advance() != E.CHUNK_END:
+        ex.responses()
+        if ex.decision_due:
+            decisions.append(ex.now - T0)
+            if not decisions[1:]:
+                ex.place(BUY, 100, 1)
+            ex.schedule_next_decision()
+    assert decisions == [0, 100 * MS]

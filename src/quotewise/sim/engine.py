@@ -72,7 +72,10 @@ R_STEP = 31  # counts deliveries and actions, to replay them in the order they h
 R_MID2 = 32  # best bid + best ask (ticks) before the event being processed: the fair value of a fill
 R_SLOTS = 33  # one past the highest order slot ever used: every scan of our orders stops there
 R_WHOLE_FILLS = 34  # 1: a trade that reaches our order fills all of it (hftbacktest's no-partial rule)
-REG_LEN = 35
+R_CHANGED = (
+    35  # 1 once the strategy's view changed (an event seen, a response delivered) since it last decided
+)
+REG_LEN = 36
 
 PYTHON_MODE = 0
 COMPILED_MODE = 1
@@ -559,12 +562,25 @@ def run_segment(
         ):
             return _stop(reg, ev, i, i0, feed, BUFFER_FULL)
         # 2. the strategy wakes before it sees this event
+        done = reg[R_RESP_DONE]
+        if reg[R_CHANGED] == 0 and reg[R_NEXT_DECISION] < local:
+            # nothing changed since the last decision, so the grid times until the next change would
+            # decide the same: the next decision is the first grid time at or after that change
+            change = local
+            if reg[R_PENDING_WAKE] < change:
+                change = reg[R_PENDING_WAKE]
+            if reg[R_TIMER] < change:
+                change = reg[R_TIMER]
+            if reg[R_RESP_N] > done and resp[done, P_DELIVER] < change:
+                change = resp[done, P_DELIVER]
+            grid = reg[R_INTERVAL]
+            if change > reg[R_NEXT_DECISION]:
+                reg[R_NEXT_DECISION] += (change - reg[R_NEXT_DECISION] + grid - 1) // grid * grid
         wake = reg[R_NEXT_DECISION]
         if reg[R_PENDING_WAKE] < wake:
             wake = reg[R_PENDING_WAKE]
         if reg[R_TIMER] < wake:
             wake = reg[R_TIMER]
-        done = reg[R_RESP_DONE]
         if reg[R_RESP_N] > done and resp[done, P_DELIVER] < wake:
             wake = resp[done, P_DELIVER]
         if wake < reg[R_NOW]:
@@ -572,12 +588,6 @@ def run_segment(
             # than response latency): it reaches the strategy now; time never runs backwards
             wake = reg[R_NOW]
         if local > wake:
-            if wake == reg[R_NEXT_DECISION]:
-                # decide at the last grid time before this event (or before a timer inside the gap):
-                # the book is the same at every grid time in between, so skipping them changes
-                # nothing the strategy can see
-                last = local - 1 if reg[R_TIMER] >= local else reg[R_TIMER]
-                wake += ((last - wake) // reg[R_INTERVAL]) * reg[R_INTERVAL]
             reg[R_NOW] = wake
             if reg[R_MODE] == COMPILED_MODE and reg[R_TIMER] > wake:
                 if not compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
@@ -619,6 +629,7 @@ def run_segment(
         if mine or through or crosses_own:
             reg[R_MID2] = _mid2(bst)  # the fair value a fill by this event is measured against
         core.apply_event(bid, ask, bst, kind, side, price, qty)
+        reg[R_CHANGED] = 1
         new = old
         if in_range:
             new = bid[ix] if side == BID else ask[ix]
@@ -915,6 +926,7 @@ def compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
     k = reg[R_RESP_DONE]
     while k < reg[R_RESP_N] and resp[k, P_DELIVER] <= now:
         deliver_response(reg, ords, loc, resp, k)
+        reg[R_CHANGED] = 1
         resp[k, P_AT] = reg[R_STEP]
         reg[R_STEP] += 1
         k += 1
@@ -934,4 +946,5 @@ def compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
     eqb[e, Q_QUOTE_ASK] = best_working(reg, ords, loc, ASK)
     reg[R_EQ_N] = e + 1
     reg[R_NEXT_DECISION] = now + reg[R_INTERVAL]
+    reg[R_CHANGED] = 0
     return True

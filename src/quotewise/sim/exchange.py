@@ -296,6 +296,8 @@ class SimExchange:
             r = self._pending.popleft()
             self._on_delivered(r)
             out.append(r)
+        if out:
+            self.reg[E.R_CHANGED] = 1
         self.reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
         return out
 
@@ -363,7 +365,9 @@ class SimExchange:
         return int(self.reg[E.R_NEXT_DECISION])
 
     def schedule_next_decision(self) -> None:
+        """The strategy decided now: the next decision is one interval later (if anything changes)."""
         self.reg[E.R_NEXT_DECISION] = self.now + self.config.interval_ns
+        self.reg[E.R_CHANGED] = 0
 
     @property
     def decision_due(self) -> bool:
