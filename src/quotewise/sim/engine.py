@@ -641,51 +641,19 @@ def run_segment(
                 if taken[ix] == 0 or new == 0:
                     taken[ix] = 0
                     reg[R_N_TAKEN] -= 1
-        if kind == TRADE or kind == EXECUTE:
-            if queue == FIFO:
-                if mine and kind == EXECUTE:
-                    _fifo_on_l3(
-                        reg,
-                        freg,
-                        resp,
-                        respf,
-                        ords,
-                        mine_bid,
-                        mine_ask,
-                        bst,
-                        kind,
-                        side,
-                        price,
-                        qty,
-                        tape_seq,
-                        exch,
-                    )
-                if through:
-                    _queue_on_trade(
-                        reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, 0, exch
-                    )
-            elif mine or through:
+        is_trade = kind == TRADE or kind == EXECUTE
+        fifo_change = kind == EXECUTE or (not is_trade and kind != SET and new < old)
+        if queue == FIFO and mine and fifo_change:
+            _fifo_on_l3(
+                reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, kind, side, price, qty, tape_seq, exch
+            )
+        if is_trade:
+            if queue != FIFO and (mine or through):
                 _queue_on_trade(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, qty, exch)
-        elif mine and (new < old or kind == SET):
-            if queue == FIFO and kind != SET:
-                _fifo_on_l3(
-                    reg,
-                    freg,
-                    resp,
-                    respf,
-                    ords,
-                    mine_bid,
-                    mine_ask,
-                    bst,
-                    kind,
-                    side,
-                    price,
-                    qty,
-                    tape_seq,
-                    exch,
-                )
-            else:
-                _queue_on_decrease(reg, freg, ords, side, price, old, new)
+            elif queue == FIFO and through:  # exact FIFO: only a trade through our price reaches us here
+                _queue_on_trade(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, 0, exch)
+        elif mine and (new < old or kind == SET) and (queue != FIFO or kind == SET):
+            _queue_on_decrease(reg, freg, ords, side, price, old, new)
         if (kind == SET or kind == ADD) and new > old and crosses_own:
             _through_book(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, new - old, exch)
         i += 1
