@@ -116,32 +116,22 @@ def _diff_snapshots(bid_px, bid_sz, ask_px, ask_sz, bid, ask, st, out_row, out_s
                     worst_ask = ask_px[r, j]
                 mark_ask[ask_px[r, j] - base] = stamp
                 n_ask += 1
-        lo = worst_bid - base if n_bid == depth else 0
-        i = max(lo, st[BID_LO])
-        top = st[BB]
-        while i <= top:
-            if bid[i] > 0 and mark_bid[i] != stamp:
-                if write:
-                    out_row[k] = r
-                    out_side[k] = BID
-                    out_px[k] = base + i
-                    out_sz[k] = 0
-                k += 1
-                set_level(bid, ask, st, BID, base + i, 0)
-            i += 1
-        hi = worst_ask - base if n_ask == depth else st[N] - 1
-        i = st[BA]
-        top = min(hi, st[ASK_HI])
-        while i <= top:
-            if ask[i] > 0 and mark_ask[i] != stamp:
-                if write:
-                    out_row[k] = r
-                    out_side[k] = ASK
-                    out_px[k] = base + i
-                    out_sz[k] = 0
-                k += 1
-                set_level(bid, ask, st, ASK, base + i, 0)
-            i += 1
+        # levels inside this snapshot's window that it no longer lists are gone
+        bid_lo = max(worst_bid - base if n_bid == depth else 0, st[BID_LO])
+        ask_hi = min(worst_ask - base if n_ask == depth else st[N] - 1, st[ASK_HI])
+        for side in (BID, ASK):
+            levels, mark = (bid, mark_bid) if side == BID else (ask, mark_ask)
+            i, top = (bid_lo, st[BB]) if side == BID else (st[BA], ask_hi)
+            while i <= top:
+                if levels[i] > 0 and mark[i] != stamp:
+                    if write:
+                        out_row[k] = r
+                        out_side[k] = side
+                        out_px[k] = base + i
+                        out_sz[k] = 0
+                    k += 1
+                    set_level(bid, ask, st, side, base + i, 0)
+                i += 1
         for side in (BID, ASK):
             px = bid_px if side == BID else ask_px
             sz = bid_sz if side == BID else ask_sz

@@ -317,42 +317,13 @@ def _arrive_new(
 
 @nb.njit(cache=True)
 def _arrive_cancel(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, slot, t):
+    """A cancel reaches the exchange: it removes a resting order, or is rejected (already done)."""
     ords[slot, O_CANCEL_AT] = -1
+    kind, reason = K_CANCEL_REJECTED, REASON_ALREADY_DONE
     if ords[slot, O_STATE] == S_RESTING:
         _retire(reg, ords, mine_bid, mine_ask, bst, slot)
-        _emit(
-            reg,
-            freg,
-            resp,
-            respf,
-            bst,
-            t,
-            ords,
-            slot,
-            K_CANCELLED,
-            ords[slot, O_PRICE],
-            0,
-            0,
-            REASON_NONE,
-            0.0,
-        )
-    else:
-        _emit(
-            reg,
-            freg,
-            resp,
-            respf,
-            bst,
-            t,
-            ords,
-            slot,
-            K_CANCEL_REJECTED,
-            ords[slot, O_PRICE],
-            0,
-            0,
-            REASON_ALREADY_DONE,
-            0.0,
-        )
+        kind, reason = K_CANCELLED, REASON_NONE
+    _emit(reg, freg, resp, respf, bst, t, ords, slot, kind, ords[slot, O_PRICE], 0, 0, reason, 0.0)
 
 
 @nb.njit(cache=True)
