@@ -1,0 +1,1 @@
+"""The live runtime: one asyncio engine running many market makers against venues (docs/live.md)."""
