@@ -21,7 +21,7 @@ def test_every_fill_rule_test_named_in_the_docs_exists():
 
     text = (DOCS / "fill-rules.md").read_text()
     named = set(re.findall(r"`(test_[a-z0-9_]+)`", text))
-    source = (Path(__file__).parent / "sim" / "test_fill_rules.py").read_text()
+    source = "\n".join(p.read_text() for p in (Path(__file__).parent / "sim").glob("test_*.py"))
     defined = set(re.findall(r"^def (test_[a-z0-9_]+)", source, re.M))
     assert named, "fill-rules.md names no tests"
     assert named <= defined, f"docs name missing tests: {sorted(named - defined)}"

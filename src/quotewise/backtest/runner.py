@@ -6,6 +6,7 @@ responses and to ask the strategy for its quotes, so a plain-Python strategy sta
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -28,7 +29,6 @@ from quotewise.backtest.outputs import (
     rows_table,
 )
 from quotewise.backtest.source import DataSource
-from quotewise.book import core
 from quotewise.errors import ConfigError
 from quotewise.execution.order_manager import OrderManager
 from quotewise.model.instrument import Instrument
@@ -163,7 +163,7 @@ def run_backtest(
         raise ConfigError("the fifo queue model needs order-level (L3) data; use risk-averse or prob")
     inst = source.instrument
     lo = max(source.price_lo - PRICE_PAD_TICKS, 0)
-    ex = SimExchange(inst, lo, source.price_hi + PRICE_PAD_TICKS, config)
+    ex = SimExchange(inst, lo, source.price_hi + PRICE_PAD_TICKS, config, seen_limit=MAX_VIEW_EVENTS)
     om = OrderManager(ex, post_only=strategy.params.post_only)
     sink = OutputSink(Path(out_dir) if out_dir is not None else None)
     rec = _Recorder(inst, sink)
@@ -179,17 +179,6 @@ def run_backtest(
     first_ts: int | None = None
     wall0 = time.perf_counter()
 
-    unseen: list[np.ndarray] = []  # events visible since the last decision, from earlier chunks
-    seen_upto = 0  # index in the current chunk up to which the strategy has been shown events
-
-    def new_events(chunk: np.ndarray, upto: int) -> np.ndarray:
-        nonlocal seen_upto
-        parts = [*unseen, chunk[seen_upto:upto]]
-        unseen.clear()
-        seen_upto = upto
-        out = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        return out[-MAX_VIEW_EVENTS:]
-
     def view(events: np.ndarray | None = None) -> MarketView:
         bb, ba = ex.best_bid(), ex.best_ask()
         return MarketView(
@@ -197,8 +186,8 @@ def run_backtest(
             instrument=inst,
             best_bid=bb,
             best_ask=ba,
-            bid_size=int(core.level_size(ex.bid, ex.ask, ex.bst, 1, bb)) if bb is not None else 0,
-            ask_size=int(core.level_size(ex.bid, ex.ask, ex.bst, -1, ba)) if ba is not None else 0,
+            bid_size=ex.book.size_at(1, bb) if bb is not None else 0,
+            ask_size=ex.book.size_at(-1, ba) if ba is not None else 0,
             position=om.position,
             book=ex.book,
             events=events,
@@ -219,22 +208,22 @@ def run_backtest(
                 strategy.on_fill(r, view())
 
     wakes = 0
-    for chunk in source.chunks():
-        if len(chunk) == 0:
+    for chunk in itertools.chain(source.chunks(), [None]):  # None: the data has ended
+        if chunk is None:
+            ex.end()
+        elif len(chunk) == 0:
             continue
-        if first_ts is None:
-            first_ts = int(chunk["exch_ts"][0])
-        ex.feed(chunk)
-        seen_upto = 0
+        else:
+            if first_ts is None:
+                first_ts = int(chunk["exch_ts"][0])
+            ex.feed(chunk, last=False)
         while True:
             code = ex.advance()
             deliver(ex.responses())
             if code == E.CHUNK_END:
-                if kernel is None:  # a copy, so the chunk itself can be freed (bounded memory)
-                    unseen[:] = [np.concatenate([*unseen, chunk[seen_upto:]])[-MAX_VIEW_EVENTS:]]
                 break
             if ex.decision_due:
-                wanted = strategy.quotes(view(new_events(chunk, int(ex.reg[E.R_CURSOR]))))
+                wanted = strategy.quotes(view(ex.take_seen()))
                 if guard is None:
                     om.reconcile(wanted)
                 else:

@@ -37,7 +37,7 @@ RISK_AVERSE = 1
 PROBABILISTIC = 2
 
 # Integer registers (reg)
-R_CURSOR = 0  # next event index in the current chunk
+R_CURSOR = 0  # the strategy's cursor: next event index in the current chunk it has not seen
 R_NOW = 1  # local time of the last wake-up
 R_NEXT_DECISION = 2
 R_INTERVAL = 3
@@ -75,7 +75,12 @@ R_WHOLE_FILLS = 34  # 1: a trade that reaches our order fills all of it (hftback
 R_CHANGED = (
     35  # 1 once the strategy's view changed (an event seen, a response delivered) since it last decided
 )
-REG_LEN = 36
+R_XCURSOR = 36  # the exchange's cursor: next event index in the current chunk it has not processed
+R_FINAL = 37  # 1 when the current chunk is the last: nothing can come after it
+R_VIEW_DONE = 38  # events up to here are applied to the strategy's local book (Python mode, lazily)
+R_VIEW_BID = 39  # the best bid and ask the strategy has seen (ticks, -1 when a side is empty)
+R_VIEW_ASK = 40
+REG_LEN = 41
 
 PYTHON_MODE = 0
 COMPILED_MODE = 1
@@ -477,22 +482,176 @@ def _add_seq(orders_seq, order_id):
 
 
 @nb.njit(cache=True, inline="always")
-def _stop(reg, ev, i, i0, feed, code):
-    """Leave the loop at event ``i``: record the cursor and what the events since ``i0`` advanced."""
-    reg[R_CURSOR] = i
-    if i > i0:
-        reg[R_EVENTS] += i - i0
-        reg[R_LAST_EXCH] = ev[i - 1]["exch_ts"]
-        reg[R_LAST_LOCAL] = ev[i - 1]["local_ts"] + feed
+def _view_touch(touch, reg, si):
+    """The touch the strategy sees once it has seen the events before ``si`` (kept if none in this chunk)."""
+    if si > 0:
+        reg[R_VIEW_BID] = touch[si - 1, 0]
+        reg[R_VIEW_ASK] = touch[si - 1, 1]
+
+
+@nb.njit(cache=True)
+def _catch_up_view(ev, reg, view_bid, view_ask, view_bst):
+    """Apply the events the strategy has seen (up to its cursor) to its local book (Python mode only:
+    compiled quoting reads the touch alone, which the exchange records as it goes)."""
+    j = reg[R_VIEW_DONE]
+    si = reg[R_CURSOR]
+    while j < si:
+        core.apply_event(
+            view_bid, view_ask, view_bst, ev[j]["kind"], ev[j]["side"], ev[j]["price"], ev[j]["size"]
+        )
+        j += 1
+    reg[R_VIEW_DONE] = j
+
+
+@nb.njit(cache=True)
+def _stop(ev, touch, reg, si, si0, xi, view_bid, view_ask, view_bst, code):
+    """Leave the loop: record both cursors and bring the strategy's view up to its cursor."""
+    reg[R_CURSOR] = si
+    reg[R_XCURSOR] = xi
+    if si > si0:
+        reg[R_EVENTS] += si - si0
+        reg[R_LAST_EXCH] = ev[si - 1]["exch_ts"]
+        reg[R_LAST_LOCAL] = ev[si - 1]["local_ts"] + reg[R_FEED_LAT]
+    _view_touch(touch, reg, si)
+    if reg[R_MODE] == PYTHON_MODE:
+        _catch_up_view(ev, reg, view_bid, view_ask, view_bst)
+    else:
+        reg[R_VIEW_DONE] = si
     return code
+
+
+@nb.njit(cache=True, inline="always")
+def _first_undelivered(reg, resp):
+    """Delivery time of the first response in the buffer not yet delivered (INT64_MAX when none)."""
+    done = reg[R_RESP_DONE]
+    return resp[done, P_DELIVER] if reg[R_RESP_N] > done else INT64_MAX
+
+
+@nb.njit(cache=True)
+def _exchange_until(
+    ev, touch, xi, limit, must, to_end, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, ords, reg,
+    freg, resp, respf, orders_seq, orders_left,
+):
+    """The exchange's work (request arrivals, then events) due before ``limit`` on the strategy's clock,
+    and every event before index ``must`` (events the strategy has seen are processed before it acts).
+
+    A response it makes may be due before ``limit``: the limit comes down to that delivery time
+    (unless ``to_end``: the data has ended and the strategy has seen it all, so everything left is
+    done). After each event the exchange's touch is written to ``touch`` (the strategy's view of the
+    touch once it has seen that event). Returns the new exchange cursor, whether anything was done,
+    whether the response buffer must be drained first, and the limit as it came down.
+
+    The event's effects are written out here rather than called: a call per event passing a dozen
+    arrays costs as much as the rest of the work.
+    """
+    n = ev.shape[0]
+    entry = reg[R_ENTRY_LAT]
+    queue = reg[R_QUEUE]
+    worked = False
+    while True:
+        if to_end and xi >= n:
+            break
+        if reg[R_RESP_N] + 64 > resp.shape[0]:
+            return xi, worked, True, limit
+        kx = ev[xi]["exch_ts"] - entry if xi < n else INT64_MAX
+        arrival = reg[R_NEXT_ARRIVAL]
+        if arrival < INT64_MAX and arrival - entry <= kx and (xi >= must or arrival - entry < kx):
+            if arrival - entry >= limit:
+                break
+            _process_arrivals(
+                reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, arrival
+            )
+        elif kx < limit or xi < must:
+            exch = ev[xi]["exch_ts"]
+            kind = ev[xi]["kind"]
+            side = ev[xi]["side"]
+            price = ev[xi]["price"]
+            qty = ev[xi]["size"]
+            oid = ev[xi]["order_id"]
+            ix = price - bst[core.BASE]
+            in_range = 0 <= ix < bst[core.N]
+            old = 0
+            if in_range:
+                old = bid[ix] if side == BID else ask[ix]
+            tape_seq = -1
+            if queue == FIFO and kind >= ADD and kind <= EXECUTE:
+                if kind == ADD:
+                    reg[R_SEQ] += 1
+                    orders_seq[oid] = reg[R_SEQ]
+                    orders_left[oid] = qty
+                else:
+                    tape_seq = _add_seq(orders_seq, oid)
+                    if oid in orders_left:
+                        left = orders_left[oid] - qty
+                        if left <= 0 or kind == DELETE:
+                            del orders_left[oid]
+                            del orders_seq[oid]
+                        else:
+                            orders_left[oid] = left
+            # what this event could do to our orders (known before it changes the book)
+            mine = in_range and (mine_bid[ix] > 0 if side == BID else mine_ask[ix] > 0)
+            through = (side == BID and reg[R_OWN_BID] > price) or (side == ASK and reg[R_OWN_ASK] < price)
+            crosses_own = (side == ASK and price <= reg[R_OWN_BID]) or (
+                side == BID and price >= reg[R_OWN_ASK]
+            )
+            if mine or through or crosses_own:
+                reg[R_MID2] = _mid2(bst)  # the fair value a fill by this event is measured against
+            core.apply_event(bid, ask, bst, kind, side, price, qty)
+            new = old
+            if in_range:
+                new = bid[ix] if side == BID else ask[ix]
+            # liquidity we took stays used until the tape shows that much leaving the level
+            if reg[R_N_TAKEN] > 0 and in_range and new < old:
+                taken = taken_bid if side == BID else taken_ask
+                if taken[ix] > 0:
+                    taken[ix] = max(taken[ix] - (old - new), 0)
+                    if taken[ix] == 0 or new == 0:
+                        taken[ix] = 0
+                        reg[R_N_TAKEN] -= 1
+            is_trade = kind == TRADE or kind == EXECUTE
+            fifo_change = kind == EXECUTE or (not is_trade and kind != SET and new < old)
+            if queue == FIFO and mine and fifo_change:
+                _fifo_on_l3(
+                    reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, kind, side, price, qty, tape_seq,
+                    exch,
+                )
+            if is_trade:
+                if queue != FIFO and (mine or through):
+                    _queue_on_trade(
+                        reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, qty, exch
+                    )
+                elif queue == FIFO and through:  # exact FIFO: only a trade through our price reaches us here
+                    _queue_on_trade(
+                        reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, 0, exch
+                    )
+            elif mine and (new < old or kind == SET) and (queue != FIFO or kind == SET):
+                _queue_on_decrease(reg, freg, ords, side, price, old, new)
+            if (kind == SET or kind == ADD) and new > old and crosses_own:
+                _through_book(
+                    reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, new - old, exch
+                )
+            touch[xi, 0] = core.best_bid(bst)
+            touch[xi, 1] = core.best_ask(bst)
+            xi += 1
+        else:
+            break
+        worked = True
+        first = _first_undelivered(reg, resp)
+        if first < limit and not to_end:
+            limit = first
+    return xi, worked, False, limit
 
 
 @nb.njit(cache=True)
 def run_segment(
     ev,
+    touch,
     bid,
     ask,
     bst,
+    view_bid,
+    view_ask,
+    view_bst,
     taken_bid,
     taken_ask,
     mine_bid,
@@ -510,125 +669,99 @@ def run_segment(
     eqb,
     eqc,
 ):
-    """Advance the simulation from ``reg[R_CURSOR]`` until a wake-up, the chunk end or a full buffer.
+    """Advance the simulation until a wake-up, the chunk end or a full buffer.
 
-    In compiled mode (``reg[R_MODE]``) decisions and response deliveries happen inside the loop
-    (:func:`compiled_wake`) and control returns to Python only at the chunk end, a timer or a full
-    buffer.
+    Two clocks run over the same events. The exchange processes event ``i`` at its exchange time
+    (book ``bid/ask/bst``, our orders, fills); the strategy sees it at its local time plus the feed
+    latency (its own book ``view_*``). Everything is ordered on the strategy's clock: the exchange's
+    work at exchange time ``x`` happens at ``x - entry_latency``, the last moment an order the
+    strategy sends could still reach the exchange before it. So a response (made at ``x``, due at
+    ``x + response_latency``) always exists before it is due, and a fill report can reach the
+    strategy before the market data that shows the trade, as it can live. At equal times the
+    strategy acts first, then requests arrive, then events are processed.
+
+    Unless ``reg[R_FINAL]``, the next chunk may hold events at the exchange time of this chunk's
+    last event: nothing at or after that point happens in this call (the caller feeds the next chunk,
+    keeping the unprocessed tail). In compiled mode decisions and deliveries happen inside the loop
+    (:func:`compiled_wake`); control returns to Python only at the chunk end, a timer or a full buffer.
     """
     n = ev.shape[0]
-    i = reg[R_CURSOR]
-    i0 = i
-    queue = reg[R_QUEUE]
+    si = reg[R_CURSOR]
+    si0 = si
+    xi = reg[R_XCURSOR]
     feed = reg[R_FEED_LAT]
-    while i < n:
-        exch = ev[i]["exch_ts"]
-        local = ev[i]["local_ts"] + feed
-        if reg[R_STARTED] == 0:
+    entry = reg[R_ENTRY_LAT]
+    rlat = reg[R_RESP_LAT]
+    final = reg[R_FINAL] == 1
+    bound = INT64_MAX
+    if not final:
+        bound = ev[n - 1]["exch_ts"] - entry if n > 0 else -INT64_MAX
+    while True:
+        if si < n and reg[R_STARTED] == 0:
             reg[R_STARTED] = 1
-            reg[R_NEXT_DECISION] = local
-        # 1. requests that reach the exchange before this event (they meet the book as it is)
-        if reg[R_NEXT_ARRIVAL] <= exch and not _process_arrivals(
-            reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, exch
-        ):
-            return _stop(reg, ev, i, i0, feed, BUFFER_FULL)
-        # 2. the strategy wakes before it sees this event
-        done = reg[R_RESP_DONE]
-        if reg[R_CHANGED] == 0 and reg[R_NEXT_DECISION] < local:
+            reg[R_NEXT_DECISION] = ev[si]["local_ts"] + feed
+        kx = ev[xi]["exch_ts"] - entry if xi < n else bound
+        ka = reg[R_NEXT_ARRIVAL] - entry if reg[R_NEXT_ARRIVAL] < INT64_MAX else INT64_MAX
+        ls = ev[si]["local_ts"] + feed if si < n else bound
+        if reg[R_CHANGED] == 0 and reg[R_NEXT_DECISION] < ls:
             # nothing changed since the last decision, so the grid times until the next change would
-            # decide the same: the next decision is the first grid time at or after that change
-            change = local
-            if reg[R_PENDING_WAKE] < change:
-                change = reg[R_PENDING_WAKE]
-            if reg[R_TIMER] < change:
-                change = reg[R_TIMER]
-            if reg[R_RESP_N] > done and resp[done, P_DELIVER] < change:
-                change = resp[done, P_DELIVER]
+            # decide the same: the next decision is the first grid time at or after that change (a
+            # response from the exchange's next piece of work is a possible change too)
+            change = min(ls, reg[R_PENDING_WAKE], reg[R_TIMER], _first_undelivered(reg, resp))
+            kxa = min(kx, ka)
+            if kxa < INT64_MAX and kxa + entry + rlat < change:
+                change = kxa + entry + rlat
             grid = reg[R_INTERVAL]
-            if change > reg[R_NEXT_DECISION]:
+            if change > reg[R_NEXT_DECISION] and change < INT64_MAX:
                 reg[R_NEXT_DECISION] += (change - reg[R_NEXT_DECISION] + grid - 1) // grid * grid
-        wake = reg[R_NEXT_DECISION]
-        if reg[R_PENDING_WAKE] < wake:
-            wake = reg[R_PENDING_WAKE]
-        if reg[R_TIMER] < wake:
-            wake = reg[R_TIMER]
-        if reg[R_RESP_N] > done and resp[done, P_DELIVER] < wake:
-            wake = resp[done, P_DELIVER]
+        wake = min(reg[R_NEXT_DECISION], reg[R_PENDING_WAKE], reg[R_TIMER], _first_undelivered(reg, resp))
         if wake < reg[R_NOW]:
-            # a response made after its delivery time had passed on our clock (feed latency longer
-            # than response latency): it reaches the strategy now; time never runs backwards
-            wake = reg[R_NOW]
-        if local > wake:
-            reg[R_NOW] = wake
-            if reg[R_MODE] == COMPILED_MODE and reg[R_TIMER] > wake:
-                if not compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
-                    return _stop(reg, ev, i, i0, feed, BUFFER_FULL)
-                continue
-            return _stop(reg, ev, i, i0, feed, WAKE)
-        if reg[R_RESP_N] + 64 > resp.shape[0]:
-            return _stop(reg, ev, i, i0, feed, BUFFER_FULL)
-        # 3. the event itself
-        kind = ev[i]["kind"]
-        side = ev[i]["side"]
-        price = ev[i]["price"]
-        qty = ev[i]["size"]
-        oid = ev[i]["order_id"]
-        ix = price - bst[core.BASE]
-        in_range = 0 <= ix < bst[core.N]
-        old = 0
-        if in_range:
-            old = bid[ix] if side == BID else ask[ix]
-        tape_seq = -1
-        if queue == FIFO and kind >= ADD and kind <= EXECUTE:
-            if kind == ADD:
-                reg[R_SEQ] += 1
-                orders_seq[oid] = reg[R_SEQ]
-                orders_left[oid] = qty
-            else:
-                tape_seq = _add_seq(orders_seq, oid)
-                if oid in orders_left:
-                    left = orders_left[oid] - qty
-                    if left <= 0 or kind == DELETE:
-                        del orders_left[oid]
-                        del orders_seq[oid]
-                    else:
-                        orders_left[oid] = left
-        # what this event could do to our orders (known before it changes the book)
-        mine = in_range and (mine_bid[ix] > 0 if side == BID else mine_ask[ix] > 0)
-        through = (side == BID and reg[R_OWN_BID] > price) or (side == ASK and reg[R_OWN_ASK] < price)
-        crosses_own = (side == ASK and price <= reg[R_OWN_BID]) or (side == BID and price >= reg[R_OWN_ASK])
-        if mine or through or crosses_own:
-            reg[R_MID2] = _mid2(bst)  # the fair value a fill by this event is measured against
-        core.apply_event(bid, ask, bst, kind, side, price, qty)
-        reg[R_CHANGED] = 1
-        new = old
-        if in_range:
-            new = bid[ix] if side == BID else ask[ix]
-        # liquidity we took stays used until the tape shows that much leaving the level
-        if reg[R_N_TAKEN] > 0 and in_range and new < old:
-            taken = taken_bid if side == BID else taken_ask
-            if taken[ix] > 0:
-                taken[ix] = max(taken[ix] - (old - new), 0)
-                if taken[ix] == 0 or new == 0:
-                    taken[ix] = 0
-                    reg[R_N_TAKEN] -= 1
-        is_trade = kind == TRADE or kind == EXECUTE
-        fifo_change = kind == EXECUTE or (not is_trade and kind != SET and new < old)
-        if queue == FIFO and mine and fifo_change:
-            _fifo_on_l3(
-                reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, kind, side, price, qty, tape_seq, exch
+            wake = reg[R_NOW]  # time never runs backwards
+        # 1. the exchange's work due before the strategy wakes
+        xi, worked, full, limit = _exchange_until(
+            ev, touch, xi, min(wake, bound), xi, False, bid, ask, bst, taken_bid, taken_ask, mine_bid,
+            mine_ask, ords, reg, freg, resp, respf, orders_seq, orders_left,
+        )
+        if full:
+            return _stop(ev, touch, reg, si, si0, xi, view_bid, view_ask, view_bst, BUFFER_FULL)
+        if worked and reg[R_CHANGED] == 0:
+            continue  # the skipped decision grid depends on the exchange's next work: work it out again
+        if limit < wake:
+            wake = limit  # a response the exchange just made is due first
+        # 2. the events the strategy sees by then (its book catches up lazily, at the wake-up)
+        if wake >= bound:
+            return _stop(ev, touch, reg, si, si0, xi, view_bid, view_ask, view_bst, CHUNK_END)
+        seen = si
+        while seen < n and ev[seen]["local_ts"] + feed <= wake:
+            seen += 1
+        if xi < seen:
+            # an event seen at its exchange time (no entry latency) is processed before the strategy
+            # acts on it: cause before effect
+            xi, worked, full, limit = _exchange_until(
+                ev, touch, xi, wake, seen, False, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask,
+                ords, reg, freg, resp, respf, orders_seq, orders_left,
             )
-        if is_trade:
-            if queue != FIFO and (mine or through):
-                _queue_on_trade(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, qty, exch)
-            elif queue == FIFO and through:  # exact FIFO: only a trade through our price reaches us here
-                _queue_on_trade(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, 0, exch)
-        elif mine and (new < old or kind == SET) and (queue != FIFO or kind == SET):
-            _queue_on_decrease(reg, freg, ords, side, price, old, new)
-        if (kind == SET or kind == ADD) and new > old and crosses_own:
-            _through_book(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, side, price, new - old, exch)
-        i += 1
-    return _stop(reg, ev, i, i0, feed, CHUNK_END)
+            if full:
+                return _stop(ev, touch, reg, si, si0, xi, view_bid, view_ask, view_bst, BUFFER_FULL)
+        if seen > si:
+            si = seen
+            reg[R_CHANGED] = 1
+        if si == n and final:
+            # the strategy has seen the last event: the exchange finishes its work, nothing wakes after
+            xi, worked, full, limit = _exchange_until(
+                ev, touch, xi, INT64_MAX, n, True, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask,
+                ords, reg, freg, resp, respf, orders_seq, orders_left,
+            )
+            code = BUFFER_FULL if full else CHUNK_END
+            return _stop(ev, touch, reg, si, si0, xi, view_bid, view_ask, view_bst, code)
+        # 3. the strategy wakes
+        reg[R_NOW] = wake
+        if reg[R_MODE] == COMPILED_MODE and reg[R_TIMER] > wake:
+            _view_touch(touch, reg, si)
+            if not compiled_wake(reg, freg, sp, ords, loc, resp, act, eqb, eqc):
+                return _stop(ev, touch, reg, si, si0, xi, view_bid, view_ask, view_bst, BUFFER_FULL)
+            continue
+        return _stop(ev, touch, reg, si, si0, xi, view_bid, view_ask, view_bst, WAKE)
 
 
 # -- compiled quoting ------------------------------------------------------------------------------
@@ -805,14 +938,14 @@ def _reconcile_side(reg, ords, loc, act, side, want, price, size, post_only):
 
 
 @nb.njit(cache=True)
-def _decide(reg, sp, ords, loc, bst, act):
+def _decide(reg, sp, ords, loc, act):
     """The built-in quoting rule (QuotingStrategy.quotes for symmetric/skew) and the reconcile step.
 
     The arithmetic follows the Python pipeline operation for operation (same rounding guards, same
     order of floating-point operations), so both paths quote the same prices.
     """
-    bb = core.best_bid(bst)
-    ba = core.best_ask(bst)
+    bb = reg[R_VIEW_BID]
+    ba = reg[R_VIEW_ASK]
     want_bid = False
     want_ask = False
     bid_p = np.int64(0)
@@ -859,7 +992,7 @@ def best_working(reg, ords, loc, side):
 
 
 @nb.njit(cache=True)
-def compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
+def compiled_wake(reg, freg, sp, ords, loc, resp, act, eqb, eqc):
     """Deliver due responses, then decide if a decision is due. False: a buffer needs draining."""
     now = reg[R_NOW]
     k = reg[R_RESP_DONE]
@@ -874,13 +1007,13 @@ def compiled_wake(reg, freg, sp, ords, loc, resp, bst, act, eqb, eqc):
         return True
     if reg[R_ACT_N] + 2 * ords.shape[0] + 2 > act.shape[0] or reg[R_EQ_N] + 1 > eqb.shape[0]:
         return False
-    _decide(reg, sp, ords, loc, bst, act)
+    _decide(reg, sp, ords, loc, act)
     e = reg[R_EQ_N]
     eqb[e, Q_TS] = now
     eqb[e, Q_POS] = reg[R_POS]
     eqc[e] = freg[F_CASH]
-    eqb[e, Q_BID] = core.best_bid(bst)
-    eqb[e, Q_ASK] = core.best_ask(bst)
+    eqb[e, Q_BID] = reg[R_VIEW_BID]
+    eqb[e, Q_ASK] = reg[R_VIEW_ASK]
     eqb[e, Q_QUOTE_BID] = best_working(reg, ords, loc, BID)
     eqb[e, Q_QUOTE_ASK] = best_working(reg, ords, loc, ASK)
     reg[R_EQ_N] = e + 1

@@ -19,10 +19,12 @@ from numba.typed import Dict
 from quotewise.book import core
 from quotewise.book.orderbook import OrderBook
 from quotewise.errors import ConfigError
+from quotewise.model.events import EVENT_DTYPE
 from quotewise.model.instrument import Instrument
 from quotewise.sim import engine as E
 
 QueueModel = Literal["fifo", "risk-averse", "prob"]
+BRIDGE_EVENTS = 4_096  # events of a new chunk copied behind the previous chunk's tail (see feed)
 QUEUE_CODES = {"fifo": E.FIFO, "risk-averse": E.RISK_AVERSE, "prob": E.PROBABILISTIC}
 RESPONSE_KINDS = {
     E.K_ACCEPTED: "accepted",
@@ -101,11 +103,21 @@ class Response:
 class SimExchange:
     """Engine state for one instrument over a price range known in advance (``lo..hi`` ticks)."""
 
-    def __init__(self, instrument: Instrument, lo_tick: int, hi_tick: int, config: SimConfig) -> None:
+    def __init__(
+        self,
+        instrument: Instrument,
+        lo_tick: int,
+        hi_tick: int,
+        config: SimConfig,
+        seen_limit: int = 100_000,
+    ) -> None:
         self.instrument = instrument
         self.config = config
+        # the exchange's book (matching) and the strategy's book (what it has seen, feed-delayed)
         self.bid, self.ask, self.bst = core.new_book(lo_tick, hi_tick)
-        self.book = OrderBook.over(self.bid, self.ask, self.bst)
+        self.view_bid, self.view_ask, self.view_bst = core.new_book(lo_tick, hi_tick)
+        # kept up to date in Python mode only: compiled quoting reads the touch (best_bid/best_ask)
+        self.book = OrderBook.over(self.view_bid, self.view_ask, self.view_bst)
         n = self.bid.shape[0]
         self.taken_bid = np.zeros(n, np.int64)
         self.taken_ask = np.zeros(n, np.int64)
@@ -142,11 +154,24 @@ class SimExchange:
         reg[E.R_WHOLE_FILLS] = 0 if config.partial_fills else 1
         reg[E.R_OWN_BID] = -1
         reg[E.R_OWN_ASK] = E.INT64_MAX
+        reg[E.R_VIEW_BID] = -1
+        reg[E.R_VIEW_ASK] = -1
         freg[E.F_MAKER_FEE] = instrument.maker_fee
         freg[E.F_TAKER_FEE] = instrument.taker_fee
         freg[E.F_VALUE_PER_TICK_LOT] = instrument.tick_size * instrument.lot_size
         freg[E.F_QUEUE_POWER] = config.queue_power
-        self._events = np.zeros(0, dtype=np.dtype([("x", np.int64)]))
+        self._events = np.zeros(0, dtype=EVENT_DTYPE)
+        self._touch = np.zeros((0, 2), np.int64)  # the exchange's touch after each event
+        self._touch_buf = self._touch  # one buffer, reused chunk after chunk
+        self._next: np.ndarray | None = None  # a chunk entered through a bridge (see feed)
+        self._next_last = True
+        self._next_used = 0
+        self._bridge_tail = 0
+        self._bridge_start = 0
+        self.seen_limit = seen_limit
+        self._seen_parts: list[np.ndarray] = []
+        self._seen_count = 0
+        self._seen_mark = 0
         self._pending: deque[Response] = deque()
         self._slot_of: dict[int, int] = {}
         self._terminal_seen: set[int] = set()
@@ -160,19 +185,101 @@ class SimExchange:
         self.cancels_sent = 0
 
     # -- the event stream -------------------------------------------------------------------------
-    def feed(self, events: np.ndarray) -> None:
-        """Hand the engine the next chunk of events (the previous one must be finished)."""
+    def feed(self, events: np.ndarray, last: bool = True) -> None:
+        """Hand the engine the next chunk of events (the previous one must be finished).
+
+        With ``last=False`` more chunks follow: the engine holds back what the next chunk could
+        still come before. The events one of its two clocks has not reached yet (the tail) go in
+        front of the new chunk in a short bridge array; once both clocks are past the tail the
+        engine goes on in the chunk itself, so a chunk is never copied. :meth:`end` says that
+        nothing more comes.
+        """
+        done = self._done()
+        if done == len(self._events):
+            self._rebase(events, done, last)
+            self._next = None
+            return
+        self._next, self._next_last, self._next_used = events, last, 0
+        self._extend_bridge(done)
+
+    def _done(self) -> int:
+        """Events of the current array both clocks are past."""
+        return int(min(self.reg[E.R_CURSOR], self.reg[E.R_XCURSOR]))
+
+    def _extend_bridge(self, done: int) -> None:
+        """The unfinished tail, then the next events of the chunk being fed."""
+        tail = self._events[done:]
+        k = min(len(self._next) - self._next_used, max(BRIDGE_EVENTS, 2 * len(tail)))
+        start = self._next_used
+        self._next_used += k
+        whole = self._next_used == len(self._next)
+        bridge = np.concatenate([tail, self._next[start : self._next_used]])
+        self._rebase(bridge, done, self._next_last and whole)
+        self._bridge_tail, self._bridge_start = len(tail), start
+        if whole:
+            self._next = None
+
+    def _leave_bridge(self) -> None:
+        """The bridge is used up: go on in the chunk itself, or build a longer bridge."""
+        done = self._done()
+        if done >= self._bridge_tail:
+            start = self._bridge_start + done - self._bridge_tail
+            self._rebase(self._next[start:], done, self._next_last)
+            self._next = None
+        else:
+            self._extend_bridge(done)
+
+    def _rebase(self, events: np.ndarray, done: int, last: bool) -> None:
+        """Make ``events`` the engine's array; it starts with what followed index ``done`` before."""
+        reg = self.reg
+        if not self.compiled:
+            self._keep_seen(int(reg[E.R_CURSOR]))
+            self._seen_mark = int(reg[E.R_CURSOR]) - done
+        carried = self._touch[done : int(reg[E.R_XCURSOR])].copy()
+        if self._touch_buf.shape[0] < len(events):
+            self._touch_buf = np.empty((len(events), 2), np.int64)
+        self._touch = self._touch_buf[: len(events)]
+        self._touch[: len(carried)] = carried
         self._events = events
-        self.reg[E.R_CURSOR] = 0
+        for cursor in (E.R_CURSOR, E.R_XCURSOR, E.R_VIEW_DONE):
+            reg[cursor] -= done
+        reg[E.R_FINAL] = 1 if last else 0
+
+    def end(self) -> None:
+        """No more events: the held-back tail of the last chunk is played out by :meth:`advance`."""
+        self.feed(np.zeros(0, dtype=self._events.dtype), last=True)
+
+    def _keep_seen(self, upto: int) -> None:
+        """Copy the events the strategy saw since the last hand-out (at most ``seen_limit``)."""
+        part = self._events[self._seen_mark : upto][-self.seen_limit :]
+        if len(part):
+            self._seen_parts.append(part.copy())
+            self._seen_count += len(part)
+            while self._seen_count - len(self._seen_parts[0]) >= self.seen_limit:
+                self._seen_count -= len(self._seen_parts.pop(0))
+        self._seen_mark = upto
+
+    def take_seen(self) -> np.ndarray:
+        """The market events that became visible to the strategy since the last call (the last
+        ``seen_limit`` of them), for flow signals; Python mode."""
+        self._keep_seen(int(self.reg[E.R_CURSOR]))
+        parts, self._seen_parts, self._seen_count = self._seen_parts, [], 0
+        if not parts:
+            return self._events[:0].copy()
+        return (parts[0] if len(parts) == 1 else np.concatenate(parts))[-self.seen_limit :]
 
     def advance(self) -> int:
         """Run until the strategy must wake (``engine.WAKE``) or the chunk ends (``engine.CHUNK_END``)."""
         while True:
             code = E.run_segment(
                 self._events,
+                self._touch,
                 self.bid,
                 self.ask,
                 self.bst,
+                self.view_bid,
+                self.view_ask,
+                self.view_bst,
                 self.taken_bid,
                 self.taken_ask,
                 self.mine_bid,
@@ -191,7 +298,9 @@ class SimExchange:
                 self.eqc,
             )
             self._drain()
-            if code != E.BUFFER_FULL:
+            if code == E.CHUNK_END and self._next is not None:
+                self._leave_bridge()
+            elif code != E.BUFFER_FULL:
                 return code
 
     def _response(self, row: list[int], fee: float, cash: float) -> Response:
@@ -416,11 +525,12 @@ class SimExchange:
         return int(self.reg[E.R_FILLS])
 
     def best_bid(self) -> int | None:
-        b = core.best_bid(self.bst)
+        """The best bid the strategy has seen (feed-delayed); None when that side is empty."""
+        b = self.reg[E.R_VIEW_BID]
         return None if b < 0 else int(b)
 
     def best_ask(self) -> int | None:
-        a = core.best_ask(self.bst)
+        a = self.reg[E.R_VIEW_ASK]
         return None if a < 0 else int(a)
 
     def book_counters(self) -> dict[str, int]:
