@@ -97,8 +97,12 @@ def hftbacktest_run(data: np.ndarray | str, roi: tuple[float, float]) -> dict:
     return result
 
 
-def quotewise_run(data) -> dict:
-    """One run in Quotewise: the built-in skew strategy with the same parameters, compiled path."""
+def quotewise_run(data, market_first: bool = False) -> dict:
+    """One run in Quotewise: the built-in skew strategy with the same parameters, compiled path.
+
+    ``market_first``: hftbacktest's tie rule (a market event at an order's arrival time goes first)
+    instead of ours, to show that this rule is the whole remaining difference.
+    """
     from quotewise.backtest.runner import run_backtest
     from quotewise.quoting.loader import make_strategy
     from quotewise.sim.exchange import SimConfig
@@ -120,6 +124,9 @@ def quotewise_run(data) -> dict:
         queue="risk-averse",
         interval_ns=STEP_NS,
         partial_fills=PARTIAL,
+        market_first_on_ties=market_first,
+        # hftbacktest's clock starts at the first row's exchange time: the same decision grid
+        decision_origin_ns=int(next(iter(data.chunks()))["exch_ts"][0]),
     )
     result = run_backtest(data, strategy, config, out_dir=None).summary
     return {
@@ -148,11 +155,31 @@ def price_range(path: Path) -> tuple[float, float]:
     return float(px.min()) * 0.99, float(px.max()) * 1.01
 
 
-def median_runs(fn, data, runs: int) -> dict:
-    results = [fn(data) for _ in range(runs)]
+def median_of(results: list[dict]) -> dict:
     out = dict(results[len(results) // 2])
     out["seconds"] = statistics.median(r["seconds"] for r in results)
     out["all_seconds"] = [round(r["seconds"], 4) for r in results]
+    return out
+
+
+def side_by_side(theirs_fn, theirs_data, mine_fn, mine_data, runs: int) -> tuple[dict, dict]:
+    """Alternate the two engines run by run, so a slow spell of a shared machine hits both."""
+    theirs, mine = [], []
+    for _ in range(runs):
+        theirs.append(theirs_fn(theirs_data))
+        mine.append(mine_fn(mine_data))
+    return median_of(theirs), median_of(mine)
+
+
+def differences(mine: dict, theirs: dict) -> dict:
+    out = {}
+    for key in ("fills", "volume"):
+        a, b = mine[key], theirs[key]
+        out[f"{key}_difference_pct"] = 100.0 * (a - b) / abs(b) if b else (0.0 if a == b else float("inf"))
+    # final positions sit near zero, where a percentage says nothing: the gap in units and in orders
+    gap = mine["position"] - theirs["position"]
+    out["position_difference"] = gap
+    out["position_difference_orders"] = round(gap / ORDER_QTY)
     return out
 
 
@@ -171,8 +198,7 @@ def main() -> None:
     quotewise_run(our_source(warm))
     events = np.load(args.data)["data"]
     ours = our_source(args.data)
-    theirs = median_runs(lambda d: hftbacktest_run(d, roi), events, args.runs)
-    mine = median_runs(quotewise_run, ours, args.runs)
+    theirs, mine = side_by_side(lambda d: hftbacktest_run(d, roi), events, quotewise_run, ours, args.runs)
     report = {
         "data": str(args.data),
         "events": rows,
@@ -181,13 +207,11 @@ def main() -> None:
         "quotewise": {**mine, "events_per_second": rows / mine["seconds"]},
     }
     report["speed_ratio_quotewise_over_hftbacktest"] = theirs["seconds"] / mine["seconds"]
-    for key in ("fills", "volume"):
-        a, b = mine[key], theirs[key]
-        report[f"{key}_difference_pct"] = 100.0 * (a - b) / abs(b) if b else (0.0 if a == b else float("inf"))
-    # final positions sit near zero, where a percentage says nothing: the gap in units and in orders
-    gap = mine["position"] - theirs["position"]
-    report["position_difference"] = gap
-    report["position_difference_orders"] = round(gap / ORDER_QTY)
+    report.update(differences(mine, theirs))
+    same_rules = quotewise_run(ours, market_first=True)
+    report["quotewise_on_hftbacktest_tie_rule"] = {
+        key: same_rules[key] for key in ("fills", "volume", "position")
+    } | differences(same_rules, theirs)
     print(json.dumps(report, indent=2))
 
 

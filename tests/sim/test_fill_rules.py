@@ -371,3 +371,41 @@ def test_strategy_decides_at_the_first_grid_time_after_a_change():
                 ex.place(BUY, 100, 1)
             ex.schedule_next_decision()
     assert decisions == [0, 100 * MS]
+
+
+def test_decision_grid_can_start_at_a_given_origin():
+    """With an origin at 30 ms the grid is 30 ms + k x 100 ms: decisions at 30 ms (the book is
+    there) and 130 ms (the order's ack came at 32 ms), never at 0 or 100 ms."""
+    config = SimConfig(interval_ns=100 * MS, decision_origin_ns=T0 + 30 * MS)
+    ex = SimExchange(INST, 0, 1_000, config)
+    ex.feed(events([*book(), (1000, "set", 1, 99, 1)]))
+    decisions = []
+    while ex.advance() != E.CHUNK_END:
+        ex.responses()
+        if ex.decision_due:
+            decisions.append(ex.now - T0)
+            if not decisions[1:]:
+                ex.place(BUY, 100, 1)
+            ex.schedule_next_decision()
+    assert decisions == [30 * MS, 130 * MS]
+
+
+@pytest.mark.parametrize(("market_first", "filled"), [(False, True), (True, False)])
+def test_tie_between_an_arrival_and_a_trade(market_first, filled):
+    """An order sent at 1 ms arrives at 2 ms, the exchange time of a trade at its price. By default
+    the order goes first (a millisecond stamp truncates the trade's true time, which is at or after
+    the arrival), so the trade fills it; hftbacktest's rule lets the market go first."""
+    rows = [*book(100, 101, 0, 10), (1, "set", -1, 500, 1), (2, "trade", 1, 100, 5)]
+    config = SimConfig(interval_ns=1, market_first_on_ties=market_first)
+    ex = SimExchange(INST, 0, 1_000, config)
+    ex.feed(events(with_clock(rows)))
+    seen = []
+    while ex.advance() != E.CHUNK_END:
+        seen += ex.responses()
+        if ex.decision_due:
+            if ex.orders_placed == 0 and ex.now >= T0 + MS:
+                assert ex.now == T0 + MS
+                ex.place(BUY, 100, 5)
+            ex.schedule_next_decision()
+    seen += ex.pending_responses()
+    assert ("fill" in kinds(seen)) == filled

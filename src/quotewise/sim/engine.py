@@ -80,7 +80,8 @@ R_FINAL = 37  # 1 when the current chunk is the last: nothing can come after it
 R_VIEW_DONE = 38  # events up to here are applied to the strategy's local book (Python mode, lazily)
 R_VIEW_BID = 39  # the best bid and ask the strategy has seen (ticks, -1 when a side is empty)
 R_VIEW_ASK = 40
-REG_LEN = 41
+R_MARKET_FIRST = 41  # 1: an event at an order's arrival time is processed first (hftbacktest's tie rule)
+REG_LEN = 42
 
 PYTHON_MODE = 0
 COMPILED_MODE = 1
@@ -555,7 +556,8 @@ def _exchange_until(
             return xi, worked, True, limit
         kx = ev[xi]["exch_ts"] - entry if xi < n else INT64_MAX
         arrival = reg[R_NEXT_ARRIVAL]
-        if arrival < INT64_MAX and arrival - entry <= kx and (xi >= must or arrival - entry < kx):
+        market_first = xi < must or reg[R_MARKET_FIRST] == 1  # a tie goes to the market event
+        if arrival < INT64_MAX and (arrival - entry < kx or (arrival - entry == kx and not market_first)):
             if arrival - entry >= limit:
                 break
             _process_arrivals(

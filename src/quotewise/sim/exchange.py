@@ -48,6 +48,11 @@ class SimConfig:
     max_orders: int = 256
     response_buffer: int = 16_384
     partial_fills: bool = True  # False: hftbacktest's no-partial rule, for comparisons only
+    # True: a market event at the same exchange time as an order's arrival goes first (hftbacktest's
+    # tie rule, for comparisons only; by default the order goes first, docs/fill-rules.md rule 3)
+    market_first_on_ties: bool = False
+    # decisions fall on origin + k x interval; None: the grid starts at the first event the strategy sees
+    decision_origin_ns: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("entry_latency_ns", "response_latency_ns", "feed_latency_ns"):
@@ -150,8 +155,12 @@ class SimExchange:
             E.INT64_MAX if instrument.max_price is None else instrument.to_ticks(instrument.max_price)
         )
         reg[E.R_TIMER] = E.INT64_MAX
+        if config.decision_origin_ns is not None:
+            reg[E.R_STARTED] = 1
+            reg[E.R_NEXT_DECISION] = config.decision_origin_ns
         reg[E.R_NEXT_ID] = 1
         reg[E.R_WHOLE_FILLS] = 0 if config.partial_fills else 1
+        reg[E.R_MARKET_FIRST] = 1 if config.market_first_on_ties else 0
         reg[E.R_OWN_BID] = -1
         reg[E.R_OWN_ASK] = E.INT64_MAX
         reg[E.R_VIEW_BID] = -1
