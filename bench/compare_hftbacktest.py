@@ -4,13 +4,17 @@ The strategy (the reference of ../shared/peers): every 100 ms one bid and one as
 reservation = mid - 0.5 tick x position / 0.01, half-spread 1 tick, never better than the touch,
 no new order on the side that would take |position| past 0.5; 1 ms entry and 1 ms response
 latency, risk-averse queue, maker -0.5 bp, taker 7 bp, tick 0.1, lot 0.001. JIT time is excluded
-in both engines (one warm-up run each); each figure is the median of ``--runs`` runs in this process.
+in both engines (one warm-up run each); the engines alternate run by run and each figure is the
+median of ``--runs`` runs in this process. Both decide on the same 100 ms grid (hftbacktest's clock
+starts at the first row's exchange time).
 
     make bench          # installs the `bench` extra (hftbacktest) and runs this on the 10M stream
     .venv/bin/python bench/compare_hftbacktest.py DATA.npz [--runs 5] [--warmup small.npz]
 
-Prints one JSON object: events/s of each engine, their ratio, and each engine's fills, volume and
-final position.
+Prints one JSON object: events/s of each engine, their ratio, each engine's fills, volume and
+final position, and the same figures for a run of ours on hftbacktest's tie rule (a market event
+at an order's arrival time goes first), the one rule where the two engines differ
+(docs/performance.md).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ responses and to ask the strategy for its quotes, so a plain-Python strategy sta
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -181,13 +182,14 @@ def run_backtest(
 
     def view(events: np.ndarray | None = None) -> MarketView:
         bb, ba = ex.best_bid(), ex.best_ask()
+        bid_size, ask_size = ex.touch_sizes()
         return MarketView(
             time=ex.now,
             instrument=inst,
             best_bid=bb,
             best_ask=ba,
-            bid_size=ex.book.size_at(1, bb) if bb is not None else 0,
-            ask_size=ex.book.size_at(-1, ba) if ba is not None else 0,
+            bid_size=bid_size,
+            ask_size=ask_size,
             position=om.position,
             book=ex.book,
             events=events,
@@ -199,13 +201,15 @@ def run_backtest(
         return MarketState(ex.now, fair, ex.last_event_local if ex.events_processed else None)
 
     def deliver(responses: list[Response]) -> None:
+        seen: MarketView | None = None  # the market is the same for every response of one batch
         for r in responses:
             om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
             if r.kind == "fill":
                 rec.fill(r)
                 if guard is not None:
                     guard.on_fill(r.side, r.price, r.qty, r.fee)
-                strategy.on_fill(r, view())
+                seen = view() if seen is None else dataclasses.replace(seen, position=om.position)
+                strategy.on_fill(r, seen)
 
     wakes = 0
     for chunk in itertools.chain(source.chunks(), [None]):  # None: the data has ended

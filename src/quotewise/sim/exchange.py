@@ -270,12 +270,27 @@ class SimExchange:
 
     def take_seen(self) -> np.ndarray:
         """The market events that became visible to the strategy since the last call (the last
-        ``seen_limit`` of them), for flow signals; Python mode."""
-        self._keep_seen(int(self.reg[E.R_CURSOR]))
+        ``seen_limit`` of them), for flow signals; Python mode. A view while they are all in the
+        current array (valid until the next call), else a copy."""
+        upto = int(self.reg[E.R_CURSOR])
+        if not self._seen_parts:
+            out = self._events[self._seen_mark : upto][-self.seen_limit :]
+            self._seen_mark = upto
+            return out
+        self._keep_seen(upto)
         parts, self._seen_parts, self._seen_count = self._seen_parts, [], 0
         if not parts:
             return self._events[:0].copy()
         return (parts[0] if len(parts) == 1 else np.concatenate(parts))[-self.seen_limit :]
+
+    def touch_sizes(self) -> tuple[int, int]:
+        """Sizes at the best bid and ask the strategy has seen (0 for an empty side); Python mode."""
+        base = int(self.view_bst[core.BASE])
+        bb, ba = int(self.reg[E.R_VIEW_BID]), int(self.reg[E.R_VIEW_ASK])
+        return (
+            int(self.view_bid[bb - base]) if bb >= 0 else 0,
+            int(self.view_ask[ba - base]) if ba >= 0 else 0,
+        )
 
     def advance(self) -> int:
         """Run until the strategy must wake (``engine.WAKE``) or the chunk ends (``engine.CHUNK_END``)."""
