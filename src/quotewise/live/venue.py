@@ -2,7 +2,8 @@
 
 Calls that change orders are synchronous and return at once (the request is on its way); what the
 venue answers comes back through the :class:`VenueListener` the maker subscribed, as the same
-:class:`~quotewise.sim.exchange.Response` objects the backtest delivers. Market data comes through the
+:class:`~quotewise.sim.exchange.Response` objects the backtest delivers, each fill with its sequence
+number. Market data comes through the
 same listener as arrays of :data:`~quotewise.model.events.EVENT_DTYPE` events, so a maker keeps its
 own book exactly as a backtest does.
 
@@ -59,7 +60,9 @@ class VenueListener(Protocol):
 
     def on_market(self, events: np.ndarray) -> None: ...
 
-    def on_responses(self, responses: list[Response]) -> None: ...
+    def on_responses(self, responses: list[tuple[Response, int]]) -> None:
+        """Responses in delivery order, each with its fill sequence number (0 for anything else)."""
+        ...
 
 
 class Venue(Protocol):

@@ -9,6 +9,7 @@ it is trading a replay or a market.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -192,6 +193,9 @@ class SimExchange:
         self._eq_cash: list[np.ndarray] = []
         self.orders_placed = 0
         self.cancels_sent = 0
+        # Python mode: called with the responses the exchange just made, before any is delivered
+        # (the paper venue stores its fills then)
+        self.on_made: Callable[[list[Response]], None] | None = None
 
     # -- the event stream -------------------------------------------------------------------------
     def feed(self, events: np.ndarray, last: bool = True) -> None:
@@ -362,9 +366,12 @@ class SimExchange:
                 self._respf_rows.append(self.respf[:done].copy())
             else:
                 rows, fees_cash = self.resp[:done].tolist(), self.respf[:done].tolist()
-                self._pending.extend(
+                made = [
                     self._response(row, fee, cash) for row, (fee, cash) in zip(rows, fees_cash, strict=True)
-                )
+                ]
+                self._pending.extend(made)
+                if self.on_made is not None:
+                    self.on_made(made)
             self.resp[: n - done] = self.resp[done:n]
             self.respf[: n - done] = self.respf[done:n]
             reg[E.R_RESP_N] = n - done
@@ -450,6 +457,56 @@ class SimExchange:
             del self._slot_of[r.order_id]
             self.ords[slot, E.O_STATE] = E.S_FREE
             self._terminal_seen.discard(r.order_id)
+
+    # -- our side of the state, for a venue that must survive a restart ------------------------------
+    ORDER_REGS = (E.R_POS, E.R_NEXT_ID, E.R_FILLS, E.R_SLOTS, E.R_LOCAL_POS, E.R_NOW, E.R_NEXT_DECISION)
+    ORDER_FREGS = (E.F_CASH, E.F_FEES, E.F_VOLUME, E.F_NOTIONAL)
+
+    def snapshot_orders(self) -> dict:
+        """Our orders, accounts and undelivered responses (the market part is the data itself)."""
+        return {
+            "ords": self.ords.copy(),
+            "loc": self.loc.copy(),
+            "regs": {int(k): int(self.reg[k]) for k in self.ORDER_REGS},
+            "fregs": {int(k): float(self.freg[k]) for k in self.ORDER_FREGS},
+            "pending": list(self._pending),
+            "slot_of": dict(self._slot_of),
+            "terminal_seen": set(self._terminal_seen),
+            "counts": (self.orders_placed, self.cancels_sent),
+        }
+
+    def restore_orders(self, snap: dict) -> None:
+        """Put back what :meth:`snapshot_orders` saved, on an exchange that has replayed the same
+        market events with no orders of ours (Python mode)."""
+        self.ords[:] = snap["ords"]
+        self.loc[:] = snap["loc"]
+        for k, v in snap["regs"].items():
+            self.reg[k] = v
+        for k, v in snap["fregs"].items():
+            self.freg[k] = v
+        self.mine_bid[:] = 0
+        self.mine_ask[:] = 0
+        base = int(self.bst[core.BASE])
+        for slot in range(int(self.reg[E.R_SLOTS])):
+            if self.ords[slot, E.O_STATE] == E.S_RESTING:
+                mine = self.mine_bid if self.ords[slot, E.O_SIDE] == 1 else self.mine_ask
+                mine[self.ords[slot, E.O_PRICE] - base] += 1
+        E.refresh_own(self.reg, self.ords)
+        self.reg[E.R_NEXT_ARRIVAL] = E.next_arrival(self.reg, self.ords)
+        self._pending = deque(snap["pending"])
+        self._slot_of = dict(snap["slot_of"])
+        self._terminal_seen = set(snap["terminal_seen"])
+        self.orders_placed, self.cancels_sent = snap["counts"]
+        self.reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
+
+    def live_orders(self) -> list[tuple[int, int, int, int, int]]:
+        """(order id, side, price, size, left) of our orders alive at the exchange (in flight or resting)."""
+        out = []
+        for slot in range(int(self.reg[E.R_SLOTS])):
+            o = self.ords[slot]
+            if o[E.O_STATE] in (E.S_INFLIGHT, E.S_RESTING):
+                out.append(tuple(int(o[f]) for f in (E.O_ID, E.O_SIDE, E.O_PRICE, E.O_QTY, E.O_LEFT)))
+        return out
 
     # -- venue calls --------------------------------------------------------------------------------
     def place(self, side: int, price: int, size: int, post_only: bool = True, reject_reason: int = 0) -> int:
