@@ -47,7 +47,9 @@ def quote_both_sides(venue: PaperVenue, book: OrderBook) -> None:
     venue.place(-1, book.best_ask, 1)
 
 
-def run_for(venue: PaperVenue, clock: Clock, seconds: float, listener: Listener, requote: bool = True) -> None:
+def run_for(
+    venue: PaperVenue, clock: Clock, seconds: float, listener: Listener, requote: bool = True
+) -> None:
     """Step the venue every 100 ms of wall time; keep a bid and an ask at the touch."""
     for _ in range(int(seconds * 10)):
         clock.t += SECOND // 10

@@ -13,13 +13,17 @@ from quotewise.risk import RiskEvent
 @pytest.fixture
 def store(tmp_path):
     s = Store(db_url(str(tmp_path / "state.db")))
-    s.add_maker("mm-1", "paper", "BTCUSDT", "synthetic", 2.0, "symmetric", {"spread": "1tick"}, None, {"q": 1})
+    s.add_maker(
+        "mm-1", "paper", "BTCUSDT", "synthetic", 2.0, "symmetric", {"spread": "1tick"}, None, {"q": 1}
+    )
     yield s
     s.close()
 
 
 def fill(seq: int, qty: int = 1) -> VenueFill:
-    return VenueFill(seq, order_id=7, exch_ts=1000 + seq, side=1, price=100, qty=qty, left=0, fee=-0.01, maker=True)
+    return VenueFill(
+        seq, order_id=7, exch_ts=1000 + seq, side=1, price=100, qty=qty, left=0, fee=-0.01, maker=True
+    )
 
 
 def test_maker_and_config_versions_round_trip(store):
@@ -44,7 +48,9 @@ def test_a_fill_is_stored_once_with_the_position_it_leaves(store):
 
 
 def test_orders_upserted_and_open_ones_listed(store):
-    store.upsert_orders("mm-1", [OrderRecord(1, 1, 99, 2, 2, "submitted", 5), OrderRecord(2, -1, 101, 2, 2, "working", 5)])
+    store.upsert_orders(
+        "mm-1", [OrderRecord(1, 1, 99, 2, 2, "submitted", 5), OrderRecord(2, -1, 101, 2, 2, "working", 5)]
+    )
     store.upsert_orders("mm-1", [OrderRecord(1, 1, 99, 2, 0, "filled", 9)])
     assert [(o.order_id, o.status) for o in store.orders("mm-1")] == [(1, "filled"), (2, "working")]
     assert [o.order_id for o in store.orders("mm-1", open_only=True)] == [2]
