@@ -27,3 +27,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"real market data not available: {SHARED_DATA} is missing")
     return SHARED_DATA
+
+
+@pytest.fixture
+def mm(tmp_path):
+    """``mm`` run as a user would, in subprocesses, with a temporary home; the engine is killed at the end."""
+    from live.livekit import MM
+
+    runner = MM(tmp_path)
+    yield runner
+    runner.kill_engine()

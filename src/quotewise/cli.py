@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from quotewise.cli_live import register as register_live_commands
 from quotewise.errors import ConfigError, QuotewiseError
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Convert and inspect market data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+register_live_commands(app)
 console = Console()
 err_console = Console(stderr=True)
 

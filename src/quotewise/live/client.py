@@ -1,0 +1,110 @@
+"""Talking to the running engine from separate shell invocations (what the ``mm`` lifecycle commands use)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from quotewise.errors import ConfigError, QuotewiseError
+from quotewise.live import paths
+
+NOT_RUNNING = "no engine running (start one with: mm engine start)"
+
+
+class EngineNotRunning(QuotewiseError):
+    pass
+
+
+class EngineRefused(QuotewiseError):
+    """The engine answered with an error (unknown maker, invalid value, wrong token)."""
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie (a killed engine nobody has reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def running_engine() -> dict[str, Any] | None:
+    """The engine file's contents if its process is alive, else None."""
+    info = paths.read_engine_info()
+    if info is None or not pid_alive(int(info.get("pid", -1))):
+        return None
+    return info
+
+
+class EngineClient:
+    def __init__(self, actor: str = "cli", timeout: float = 15.0) -> None:
+        info = running_engine()
+        if info is None:
+            raise EngineNotRunning(NOT_RUNNING)
+        token = paths.read_token()
+        if token is None:
+            raise ConfigError(f"no API token at {paths.token_path()}; restart the engine to create one")
+        self.base = f"http://127.0.0.1:{info['port']}"
+        self.info = info
+        self.headers = {"Authorization": f"Bearer {token}", "X-Actor": actor}
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
+        try:
+            r = httpx.request(
+                method,
+                self.base + path,
+                json=body,
+                params=params,
+                headers=self.headers,
+                timeout=self.timeout,
+            )
+        except httpx.ConnectError:
+            raise EngineNotRunning(NOT_RUNNING) from None
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text
+            if isinstance(detail, list):  # FastAPI's validation errors
+                detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+            raise EngineRefused(f"{detail} (HTTP {r.status_code})")
+        return r.json()
+
+    def health(self) -> dict[str, Any]:
+        return self.call("GET", "/health")
+
+    def start(self, spec: dict[str, Any]) -> str:
+        return self.call("POST", "/makers", spec)["id"]
+
+    def stop(self, maker_id: str) -> dict[str, Any]:
+        return self.call("DELETE", f"/makers/{maker_id}")
+
+    def list(self) -> list[dict[str, Any]]:
+        return self.call("GET", "/makers")
+
+    def status(self, maker_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/makers/{maker_id}")
+
+    def config(self, maker_id: str, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not changes:
+            return self.call("GET", f"/makers/{maker_id}/config")
+        return self.call("PATCH", f"/makers/{maker_id}/config", {"changes": changes})
+
+    def fills(self, maker_id: str) -> list[dict[str, Any]]:
+        return self.call("GET", f"/makers/{maker_id}/fills")
+
+    def audit(self, maker_id: str | None = None) -> list[dict[str, Any]]:
+        return self.call("GET", "/audit", params={"maker_id": maker_id} if maker_id else None)
+
+    def stop_engine(self) -> None:
+        self.call("POST", "/engine/stop")
