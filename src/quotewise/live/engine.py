@@ -29,6 +29,7 @@ from quotewise.risk import RiskConfig
 from quotewise.sim.exchange import SimConfig
 
 STOP_WAIT_S = 2.0
+FLUSH_EVERY_S = 0.1  # order states are written in one transaction this often (fills: at once)
 
 
 class UnknownMaker(QuotewiseError):
@@ -86,6 +87,7 @@ class LiveEngine:
         self.clock = clock
         self.makers: dict[str, Maker] = {}
         self._tasks: dict[str, list[asyncio.Task]] = {}
+        self._flusher: asyncio.Task | None = None
         self.started_at = time.time()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -147,6 +149,12 @@ class LiveEngine:
             await self._end_tasks(maker_id)
         for m in live:
             m.venue.close()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        self.store.flush_orders()
         self.store.audit(actor, "shutdown", None, {"makers": [m.maker_id for m in live]})
 
     # -- observation and control -------------------------------------------------------------------
@@ -226,7 +234,14 @@ class LiveEngine:
         self._run(rec.maker_id, maker, venue)
         return report
 
-    def _run(self, maker_id: str, maker: Maker, venue: PaperVenue) -> None:
+    async def _flush_orders(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            self.store.flush_orders()
+
+    def _run(self, maker_id: str, maker: Maker, venue: Any) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_orders(), name="order-flusher")
         self.makers[maker_id] = maker
         venue_task = asyncio.create_task(venue.run(), name=f"{maker_id}-venue")
         maker_task = asyncio.create_task(maker.run(), name=f"{maker_id}-maker")
@@ -260,7 +275,8 @@ class LiveEngine:
         maker.error = error
         with contextlib.suppress(Exception):
             maker.om.cancel_all("maker failed")
-            maker._persist_orders()
+            maker.persist_orders()
+            self.store.flush_orders()
         for task in self._tasks.get(maker.maker_id, []):
             task.cancel()
         self.store.set_status(maker.maker_id, "failed", error)

@@ -20,8 +20,10 @@ from quotewise.book.orderbook import OrderBook
 from quotewise.execution.order_manager import OrderManager, WorkingOrder
 from quotewise.live.store import OrderRecord, PositionRecord, Store
 from quotewise.live.venue import Venue, VenueFill
-from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, QuoteSet, Strategy
+from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, Quote, QuoteSet, Strategy
+from quotewise.quoting.compiled import compiled_quoting
 from quotewise.risk import MarketState, RiskConfig, RiskEngine
+from quotewise.sim import engine as E
 from quotewise.sim.exchange import Response
 
 # a strategy whose decisions take longer than this runs them in a worker thread from then on, so
@@ -46,7 +48,7 @@ class Maker:
         self.store = store
         self.inst = venue.instrument
         self.strategy = strategy
-        strategy.on_start(self.inst)
+        self._use(strategy)
         self.guard = RiskEngine(risk, self.inst) if risk is not None else None
         self.om = OrderManager(venue, post_only=strategy.params.post_only)
         self.book = OrderBook(*venue.price_range)
@@ -69,17 +71,29 @@ class Maker:
         self.state = "running"
         self.error = ""
         self.coalesced = 0  # market updates applied together with another before a decision
+        self.changed = False  # anything new since the last decision
         self.on_decided: Any = None  # hook for the latency benchmark: called after each decision
         venue.subscribe(self)
+
+    def _use(self, strategy: Strategy) -> None:
+        """Start ``strategy``; a built-in whose settings the compiled rule covers quotes through it
+        (:func:`quotewise.sim.engine.quote_prices`, the backtest's own), the same prices at a
+        fraction of the cost."""
+        self.strategy = strategy
+        strategy.on_start(self.inst)
+        self._kernel = compiled_quoting(strategy)
+        self._interval = strategy.interval_ns
 
     # -- what the venue calls (never blocks) ----------------------------------------------------------
     def on_market(self, events: np.ndarray) -> None:
         self._events.append(events)
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
 
     def on_responses(self, responses: list[tuple[Response, int]]) -> None:
         self._responses.extend(responses)
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
 
     # -- recovery ----------------------------------------------------------------------------------
     def resume_from(self, position: PositionRecord | None, open_orders: list[OrderRecord]) -> dict[str, int]:
@@ -106,39 +120,61 @@ class Maker:
         unknown = [oid for oid in at_venue if oid not in self.om.orders]
         for oid in unknown:
             self.venue.cancel(oid)
-        self._persist_orders()
+        self.persist_orders()
         return {"fills_recovered": recovered, "orders_closed": len(closed), "unknown_cancelled": len(unknown)}
 
     # -- the task ----------------------------------------------------------------------------------
     async def run(self) -> None:
-        """Wait for input or the next decision time; process; repeat until stopped."""
-        interval = self.strategy.interval_ns
+        """Decide at the first decision time after anything changed (market data, a response, a new
+        config), as the backtest does; wait without polling when nothing did."""
         while self.state == "running":
-            due = self.next_decision - self.venue.now
-            wait = max(due, 0) / 1e9 / self.speed if self.next_decision else 0.05
-            with contextlib.suppress(TimeoutError):  # asyncio.timeout, unlike wait_for, never eats a cancel
-                async with asyncio.timeout(min(max(wait, 0.0005), 1.0)):
-                    await self._wake.wait()
-            self._wake.clear()
+            await self._wait(self._timeout())
             self.process_inputs()
             now = self.venue.now
             two_sided = self.book.best_bid is not None and self.book.best_ask is not None
-            if now >= self.next_decision and two_sided:
+            if self.changed and now >= self.next_decision and two_sided:
+                self.changed = False
                 await self.decide(now)
-                self.next_decision = now + interval
+                self.next_decision = now + self._interval
             elif self.guard is not None:
                 self.guard.update(self._market(now), self.om)
-            self._persist_orders()
+            self.persist_orders()
+
+    def _timeout(self) -> float | None:
+        """Seconds until this maker must act without new input (None: only input wakes it)."""
+        now = self.venue.now
+        wakes = []
+        if self.changed:
+            wakes.append(self.next_decision)
+        if self.guard is not None:
+            wake = self.guard.next_wake(now)
+            if wake is not None:
+                wakes.append(wake)
+        if not wakes:
+            return None
+        return max(min(wakes) - now, 0) / 1e9 / self.speed
+
+    async def _wait(self, timeout: float | None) -> None:
+        if timeout == 0:
+            await asyncio.sleep(0)
+        else:
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout, unlike wait_for, never eats a cancel
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+        self._wake.clear()
 
     def process_inputs(self) -> None:
         """Apply queued market events to the book, then queued responses (each fill stored first)."""
         events, self._events = self._events, []
+        if events or any(r.kind in ("fill", "rejected") for r, _ in self._responses):
+            self.changed = True  # an ack or a cancel confirmation changes nothing the strategy sees
         if events:
             self.coalesced += len(events) - 1
-            batch = events[0] if len(events) == 1 else np.concatenate(events)
-            self.book.apply(batch)
-            self._seen.append(batch)
-            self.last_event = int(batch["local_ts"][-1])
+            for batch in events:  # one by one: joining structured arrays costs more than applying
+                self.book.apply(batch)
+            if self._kernel is None:  # for the strategy's flow signals (MarketView.events)
+                self._seen = [*self._seen, *events][-64:]
+            self.last_event = int(events[-1]["local_ts"][-1])
         responses, self._responses = self._responses, []
         view: MarketView | None = None
         for r, seq in responses:
@@ -172,17 +208,19 @@ class Maker:
     async def decide(self, now: int) -> None:
         """One decision: the strategy's quotes, through risk, reconciled with our orders."""
         if self._pending_config is not None:
-            self.strategy, risk = self._pending_config
-            self.strategy.on_start(self.inst)
+            strategy, risk = self._pending_config
+            self._use(strategy)
             self.om.post_only = self.strategy.params.post_only
             self.guard = self._new_guard(risk)
             self._pending_config = None
-        view = self._view(now, with_events=True)
         t0 = time.perf_counter()
-        if self.offload:
+        if self._kernel is not None:
+            wanted = self._compiled_quotes()
+        elif self.offload:
+            view = self._view(now, with_events=True)
             wanted = await asyncio.to_thread(self.strategy.quotes, view)
         else:
-            wanted = self.strategy.quotes(view)
+            wanted = self.strategy.quotes(self._view(now, with_events=True))
         spent = time.perf_counter() - t0
         self.decision_seconds += spent
         if spent > SLOW_DECISION_S:
@@ -194,6 +232,18 @@ class Maker:
         self.last_decision = now
         if self.on_decided is not None:
             self.on_decided(self)
+
+    def _compiled_quotes(self) -> QuoteSet:
+        kernel = self._kernel
+        bb, ba = self.book.best_bid, self.book.best_ask
+        want_bid, want_ask, bid, ask = E.quote_prices(
+            kernel, -1 if bb is None else bb, -1 if ba is None else ba, float(self.om.position)
+        )
+        size = int(kernel[E.SP_SIZE])
+        return QuoteSet(
+            bids=[Quote(int(bid), size)] if want_bid else [],
+            asks=[Quote(int(ask), size)] if want_ask else [],
+        )
 
     def _reconcile(self, wanted: QuoteSet, now: int) -> None:
         if self.guard is None:
@@ -232,7 +282,7 @@ class Maker:
             events=events,
         )
 
-    def _persist_orders(self) -> None:
+    def persist_orders(self) -> None:
         """Every order state change since the last call, one transaction."""
         if not self.om.log:
             return
@@ -241,13 +291,14 @@ class Maker:
             left = e.size - e.filled
             latest[e.order_id] = OrderRecord(e.order_id, e.side, e.price, e.size, left, e.status, e.ts)
         self.om.log.clear()
-        self.store.upsert_orders(self.maker_id, list(latest.values()))
+        self.store.queue_orders(self.maker_id, list(latest.values()))
 
     # -- control -----------------------------------------------------------------------------------
     def reconfigure(self, strategy: Strategy, risk: RiskConfig | None) -> None:
         """New settings, taken at the next decision (the position and orders carry over)."""
         self._pending_config = (strategy, risk)
         self.next_decision = 0
+        self.changed = True
         self._wake.set()
 
     async def cancel_all(self, reason: str, wait_s: float = 2.0) -> int:
@@ -255,12 +306,13 @@ class Maker:
         number of orders still open."""
         self.state = "stopping"  # the task decides no more
         self.om.cancel_all(reason)
-        self._persist_orders()
+        self.persist_orders()
         deadline = time.monotonic() + wait_s
         while self.om.orders and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
             self.process_inputs()
-            self._persist_orders()
+            self.persist_orders()
+        self.store.flush_orders()
         return len(self.om.orders)
 
     def quotes(self) -> list[dict[str, Any]]:

@@ -231,6 +231,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._order_queue: dict[tuple[str, int], OrderRecord] = {}
         try:
             self.engine: Engine = create_engine(url)
         except (ArgumentError, ImportError) as exc:
@@ -244,6 +245,7 @@ class Store:
             metadata.create_all(self.engine)
         except OperationalError as exc:
             raise ConfigError(f"cannot open database {url!r}: {exc.orig}") from exc
+        self._upsert_orders = self._order_upsert()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -357,27 +359,45 @@ class Store:
         return out
 
     # -- orders -------------------------------------------------------------------------------------
+    def queue_orders(self, maker_id: str, rows: list[OrderRecord]) -> None:
+        """Order states to write at the next :meth:`flush_orders` (the engine flushes every 100 ms and
+        at every stop). Order rows may lag by that much: recovery checks our open orders against the
+        venue's, not against these rows; fills never wait (:meth:`record_fill`)."""
+        for r in rows:
+            self._order_queue[(maker_id, r.order_id)] = r
+
+    def flush_orders(self) -> int:
+        """Write every queued order state in one transaction; returns how many."""
+        queued, self._order_queue = self._order_queue, {}
+        by_maker: dict[str, list[OrderRecord]] = {}
+        for (maker_id, _), r in queued.items():
+            by_maker.setdefault(maker_id, []).append(r)
+        for maker_id, rows in by_maker.items():
+            self.upsert_orders(maker_id, rows)
+        return len(queued)
+
     def upsert_orders(self, maker_id: str, rows: list[OrderRecord]) -> None:
-        """Write the latest state of each order (one transaction for the batch)."""
+        """Write the latest state of each order (one transaction, one statement for the batch)."""
         if not rows:
             return
+        values = [{"maker_id": maker_id, **r.__dict__} for r in rows]
         with self.engine.begin() as conn:
-            for r in rows:
-                values = {
-                    "side": r.side,
-                    "price": r.price,
-                    "size": r.size,
-                    "left": r.left,
-                    "status": r.status,
-                    "ts": r.ts,
-                }
-                done = conn.execute(
-                    update(orders)
-                    .where(orders.c.maker_id == maker_id, orders.c.order_id == r.order_id)
-                    .values(**values)
-                )
-                if done.rowcount == 0:
-                    conn.execute(insert(orders).values(maker_id=maker_id, order_id=r.order_id, **values))
+            conn.execute(self._upsert_orders, values)
+
+    def _order_upsert(self) -> Any:
+        """INSERT ... ON CONFLICT DO UPDATE for SQLite and PostgreSQL (both speak it)."""
+        name = self.engine.dialect.name
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        elif name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            raise ConfigError(f"database {name!r} is not supported; use SQLite or PostgreSQL")
+        stmt = dialect_insert(orders)
+        changing = ("side", "price", "size", "left", "status", "ts")
+        return stmt.on_conflict_do_update(
+            index_elements=["maker_id", "order_id"], set_={c: stmt.excluded[c] for c in changing}
+        )
 
     def orders(self, maker_id: str, open_only: bool = False) -> list[OrderRecord]:
         query = select(orders).where(orders.c.maker_id == maker_id).order_by(orders.c.order_id)

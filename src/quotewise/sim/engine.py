@@ -940,23 +940,21 @@ def _reconcile_side(reg, ords, loc, act, side, want, price, size, post_only):
 
 
 @nb.njit(cache=True)
-def _decide(reg, sp, ords, loc, act):
-    """The built-in quoting rule (QuotingStrategy.quotes for symmetric/skew) and the reconcile step.
+def quote_prices(sp, bb, ba, q):
+    """The built-in quoting rule (QuotingStrategy.quotes for symmetric/skew, one level a side): from
+    the touch (ticks, -1 for an empty side) and the position (lots), whether to quote each side and
+    at what price. The backtest's compiled decisions and the live maker's fast path both use it.
 
     The arithmetic follows the Python pipeline operation for operation (same rounding guards, same
     order of floating-point operations), so both paths quote the same prices.
     """
-    bb = reg[R_VIEW_BID]
-    ba = reg[R_VIEW_ASK]
     want_bid = False
     want_ask = False
     bid_p = np.int64(0)
     ask_p = np.int64(0)
-    size = np.int64(sp[SP_SIZE])
     if bb >= 0 and ba >= 0:
         mid = (bb + ba) / 2.0
         hs = sp[SP_HS_TICKS] + sp[SP_HS_FRAC] * mid
-        q = float(reg[R_LOCAL_POS])
         max_q = sp[SP_MAX_LOTS]
         centre = mid + -sp[SP_SKEW] * 1.0 * hs * q / max_q
         bid_p = np.int64(np.floor(centre - hs + 1e-9))
@@ -973,6 +971,16 @@ def _decide(reg, sp, ords, loc, act):
         if want_bid and want_ask:
             bid_p, ask_p = apply_fee_floor(bid_p, ask_p, sp[SP_FEE])
         want_bid = want_bid and bid_p >= 1
+    return want_bid, want_ask, bid_p, ask_p
+
+
+@nb.njit(cache=True)
+def _decide(reg, sp, ords, loc, act):
+    """The built-in quoting rule on the strategy's view of the touch, then the reconcile step."""
+    want_bid, want_ask, bid_p, ask_p = quote_prices(
+        sp, reg[R_VIEW_BID], reg[R_VIEW_ASK], float(reg[R_LOCAL_POS])
+    )
+    size = np.int64(sp[SP_SIZE])
     post_only = np.int64(sp[SP_POST_ONLY])
     place_bid = _reconcile_side(reg, ords, loc, act, BID, want_bid, bid_p, size, post_only)
     place_ask = _reconcile_side(reg, ords, loc, act, ASK, want_ask, ask_p, size, post_only)

@@ -1,0 +1,245 @@
+"""Tick-to-quote latency of the live engine: from a market event arriving at the engine to the quote
+decision reaching the venue interface, with 1, 100 and 1,000 instruments.
+
+The real path runs: ``Maker`` tasks in one asyncio loop (the same class the engine runs), each with
+the built-in ``symmetric`` strategy deciding on every update (interval 1 us), the order manager, and
+a store on a SQLite file (order states flushed every 100 ms, as the engine does). Only the venue is
+a bench venue: it delivers synthetic book updates (Poisson arrivals, each moving the touch by a
+tick now and then), stamps the moment its listener is called (the event reaches the engine), and
+stamps the first place/cancel of the decision that follows (the decision reaches the venue); it acks
+orders and cancels on the next loop turn, off the measured path.
+
+Updates arrive on a Poisson schedule; when the loop is busy, every update due by then is delivered
+at once (as a feed handler reads whatever its socket holds) and a maker applies all it received
+before one decision (coalescing). Latency runs from the first update a maker has not yet acted on.
+
+Reported per case: p50 / p99 / p99.9 in microseconds of "to venue call" (decisions that sent
+something) and "decision" (every decision, to its end), the updates delivered and coalesced, and how
+late updates were read against their schedule (a backlog is a delay that keeps growing: its
+last-second mean is over 10 ms). Prints one JSON object.
+
+    .venv/bin/python bench/tick_to_quote.py [--seconds 10] [--rate 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from quotewise.live.maker import Maker
+from quotewise.live.store import Store, db_url
+from quotewise.live.venue import VenueFill, VenueListener, VenueOrder
+from quotewise.model.events import EVENT_DTYPE, SET
+from quotewise.model.instrument import Instrument
+from quotewise.quoting.loader import make_strategy
+from quotewise.sim.exchange import Response
+
+MID = 10_000  # ticks
+DEPTH = 5  # levels a side in each update
+LEVELS = np.arange(DEPTH)
+SIZES = np.random.default_rng(7).integers(1, 50, (997, 2 * DEPTH))  # level sizes, cycled
+SIDES = np.array([1, -1] + [1] * DEPTH + [-1] * DEPTH)
+UPDATE_LEN = 2 + 2 * DEPTH
+
+
+def _response(kind: str, order_id: int, side: int, price: int, now: int) -> Response:
+    return Response(kind, order_id, now, now, side, price, 0, 1, True, "", 0, 0.0, 0.0, -1)
+
+
+class BenchVenue:
+    """A venue that feeds book updates and measures when decisions reach it."""
+
+    def __init__(self, index: int) -> None:
+        self.instrument = Instrument(symbol=f"SYM{index}", tick_size=0.01, lot_size=1.0)
+        self.listener: VenueListener | None = None
+        self.bid, self.ask = MID - 1, MID
+        self.next_id = 1
+        self.arrived = 0  # perf_counter_ns when the current update reached the engine
+        self.first_call = 0  # first place/cancel after it
+        self.decided = True  # a decision after the current update was measured
+        self.to_venue: list[int] = []
+        self.live: dict[int, tuple[int, int]] = {}
+        self.k = index
+
+    @property
+    def now(self) -> int:
+        return time.time_ns()
+
+    @property
+    def price_range(self) -> tuple[int, int]:
+        return MID - 5_000, MID + 5_000
+
+    def subscribe(self, listener: VenueListener) -> None:
+        self.listener = listener
+
+    def _stamp(self) -> None:
+        if self.first_call == 0:
+            self.first_call = time.perf_counter_ns()
+            self.to_venue.append(self.first_call - self.arrived)
+
+    def place(self, side: int, price: int, size: int, post_only: bool = True, reject_reason: int = 0) -> int:
+        self._stamp()
+        oid = self.next_id
+        self.next_id += 1
+        self.live[oid] = (side, price)
+        asyncio.get_running_loop().call_soon(self._answer, "accepted", oid, side, price)
+        return oid
+
+    def cancel(self, order_id: int) -> bool:
+        self._stamp()
+        side, price = self.live.pop(order_id, (0, 0))
+        asyncio.get_running_loop().call_soon(self._answer, "cancelled", order_id, side, price)
+        return True
+
+    def amend(self, order_id: int, price: int, size: int) -> bool:
+        return False
+
+    def open_orders(self) -> list[VenueOrder]:
+        return []
+
+    def position(self) -> tuple[int, float, float]:
+        return 0, 0.0, 0.0
+
+    def fills_since(self, seq: int) -> list[VenueFill]:
+        return []
+
+    def _answer(self, kind: str, oid: int, side: int, price: int) -> None:
+        assert self.listener is not None
+        self.listener.on_responses([(_response(kind, oid, side, price, self.now), 0)])
+
+    def walk(self, rng: np.random.Generator, out: np.ndarray) -> None:
+        """Write one book update into ``out``: sizes change; one time in four the touch moves a tick
+        (the level it left is cleared, as a real feed sends a zero-size update)."""
+        if rng.random() < 0.25:
+            step = 1 if rng.random() < 0.5 else -1
+            self.bid += step
+            self.ask += step
+        out["kind"] = SET
+        out["side"] = SIDES
+        out["price"][0], out["price"][1] = self.bid + 1, self.ask - 1
+        out["price"][2 : 2 + DEPTH] = self.bid - LEVELS
+        out["price"][2 + DEPTH :] = self.ask + LEVELS
+        self.k = (self.k + 1) % len(SIZES)
+        out["size"][2:] = SIZES[self.k]
+
+    def deliver(self, update: np.ndarray) -> None:
+        """The update reaches the engine now."""
+        if self.decided:  # latency runs from the first update the maker has not yet acted on
+            self.arrived = time.perf_counter_ns()
+            self.first_call = 0
+            self.decided = False
+        assert self.listener is not None
+        self.listener.on_market(update)
+
+
+async def run_case(n: int, rate: float, seconds: float, store: Store, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    venues = [BenchVenue(i) for i in range(n)]
+    decided: list[int] = []
+
+    def on_decided(maker: Maker) -> None:
+        venue = maker.venue
+        if not venue.decided:  # the first decision after an update: its own latency
+            venue.decided = True
+            decided.append(time.perf_counter_ns() - venue.arrived)
+
+    makers = []
+    for i, venue in enumerate(venues):
+        strategy = make_strategy("symmetric", {"spread": "1tick", "interval": "1us"})
+        maker = Maker(f"bench-{n}-{i}", venue, store, strategy)
+        maker.on_decided = on_decided
+        makers.append(maker)
+    tasks = [asyncio.create_task(m.run()) for m in makers]
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            store.flush_orders()
+
+    tasks.append(asyncio.create_task(flusher()))
+    await asyncio.sleep(0.2)  # every maker waiting
+    total_rate = n * rate
+    gaps = rng.exponential(1.0 / total_rate, size=int(total_rate * seconds * 1.2) + 10)
+    schedule = np.cumsum(gaps)
+    schedule = schedule[schedule < seconds]
+    who = rng.integers(0, n, size=len(schedule))
+    # the updates are made before the clock starts, so the feed costs the loop what a socket read would
+    updates = np.zeros(len(schedule) * UPDATE_LEN, dtype=EVENT_DTYPE)
+    for k, i in enumerate(who):
+        venues[i].walk(rng, updates[k * UPDATE_LEN : (k + 1) * UPDATE_LEN])
+    start = time.perf_counter()
+    lags = np.zeros(len(schedule))
+    k = 0
+    while k < len(schedule):
+        elapsed = time.perf_counter() - start
+        if schedule[k] > elapsed:
+            await asyncio.sleep(schedule[k] - elapsed)
+            continue
+        # every update due by now reaches the engine, as a feed handler reads what its socket holds
+        while k < len(schedule) and schedule[k] <= elapsed:
+            lags[k] = time.perf_counter() - start - schedule[k]
+            venues[who[k]].deliver(updates[k * UPDATE_LEN : (k + 1) * UPDATE_LEN])
+            k += 1
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.2)
+    for m in makers:
+        m.state = "stopping"
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    store.flush_orders()
+
+    def pct(values: list[int], q: float) -> float:
+        return float(np.percentile(np.asarray(values) / 1e3, q)) if values else float("nan")
+
+    to_venue = [x for v in venues for x in v.to_venue]
+    last_second = lags[schedule > seconds - 1.0]
+    return {
+        "instruments": n,
+        "updates_per_second_each": rate,
+        "updates": len(schedule),
+        "decisions": len(decided),
+        "coalesced_updates": int(sum(m.coalesced for m in makers)),
+        "to_venue_us": {"p50": pct(to_venue, 50), "p99": pct(to_venue, 99), "p99.9": pct(to_venue, 99.9)},
+        "decision_us": {"p50": pct(decided, 50), "p99": pct(decided, 99), "p99.9": pct(decided, 99.9)},
+        "loop_lag_ms": {
+            "p99": float(np.percentile(lags, 99) * 1e3),
+            "max": float(lags.max() * 1e3),
+            "last_second_mean": float(last_second.mean() * 1e3) if len(last_second) else 0.0,
+        },
+        "backlog": bool(len(last_second) and last_second.mean() > 0.010),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of each case")
+    ap.add_argument("--rate", type=float, default=50.0, help="updates per second per instrument")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(db_url(str(Path(tmp) / "bench.db")))
+        asyncio.run(run_case(1, 200.0, 1.0, store))  # warm-up: compiled code loaded, caches filled
+        cases = [(1, args.rate), (1, 1000.0), (100, args.rate), (1000, args.rate)]
+        results = []
+        for n, rate in cases:
+            result = asyncio.run(run_case(n, rate, args.seconds, store))
+            results.append(result)
+            t, d = result["to_venue_us"], result["decision_us"]
+            print(
+                f"{n:>5} instruments x {rate:g}/s: to venue p50 {t['p50']:.0f} p99 {t['p99']:.0f} "
+                f"p99.9 {t['p99.9']:.0f} us; decision p99 {d['p99']:.0f} us; "
+                f"loop lag p99 {result['loop_lag_ms']['p99']:.1f} ms; backlog {result['backlog']}",
+                flush=True,
+            )
+        store.close()
+    print(json.dumps({"cases": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
