@@ -111,16 +111,15 @@ class Maker:
         recovered = sum(self._apply_fill(f) for f in self.venue.fills_since(self.last_seq))
         at_venue = {o.order_id for o in self.venue.open_orders()}
         closed = [oid for oid in self.om.orders if oid not in at_venue]
+        self.persist_orders()  # what the recovered fills did to our orders
         for oid in closed:
             o = self.om.orders.pop(oid)
-            self.om.log.clear()
-            self.store.upsert_orders(
-                self.maker_id, [OrderRecord(oid, o.side, o.price, o.size, o.left, "closed", self.venue.now)]
-            )
+            row = OrderRecord(oid, o.side, o.price, o.size, o.left, "closed", self.venue.now)
+            self.store.queue_orders(self.maker_id, [row])
         unknown = [oid for oid in at_venue if oid not in self.om.orders]
         for oid in unknown:
             self.venue.cancel(oid)
-        self.persist_orders()
+        self.store.flush_orders()
         return {"fills_recovered": recovered, "orders_closed": len(closed), "unknown_cancelled": len(unknown)}
 
     # -- the task ----------------------------------------------------------------------------------
