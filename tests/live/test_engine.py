@@ -110,7 +110,9 @@ def test_a_crashed_engine_resumes_with_every_fill_counted_once(store):
     assert fills[: len(stored_before)] == stored_before  # the earlier ones unchanged
     assert store.position(maker_id).position == sum(f.side * f.qty for f in fills)
     assert status["fills"] == stored_then
-    assert store.orders(maker_id, open_only=True) == []  # every order row ended: filled, closed, cancelled  # the count goes on from the stored one
+    assert (
+        store.orders(maker_id, open_only=True) == []
+    )  # every order row ended: filled, closed, cancelled  # the count goes on from the stored one
     resume = [r for r in store.audit_rows(maker_id) if r["action"] == "resume"]
     assert len(resume) == 1 and "fills_recovered" in resume[0]["details"]
 
