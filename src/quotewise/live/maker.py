@@ -29,6 +29,29 @@ from quotewise.sim.exchange import Response
 # a strategy whose decisions take longer than this runs them in a worker thread from then on, so
 # the event loop keeps serving the other makers
 SLOW_DECISION_S = 0.005
+
+
+class InlineBudget:
+    """How many decisions a second may be made right inside the venue's callback, all makers
+    together. Inline saves the task wake-up (the bulk of tick-to-quote on an idle engine); past the
+    budget, makers go back to their tasks, where updates that piled up coalesce into one decision."""
+
+    def __init__(self, per_second: float = 5_000.0) -> None:
+        self.per_second = per_second
+        self.tokens = per_second / 10
+        self.t = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.per_second / 10, self.tokens + (now - self.t) * self.per_second)
+        self.t = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+INLINE = InlineBudget()
 STORE_STATUS = {"pending_new": "submitted", "working": "working", "pending_cancel": "cancel_requested"}
 
 
@@ -72,6 +95,7 @@ class Maker:
         self.error = ""
         self.coalesced = 0  # market updates applied together with another before a decision
         self.changed = False  # anything new since the last decision
+        self._stepping = False  # inside an inline step (see on_market)
         self.on_decided: Any = None  # hook for the latency benchmark: called after each decision
         venue.subscribe(self)
 
@@ -87,8 +111,35 @@ class Maker:
     # -- what the venue calls (never blocks) ----------------------------------------------------------
     def on_market(self, events: np.ndarray) -> None:
         self._events.append(events)
-        if not self._wake.is_set():
+        if self._inline_ready() and INLINE.take():
+            self._step_inline()
+        elif not self._wake.is_set():
             self._wake.set()
+
+    def _inline_ready(self) -> bool:
+        """A built-in strategy (microseconds a decision), idle and due: decide in the callback."""
+        return (
+            self.state == "running"
+            and self._kernel is not None
+            and self._pending_config is None
+            and not self._stepping
+            and self.venue.now >= self.next_decision
+        )
+
+    def _step_inline(self) -> None:
+        self._stepping = True
+        try:
+            self.process_inputs()
+            now = self.venue.now
+            if self.changed and self.book.best_bid is not None and self.book.best_ask is not None:
+                self.changed = False
+                t0 = time.perf_counter()
+                wanted = self._compiled_quotes()
+                self._act(wanted, now, time.perf_counter() - t0)
+                self.next_decision = now + self._interval
+            self.persist_orders()
+        finally:
+            self._stepping = False
 
     def on_responses(self, responses: list[tuple[Response, int]]) -> None:
         self._responses.extend(responses)
@@ -220,7 +271,10 @@ class Maker:
             wanted = await asyncio.to_thread(self.strategy.quotes, view)
         else:
             wanted = self.strategy.quotes(self._view(now, with_events=True))
-        spent = time.perf_counter() - t0
+        self._act(wanted, now, time.perf_counter() - t0)
+
+    def _act(self, wanted: QuoteSet, now: int, spent: float) -> None:
+        """The decided quotes, through risk, to the venue."""
         self.decision_seconds += spent
         if spent > SLOW_DECISION_S:
             self.offload = True
