@@ -2,9 +2,11 @@
 
 The same parts as the backtest (``Strategy``, ``RiskEngine``, ``OrderManager``) on the same data
 path: market events -> the maker's own book -> strategy -> risk -> order manager -> venue; venue
-responses -> store (committed) -> order manager, risk, strategy. Venue callbacks only queue work and
-set an event; the maker's task does the work, so a venue never waits on a maker, and market updates
-that piled up are applied together (coalesced) before one decision.
+responses -> store (committed) -> order manager, risk, strategy. Venue callbacks queue the work and
+set an event; the maker's task does it, so a venue never waits on a slow maker, and market updates
+that piled up are applied together (coalesced) before one decision. The one exception is cheap: an
+idle maker running a built-in strategy decides inside the market-data callback (microseconds), within
+an engine-wide budget (:class:`InlineBudget`).
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ class VenueFill:
 
 
 class VenueListener(Protocol):
-    """Where a venue sends what happens. Implementations must only queue work, never block."""
+    """Where a venue sends what happens. Implementations must not block: they queue work, or do
+    only a bounded few microseconds of it (the maker's inline decision)."""
 
     def on_market(self, events: np.ndarray) -> None: ...
 
