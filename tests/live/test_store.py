@@ -73,3 +73,13 @@ def test_a_second_store_on_the_same_file_sees_committed_rows(store, tmp_path):
 def test_bad_database_url_is_a_clear_error():
     with pytest.raises(ConfigError, match="nosuchdb"):
         Store("nosuchdb://x")
+
+
+def test_queued_order_states_of_every_maker_are_written_in_one_flush(store):
+    store.queue_orders("mm-1", [OrderRecord(1, 1, 99, 2, 2, "submitted", 5)])
+    store.queue_orders("mm-2", [OrderRecord(1, -1, 101, 3, 3, "submitted", 5)])
+    store.queue_orders("mm-1", [OrderRecord(1, 1, 99, 2, 2, "working", 6)])  # the latest state wins
+    assert store.flush_orders() == 2
+    assert [(o.order_id, o.status, o.ts) for o in store.orders("mm-1")] == [(1, "working", 6)]
+    assert [(o.side, o.price, o.left) for o in store.orders("mm-2")] == [(-1, 101, 3)]
+    assert store.flush_orders() == 0
