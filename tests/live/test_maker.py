@@ -1,8 +1,9 @@
-"""A maker with a built-in strategy decides inside the venue's callback when idle; past the
-engine-wide budget, or with a Python strategy, its task decides instead."""
+"""A maker with a built-in strategy decides inside the venue's callback when idle, past the
+engine-wide budget on the loop's next pass; a Python strategy decides in its task."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import numpy as np
@@ -14,6 +15,7 @@ from quotewise.live.store import Store, db_url
 from quotewise.model.events import EVENT_DTYPE, SET
 from quotewise.model.instrument import Instrument
 from quotewise.quoting.loader import make_strategy
+from quotewise.sim.exchange import Response
 
 
 class RecordingVenue:
@@ -66,15 +68,98 @@ def test_a_built_in_strategy_quotes_within_the_callback(store, monkeypatch):
     assert [s[0] for s in venue.sent].count("cancel") == 2 and ("place", 1, 10_004) in venue.sent
 
 
-def test_a_python_strategy_or_an_exhausted_budget_waits_for_the_task(store, monkeypatch):
+def test_a_python_strategy_waits_for_its_task(store, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
     ladder = Maker("m2", venue, store, make_strategy("ladder", {"spread": "1tick", "interval": "1us"}))
     ladder.on_market(book(9_999, 10_001))
     assert venue.sent == [] and ladder.decisions == 0  # the ladder runs its Python quotes() in the task
 
+
+def test_past_the_budget_updates_pile_up_for_one_decision_on_the_next_loop_pass(store, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(0))
+
+    async def scenario() -> None:
+        venue = RecordingVenue()
+        busy = Maker("m3", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+        busy.on_market(book(9_999, 10_001))
+        busy.on_market(book(9_997, 9_999))
+        assert venue.sent == [] and busy.decisions == 0
+        await asyncio.sleep(0)
+        assert busy.decisions == 1 and busy.coalesced == 1
+        assert venue.sent == [("place", 1, 9_997), ("place", -1, 9_999)]  # quoted on the latest book
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_turn_in_the_callback_fails_the_maker_not_the_venue(store, monkeypatch):
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+
+    class BrokenVenue(RecordingVenue):
+        def place(self, side, price, size, post_only=True, reject_reason=0) -> int:
+            raise ConnectionError("venue down")
+
+    maker = Maker("m4", BrokenVenue(), store, make_strategy("symmetric", {"spread": "1tick"}))
+    reported = []
+    maker.on_failure = lambda m, error: reported.append((m.maker_id, error))
+    maker.on_market(book(9_999, 10_001))  # does not raise into the venue
+    assert maker.state == "failed" and "venue down" in maker.error
+    assert reported == [("m4", maker.error)]
+    maker.on_market(book(9_998, 10_000))  # a failed maker takes no more turns
+    assert maker.decisions == 0
+
+
+def response(kind: str, order_id: int, side: int, price: int, left: int = 1) -> tuple[Response, int]:
+    return Response(kind, order_id, 0, 0, side, price, 0, left, True, "", 0, 0.0, 0.0, -1), 0
+
+
+def test_an_update_that_leaves_the_quotes_alone_sends_nothing(store, monkeypatch):
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
-    busy = Maker("m3", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
-    busy.on_market(book(9_999, 10_001))
-    assert venue.sent == [] and busy.decisions == 0 and busy._wake.is_set()
+    maker = Maker("m5", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+    maker.on_market(book(9_999, 10_001))
+    maker.on_responses([response("accepted", 1, 1, 9_999), response("accepted", 2, -1, 10_001)])
+    sent = list(venue.sent)
+    update = book(9_999, 10_001)
+    update["size"] = 3  # sizes change, the touch does not
+    maker.on_market(update)
+    assert venue.sent == sent and maker.decisions == 2
+
+
+def test_an_order_the_venue_ended_on_its_own_is_quoted_again(store, monkeypatch):
+    """A cancel we did not ask for (or a reject) changes the orders: the same quotes are placed again,
+    with no market update needed."""
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+    venue = RecordingVenue()
+    maker = Maker("m6", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+    maker.on_market(book(9_999, 10_001))
+    maker.on_responses([response("accepted", 1, 1, 9_999), response("accepted", 2, -1, 10_001)])
+    venue.sent.clear()
+    maker.on_responses([response("cancelled", 1, 1, 9_999)])  # e.g. the venue expired it
+    assert venue.sent == [("place", 1, 9_999)]
+    venue.sent.clear()
+    maker.on_responses([response("rejected", 3, 1, 9_999)])
+    assert venue.sent == [("place", 1, 9_999)]
+
+
+def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, monkeypatch):
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+
+    class RefusingVenue(RecordingVenue):
+        refuse = True
+
+        def cancel(self, order_id) -> bool:
+            self.sent.append(("cancel", order_id))
+            return not self.refuse
+
+    venue = RefusingVenue()
+    maker = Maker("m7", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+    maker.on_market(book(9_999, 10_001))
+    venue.sent.clear()
+    maker.on_market(book(9_995, 9_997))  # the touch moved: cancels refused, the old orders stay live
+    refused = [s for s in venue.sent if s[0] == "cancel"]
+    assert refused
+    venue.sent.clear()
+    venue.refuse = False
+    maker.on_market(book(9_995, 9_997))  # the same quotes: the refused cancels go again, nothing else
+    assert venue.sent == refused

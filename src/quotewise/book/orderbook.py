@@ -22,6 +22,7 @@ from quotewise.book.core import (
     CROSS_FIXES,
     NEG_CLAMPS,
     OUT_OF_RANGE,
+    N,
     apply_event,
     apply_events,
     best_ask,
@@ -115,6 +116,12 @@ class OrderBook:
     def size_at(self, side: int, price: int) -> int:
         """Resting size at one level (0 when empty or off the book's range)."""
         return int(level_size(self.bid, self.ask, self.st, _side(side), price))
+
+    @property
+    def two_sided(self) -> bool:
+        """Both sides have a level (read straight from the state, no compiled call)."""
+        st = self.st
+        return bool(st[BB] >= 0 and st[BA] < st[N])
 
     @property
     def mid(self) -> float | None:

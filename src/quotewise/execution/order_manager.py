@@ -15,7 +15,7 @@ never sent twice while its first copy is on its way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from quotewise.quoting.base import Quote, QuoteSet
 
@@ -33,7 +33,7 @@ class Venue(Protocol):
     def cancel(self, order_id: int) -> bool: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class WorkingOrder:
     order_id: int
     side: int
@@ -43,9 +43,8 @@ class WorkingOrder:
     status: str  # pending_new | working | pending_cancel
 
 
-@dataclass(frozen=True)
-class OrderEvent:
-    """One state change of one order, with the reason, for ``orders.parquet``."""
+class OrderEvent(NamedTuple):
+    """One state change of one order, with the reason, for ``orders.parquet`` and the live store."""
 
     ts: int
     order_id: int
@@ -59,19 +58,20 @@ class OrderEvent:
 
 def diff_quotes(wanted: QuoteSet, working: list[WorkingOrder]) -> tuple[list[int], list[tuple[int, Quote]]]:
     """Which order ids to cancel and which (side, quote) to place so that ``working`` becomes ``wanted``."""
-    cancels: list[int] = []
-    places: list[tuple[int, Quote]] = []
-    for side, quotes in ((1, wanted.bids), (-1, wanted.asks)):
-        live = [o for o in working if o.side == side and o.status != "pending_cancel"]
-        unmatched = list(quotes)
-        for order in live:
-            match = next((q for q in unmatched if q.price == order.price and q.size == order.size), None)
-            if match is None:
-                cancels.append(order.order_id)
-            else:
-                unmatched.remove(match)
-        places.extend((side, q) for q in unmatched)
-    return cancels, places
+    unmatched = {1: list(wanted.bids), -1: list(wanted.asks)}
+    cancels: dict[int, list[int]] = {1: [], -1: []}
+    for order in working:
+        if order.status == "pending_cancel":
+            continue
+        quotes = unmatched[order.side]
+        for k, q in enumerate(quotes):
+            if q.price == order.price and q.size == order.size:
+                del quotes[k]
+                break
+        else:
+            cancels[order.side].append(order.order_id)
+    places = [(1, q) for q in unmatched[1]] + [(-1, q) for q in unmatched[-1]]
+    return cancels[1] + cancels[-1], places
 
 
 class OrderManager:
@@ -83,6 +83,9 @@ class OrderManager:
         self.orders: dict[int, WorkingOrder] = {}
         self.log: list[OrderEvent] = []
         self.position = 0  # lots, from fill reports received
+        # bumped whenever the orders a reconcile compares against (those not being cancelled) may have
+        # changed: the same wanted quotes against the same version reconcile to nothing
+        self.live_version = 0
         self.orders_placed = 0
         self.cancels_sent = 0
         self.rejects = 0
@@ -90,27 +93,34 @@ class OrderManager:
     def _record(self, ts: int, o: WorkingOrder, status: str, reason: str = "") -> None:
         self.log.append(OrderEvent(ts, o.order_id, o.side, o.price, o.size, o.size - o.left, status, reason))
 
-    def reconcile(self, wanted: QuoteSet) -> None:
-        """Cancel what is no longer wanted, then place what is missing."""
+    def reconcile(self, wanted: QuoteSet) -> bool:
+        """Cancel what is no longer wanted, then place what is missing; False when the venue refused
+        a cancel (that order is still live, so the same quotes must be reconciled again)."""
         cancels, places = diff_quotes(wanted, list(self.orders.values()))
         now = self.venue.now
+        settled = True
         for oid in cancels:
             if self.venue.cancel(oid):
                 self.note_cancel_requested(now, oid, "no longer wanted")
+            else:
+                settled = False
         for side, quote in places:
             oid = self.venue.place(side, quote.price, quote.size, self.post_only)
             self.note_submitted(now, oid, side, quote.price, quote.size)
+        return settled
 
     def note_submitted(self, ts: int, oid: int, side: int, price: int, size: int) -> None:
         """An order was sent (by this manager, or by the engine's compiled quoting)."""
         order = WorkingOrder(oid, side, price, size, size, "pending_new")
         self.orders[oid] = order
+        self.live_version += 1
         self.orders_placed += 1
         self._record(ts, order, "submitted", "wanted by strategy")
 
     def note_cancel_requested(self, ts: int, oid: int, reason: str) -> None:
         order = self.orders[oid]
         order.status = "pending_cancel"
+        self.live_version += 1
         self.cancels_sent += 1
         self._record(ts, order, "cancel_requested", reason)
 
@@ -119,6 +129,7 @@ class OrderManager:
         for order in self.orders.values():
             if order.status != "pending_cancel" and self.venue.cancel(order.order_id):
                 order.status = "pending_cancel"
+                self.live_version += 1
                 self.cancels_sent += 1
                 self._record(now, order, "cancel_requested", reason)
 
@@ -127,6 +138,8 @@ class OrderManager:
         order = self.orders.get(order_id)
         if order is None:
             return
+        if kind != "accepted" and not (kind == "cancelled" and order.status == "pending_cancel"):
+            self.live_version += 1  # a fill, a reject, a cancel we did not ask for, a cancel refused
         if kind == "accepted":
             if order.status == "pending_new":
                 order.status = "working"

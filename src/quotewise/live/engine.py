@@ -1,6 +1,7 @@
 """The live engine: many market makers in one asyncio event loop, their state in the store.
 
-Each maker runs as its own task beside its venue's task. A maker that raises is marked ``failed``
+Each maker runs as its own task beside its venue's task (a built-in strategy mostly takes its turns
+in the venue's callback, the task keeping its timers). A maker that raises is marked ``failed``
 (its orders cancelled, the error stored) and the others go on. Every operator action is written to
 the audit table with who asked. ``start()`` resumes every maker the store says was running: after
 a crash, the venue is rebuilt, the fills it made since the last one stored are applied, and our
@@ -243,6 +244,7 @@ class LiveEngine:
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_orders(), name="order-flusher")
         self.makers[maker_id] = maker
+        maker.on_failure = self._fail
         venue_task = asyncio.create_task(venue.run(), name=f"{maker_id}-venue")
         maker_task = asyncio.create_task(maker.run(), name=f"{maker_id}-maker")
         venue_task.add_done_callback(lambda t: self._venue_done(maker_id, t))

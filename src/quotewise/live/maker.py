@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,6 @@ class InlineBudget:
 
 
 INLINE = InlineBudget()
-STORE_STATUS = {"pending_new": "submitted", "working": "working", "pending_cancel": "cancel_requested"}
 
 
 class Maker:
@@ -97,7 +97,10 @@ class Maker:
         self.error = ""
         self.coalesced = 0  # market updates applied together with another before a decision
         self.changed = False  # anything new since the last decision
-        self._stepping = False  # inside an inline step (see on_market)
+        self._stepping = False  # inside a turn taken outside the task
+        self._soon: asyncio.Handle | None = None  # a turn scheduled for the loop's next pass
+        self._armed: int | None = None  # the deadline the task is waiting for (None: input only)
+        self.on_failure: Callable[[Maker, str], None] | None = None  # set by the engine
         self.on_decided: Any = None  # hook for the latency benchmark: called after each decision
         venue.subscribe(self)
 
@@ -109,44 +112,62 @@ class Maker:
         strategy.on_start(self.inst)
         self._kernel = compiled_quoting(strategy)
         self._interval = strategy.interval_ns
+        self._reconciled: tuple | None = None  # (compiled decision, order version) last reconciled
 
     # -- what the venue calls (never blocks) ----------------------------------------------------------
     def on_market(self, events: np.ndarray) -> None:
         self._events.append(events)
-        if self._inline_ready() and INLINE.take():
-            self._step_inline()
-        elif not self._wake.is_set():
-            self._wake.set()
-
-    def _inline_ready(self) -> bool:
-        """A built-in strategy (microseconds a decision), idle and due: decide in the callback."""
-        return (
-            self.state == "running"
-            and self._kernel is not None
-            and self._pending_config is None
-            and not self._stepping
-            and self.venue.now >= self.next_decision
-        )
-
-    def _step_inline(self) -> None:
-        self._stepping = True
-        try:
-            self.process_inputs()
-            now = self.venue.now
-            if self.changed and self.book.best_bid is not None and self.book.best_ask is not None:
-                self.changed = False
-                t0 = time.perf_counter()
-                wanted = self._compiled_quotes()
-                self._act(wanted, now, time.perf_counter() - t0)
-                self.next_decision = now + self._interval
-            self.persist_orders()
-        finally:
-            self._stepping = False
+        self._input_arrived()
 
     def on_responses(self, responses: list[tuple[Response, int]]) -> None:
-        self._responses.extend(responses)
-        if not self._wake.is_set():
+        if self._responses or any(r.kind == "fill" for r, _ in responses):
+            self._responses.extend(responses)  # fills are stored first, in the maker's turn
+            self._input_arrived()
+            return
+        version = self.om.live_version
+        for r, _ in responses:  # acks and cancel results: noted now, no turn unless they matter
+            self.om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
+        self.persist_orders()
+        if self.om.live_version != version:  # a reject or an unsolicited cancel: quote again
+            self.changed = True
+            self._input_arrived()
+
+    def _input_arrived(self) -> None:
+        """A built-in strategy takes its turn right here within the engine's inline budget, else on the
+        loop's next turn (input that piles up meanwhile is applied together); a Python strategy's
+        task is woken."""
+        if self._kernel is None or self.state != "running":
             self._wake.set()
+        elif self._soon is not None:
+            return  # a turn is already scheduled: it takes this input too
+        elif not self._stepping and INLINE.take():
+            self._step()
+        else:
+            self._soon = asyncio.get_running_loop().call_soon(self._step_soon)
+
+    def _step_soon(self) -> None:
+        self._soon = None
+        self._step()
+
+    def _step(self) -> None:
+        """A turn outside the task (built-in strategies). A failure here is the maker's own: it is
+        reported through ``on_failure``, never raised into the venue's callback."""
+        if self.state != "running":
+            return
+        self._stepping = True
+        try:
+            if not self._turn(in_task=False):
+                self._wake.set()  # the config switched to a Python strategy: its task decides
+            wake = self._next_wake()
+            if wake is not None and (self._armed is None or wake < self._armed):
+                self._wake.set()  # the task waits on a later deadline than this turn needs
+        except Exception as exc:
+            self.state = "failed"
+            self.error = repr(exc)
+            if self.on_failure is not None:
+                self.on_failure(self, self.error)
+        finally:
+            self._stepping = False
 
     # -- recovery ----------------------------------------------------------------------------------
     def resume_from(self, position: PositionRecord | None, open_orders: list[OrderRecord]) -> dict[str, int]:
@@ -180,33 +201,52 @@ class Maker:
         """Decide at the first decision time after anything changed (market data, a response, a new
         config), as the backtest does; wait without polling when nothing did."""
         while self.state == "running":
-            await self._wait(self._timeout())
-            self.process_inputs()
-            now = self.venue.now
-            two_sided = self.book.best_bid is not None and self.book.best_ask is not None
-            if self.changed and now >= self.next_decision and two_sided:
-                self.changed = False
-                await self.decide(now)
-                self.next_decision = now + self._interval
-            elif self.guard is not None:
-                self.guard.update(self._market(now), self.om)
-            self.persist_orders()
+            self._armed = self._next_wake()
+            await self._wait(self._armed)
+            self._armed = None
+            if not self._turn(in_task=True):
+                await self._decide_in_thread()
 
-    def _timeout(self) -> float | None:
-        """Seconds until this maker must act without new input (None: only input wakes it)."""
+    def _turn(self, in_task: bool) -> bool:
+        """Queued input applied, then a decision if one is due, then order states queued for the store.
+        False when the due decision is left to the task (a strategy that thinks in a thread)."""
+        self.process_inputs()
         now = self.venue.now
+        if self.changed and now >= self.next_decision and self.book.two_sided:
+            self._take_config()
+            if self._kernel is None and (self.offload or not in_task):
+                return False
+            self.changed = False
+            self._decide_now(now)
+            self.next_decision = now + self._interval
+        elif self.guard is not None:
+            self.guard.update(self._market(now), self.om)
+        self.persist_orders()
+        return True
+
+    async def _decide_in_thread(self) -> None:
+        now = self.venue.now
+        self.changed = False
+        view = self._view(now, with_events=True)
+        t0 = time.perf_counter()
+        wanted = await asyncio.to_thread(self.strategy.quotes, view)
+        self._act(wanted, now, time.perf_counter() - t0)
+        self.next_decision = now + self._interval
+        self.persist_orders()
+
+    def _next_wake(self) -> int | None:
+        """When (venue clock, ns) this maker must act without new input; None: only input wakes it."""
         wakes = []
         if self.changed:
             wakes.append(self.next_decision)
         if self.guard is not None:
-            wake = self.guard.next_wake(now)
+            wake = self.guard.next_wake(self.venue.now)
             if wake is not None:
                 wakes.append(wake)
-        if not wakes:
-            return None
-        return max(min(wakes) - now, 0) / 1e9 / self.speed
+        return min(wakes) if wakes else None
 
-    async def _wait(self, timeout: float | None) -> None:
+    async def _wait(self, wake: int | None) -> None:
+        timeout = None if wake is None else max(wake - self.venue.now, 0) / 1e9 / self.speed
         if timeout == 0:
             await asyncio.sleep(0)
         else:
@@ -218,25 +258,30 @@ class Maker:
     def process_inputs(self) -> None:
         """Apply queued market events to the book, then queued responses (each fill stored first)."""
         events, self._events = self._events, []
-        if events or any(r.kind in ("fill", "rejected") for r, _ in self._responses):
-            self.changed = True  # an ack or a cancel confirmation changes nothing the strategy sees
         if events:
+            self.changed = True
             self.coalesced += len(events) - 1
             for batch in events:  # one by one: joining structured arrays costs more than applying
                 self.book.apply(batch)
             if self._kernel is None:  # for the strategy's flow signals (MarketView.events)
                 self._seen = [*self._seen, *events][-64:]
             self.last_event = int(events[-1]["local_ts"][-1])
+        if not self._responses:
+            return
         responses, self._responses = self._responses, []
+        version = self.om.live_version
         view: MarketView | None = None
         for r, seq in responses:
             if r.kind == "fill":
                 fill = VenueFill(seq, r.order_id, r.exch_ts, r.side, r.price, r.qty, r.left, r.fee, r.maker)
                 if self._apply_fill(fill):
+                    self.changed = True
                     view = view or self._view(self.venue.now)
                     self.strategy.on_fill(r, view)
             else:
                 self.om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
+        if self.om.live_version != version:
+            self.changed = True
 
     def _apply_fill(self, fill: VenueFill) -> bool:
         """Store the fill with the position it leaves (committed), then update the order manager;
@@ -257,56 +302,61 @@ class Maker:
             self.guard.on_fill(fill.side, fill.price, fill.qty, fill.fee)
         return True
 
-    async def decide(self, now: int) -> None:
-        """One decision: the strategy's quotes, through risk, reconciled with our orders."""
-        if self._pending_config is not None:
-            strategy, risk = self._pending_config
-            self._use(strategy)
-            self.om.post_only = self.strategy.params.post_only
-            self.guard = self._new_guard(risk)
-            self._pending_config = None
-        t0 = time.perf_counter()
-        if self._kernel is not None:
-            wanted = self._compiled_quotes()
-        elif self.offload:
-            view = self._view(now, with_events=True)
-            wanted = await asyncio.to_thread(self.strategy.quotes, view)
-        else:
-            wanted = self.strategy.quotes(self._view(now, with_events=True))
-        self._act(wanted, now, time.perf_counter() - t0)
+    def _take_config(self) -> None:
+        """New settings from ``mm config``, taken at the decision they were asked for."""
+        if self._pending_config is None:
+            return
+        strategy, risk = self._pending_config
+        self._use(strategy)
+        self.om.post_only = self.strategy.params.post_only
+        self.guard = self._new_guard(risk)
+        self._pending_config = None
 
-    def _act(self, wanted: QuoteSet, now: int, spent: float) -> None:
-        """The decided quotes, through risk, to the venue."""
+    def _decide_now(self, now: int) -> None:
+        """One decision made in this turn. A compiled decision equal to the last one reconciled, with
+        no order changed since and no risk engine to consult, reconciles to nothing: it is counted
+        and skipped (most book updates leave the touch, and so the quotes, where they were)."""
+        t0 = time.perf_counter()
+        if self._kernel is None:
+            self._act(self.strategy.quotes(self._view(now, with_events=True)), now, time.perf_counter() - t0)
+            return
+        decided = E.quote_book(self.book.st, self._kernel, float(self.om.position))
+        if self.guard is None and (decided, self.om.live_version) == self._reconciled:
+            self._act(None, now, time.perf_counter() - t0)
+            return
+        settled = self._act(self._kernel_quotes(decided), now, time.perf_counter() - t0)
+        self._reconciled = (decided, self.om.live_version) if settled else None
+
+    def _act(self, wanted: QuoteSet | None, now: int, spent: float) -> bool:
+        """The decided quotes, through risk, to the venue (None: nothing to change). True when the
+        orders now are exactly the wanted ones, with no risk engine in between."""
         self.decision_seconds += spent
         if spent > SLOW_DECISION_S:
             self.offload = True
         if self.state != "running":  # stopped while the strategy was thinking
-            return
-        self._reconcile(wanted, now)
+            return False
+        settled = self._reconcile(wanted, now) if wanted is not None else False
         self.decisions += 1
         self.last_decision = now
         if self.on_decided is not None:
             self.on_decided(self)
+        return settled
 
-    def _compiled_quotes(self) -> QuoteSet:
-        kernel = self._kernel
-        bb, ba = self.book.best_bid, self.book.best_ask
-        want_bid, want_ask, bid, ask = E.quote_prices(
-            kernel, -1 if bb is None else bb, -1 if ba is None else ba, float(self.om.position)
-        )
-        size = int(kernel[E.SP_SIZE])
+    def _kernel_quotes(self, decided: tuple[bool, bool, int, int]) -> QuoteSet:
+        want_bid, want_ask, bid, ask = decided
+        size = int(self._kernel[E.SP_SIZE])
         return QuoteSet(
             bids=[Quote(int(bid), size)] if want_bid else [],
             asks=[Quote(int(ask), size)] if want_ask else [],
         )
 
-    def _reconcile(self, wanted: QuoteSet, now: int) -> None:
+    def _reconcile(self, wanted: QuoteSet, now: int) -> bool:
         if self.guard is None:
-            self.om.reconcile(wanted)
-            return
+            return self.om.reconcile(wanted)
         before = len(self.guard.events)
         self.guard.decide(wanted, self._market(now), self.om)
         self.store.add_risk_events(self.maker_id, self.guard.events[before:])
+        return False
 
     def _new_guard(self, risk: RiskConfig | None) -> RiskEngine | None:
         if risk is None:

@@ -43,10 +43,19 @@ class QuoteSet:
     asks: list[Quote] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for q in (*self.bids, *self.asks):
+        # plain loops: this runs on every live decision, where generator overhead shows
+        top_bid = top_ask = None
+        for q in self.bids:
             if q.size <= 0:
                 raise ValueError(f"quote size must be positive lots, got {q}")
-        if self.bids and self.asks and max(q.price for q in self.bids) >= min(q.price for q in self.asks):
+            if top_bid is None or q.price > top_bid:
+                top_bid = q.price
+        for q in self.asks:
+            if q.size <= 0:
+                raise ValueError(f"quote size must be positive lots, got {q}")
+            if top_ask is None or q.price < top_ask:
+                top_ask = q.price
+        if top_bid is not None and top_ask is not None and top_bid >= top_ask:
             raise ValueError(f"quote set crosses itself: bids {self.bids} asks {self.asks}")
 
 

@@ -975,6 +975,13 @@ def quote_prices(sp, bb, ba, q):
 
 
 @nb.njit(cache=True)
+def quote_book(st, sp, q):
+    """:func:`quote_prices` on the touch of a book's state array: the live maker's decision in one
+    compiled call."""
+    return quote_prices(sp, core.best_bid(st), core.best_ask(st), q)
+
+
+@nb.njit(cache=True)
 def _decide(reg, sp, ords, loc, act):
     """The built-in quoting rule on the strategy's view of the touch, then the reconcile step."""
     want_bid, want_ask, bid_p, ask_p = quote_prices(
