@@ -18,7 +18,10 @@ something) and "decision" (every decision, to its end), the updates delivered an
 late updates were read against their schedule (a backlog is a delay that keeps growing: its
 last-second mean is over 10 ms). Prints one JSON object.
 
-    .venv/bin/python bench/tick_to_quote.py [--seconds 10] [--rate 50]
+With ``--keep-warm`` (default 200us) the 1-instrument case runs a second time with idle makers
+rehearsing their decision that often, as ``mm engine start --keep-warm`` does.
+
+    .venv/bin/python bench/tick_to_quote.py [--seconds 10] [--rate 50] [--keep-warm 200us]
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
-from quotewise.live.maker import Maker
+from quotewise.live.maker import Maker, keep_warm
 from quotewise.live.store import Store, db_url
 from quotewise.live.venue import VenueFill, VenueListener, VenueOrder
 from quotewise.model.events import EVENT_DTYPE, SET
 from quotewise.model.instrument import Instrument
+from quotewise.parsing import parse_duration
 from quotewise.quoting.loader import make_strategy
 from quotewise.sim.exchange import Response
 
@@ -138,7 +142,9 @@ class BenchVenue:
         self.listener.on_market(update)
 
 
-async def run_case(n: int, rate: float, seconds: float, store: Store, seed: int = 0) -> dict:
+async def run_case(
+    n: int, rate: float, seconds: float, store: Store, seed: int = 0, keep_warm_s: float | None = None
+) -> dict:
     rng = np.random.default_rng(seed)
     venues = [BenchVenue(i) for i in range(n)]
     decided: list[int] = []
@@ -163,6 +169,8 @@ async def run_case(n: int, rate: float, seconds: float, store: Store, seed: int 
             store.flush_orders()
 
     tasks.append(asyncio.create_task(flusher()))
+    if keep_warm_s:
+        tasks.append(asyncio.create_task(keep_warm(lambda: makers, keep_warm_s)))
     await asyncio.sleep(0.2)  # every maker waiting
     total_rate = n * rate
     gaps = rng.exponential(1.0 / total_rate, size=int(total_rate * seconds * 1.2) + 10)
@@ -203,6 +211,7 @@ async def run_case(n: int, rate: float, seconds: float, store: Store, seed: int 
     return {
         "instruments": n,
         "updates_per_second_each": rate,
+        "keep_warm_us": keep_warm_s * 1e6 if keep_warm_s else None,
         "updates": len(schedule),
         "decisions": len(decided),
         "coalesced_updates": int(sum(m.coalesced for m in makers)),
@@ -221,18 +230,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each case")
     ap.add_argument("--rate", type=float, default=50.0, help="updates per second per instrument")
+    ap.add_argument(
+        "--keep-warm",
+        default="200us",
+        help="also run 1 instrument with idle makers rehearsing this often (mm engine start --keep-warm); "
+        "0 to skip",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(db_url(str(Path(tmp) / "bench.db")))
         asyncio.run(run_case(1, 200.0, 1.0, store))  # warm-up: compiled code loaded, caches filled
-        cases = [(1, args.rate), (1, 1000.0), (100, args.rate), (1000, args.rate)]
+        warm = parse_duration(args.keep_warm, "--keep-warm") / 1e9 if args.keep_warm else None
+        cases = [(1, args.rate, None)] + ([(1, args.rate, warm)] if warm else [])
+        cases += [(1, 1000.0, None), (100, args.rate, None), (1000, args.rate, None)]
         results = []
-        for n, rate in cases:
-            result = asyncio.run(run_case(n, rate, args.seconds, store))
+        for n, rate, keep in cases:
+            result = asyncio.run(run_case(n, rate, args.seconds, store, keep_warm_s=keep))
             results.append(result)
             t, d = result["to_venue_us"], result["decision_us"]
+            warmed = f", kept warm every {keep * 1e6:g} us" if keep else ""
             print(
-                f"{n:>5} instruments x {rate:g}/s: to venue p50 {t['p50']:.0f} p99 {t['p99']:.0f} "
+                f"{n:>5} instruments x {rate:g}/s{warmed}: to venue p50 {t['p50']:.0f} p99 {t['p99']:.0f} "
                 f"p99.9 {t['p99.9']:.0f} us; decision p99 {d['p99']:.0f} us; "
                 f"loop lag p99 {result['loop_lag_ms']['p99']:.1f} ms; backlog {result['backlog']}",
                 flush=True,

@@ -79,6 +79,8 @@ def test_two_paper_makers_config_stop_and_consistent_records(mm, shared_data):
 def test_bad_commands_say_what_is_wrong_and_change_nothing(mm):
     not_running = mm("list", check=False)
     assert not_running.returncode == 2 and "no engine running" in not_running.stderr
+    bad_warm = mm("engine", "start", "--db", mm.db, "--keep-warm", "often", check=False)
+    assert bad_warm.returncode == 2 and "--keep-warm" in bad_warm.stderr and "often" in bad_warm.stderr
 
     mm("engine", "start", "--db", mm.db)
     again = mm("engine", "start", "--db", mm.db, check=False)

@@ -117,6 +117,24 @@ def test_a_crashed_engine_resumes_with_every_fill_counted_once(store):
     assert len(resume) == 1 and "fills_recovered" in resume[0]["details"]
 
 
+def test_kept_warm_idle_makers_rehearse_and_quote_as_usual(store):
+    async def scenario():
+        engine = LiveEngine(store, keep_warm_s=0.002)
+        maker_id = await engine.start_maker(spec(speed=1.0), actor="test")
+        maker = engine.makers[maker_id]
+        rehearsals = []
+        rehearse = maker.rehearse
+        maker.rehearse = lambda: rehearsals.append(1) or rehearse()
+        await until(lambda: len(rehearsals) >= 10 and maker.decisions >= 3, what="rehearsals and decisions")
+        assert len(engine.status(maker_id)["quotes"]) == 2
+        await engine.shutdown()
+        assert engine._warmer is None and maker.state == "stopping"
+        return maker_id
+
+    maker_id = asyncio.run(scenario())
+    assert store.orders(maker_id, open_only=True) == []  # shutdown cancelled them as usual
+
+
 def test_a_failing_maker_is_marked_failed_and_the_others_go_on(store):
     async def scenario():
         engine = LiveEngine(store)

@@ -163,3 +163,16 @@ def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, m
     venue.refuse = False
     maker.on_market(book(9_995, 9_997))  # the same quotes: the refused cancels go again, nothing else
     assert venue.sent == refused
+
+
+def test_a_rehearsal_changes_nothing(store, monkeypatch):
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+    venue = RecordingVenue()
+    maker = Maker("m8", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+    maker.rehearse()  # no book yet: nothing to rehearse, nothing raised
+    maker.on_market(book(9_999, 10_001))
+    before = (maker.book.bid.copy(), maker.book.st.copy(), dict(maker.om.orders), list(venue.sent))
+    maker.rehearse()
+    after = (maker.book.bid, maker.book.st, maker.om.orders, venue.sent)
+    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+    assert before[2:] == after[2:] and maker.decisions == 1 and not maker.om.log

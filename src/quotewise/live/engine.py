@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quotewise.errors import ConfigError, QuotewiseError
-from quotewise.live.maker import Maker
+from quotewise.live.maker import Maker, keep_warm
 from quotewise.live.paper import PaperVenue
 from quotewise.live.store import MakerRecord, Store
 from quotewise.parsing import parse_duration
@@ -83,12 +83,17 @@ def build_risk(risk: dict[str, Any] | None) -> RiskConfig | None:
 class LiveEngine:
     """Owns the makers; the HTTP server and the tests drive it through these methods."""
 
-    def __init__(self, store: Store, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], int] = time.time_ns, keep_warm_s: float | None = None
+    ) -> None:
+        """``keep_warm_s``: idle makers rehearse their decision this often (:func:`keep_warm`)."""
         self.store = store
         self.clock = clock
+        self.keep_warm_s = keep_warm_s
         self.makers: dict[str, Maker] = {}
         self._tasks: dict[str, list[asyncio.Task]] = {}
         self._flusher: asyncio.Task | None = None
+        self._warmer: asyncio.Task | None = None
         self.started_at = time.time()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -150,11 +155,12 @@ class LiveEngine:
             await self._end_tasks(maker_id)
         for m in live:
             m.venue.close()
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        for task in (self._flusher, self._warmer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._flusher = self._warmer = None
         self.store.flush_orders()
         self.store.audit(actor, "shutdown", None, {"makers": [m.maker_id for m in live]})
 
@@ -243,6 +249,9 @@ class LiveEngine:
     def _run(self, maker_id: str, maker: Maker, venue: Any) -> None:
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_orders(), name="order-flusher")
+        if self._warmer is None and self.keep_warm_s:
+            running = self.makers.values
+            self._warmer = asyncio.create_task(keep_warm(running, self.keep_warm_s), name="keep-warm")
         self.makers[maker_id] = maker
         maker.on_failure = self._fail
         venue_task = asyncio.create_task(venue.run(), name=f"{maker_id}-venue")

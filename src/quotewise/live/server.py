@@ -25,6 +25,7 @@ from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import paths
 from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker
 from quotewise.live.store import Store, db_url, default_db_url
+from quotewise.parsing import parse_duration
 
 HOST = "127.0.0.1"
 
@@ -33,9 +34,11 @@ class ConfigChange(BaseModel):
     changes: dict[str, Any]
 
 
-def create_app(store: Store, token: str, info: dict[str, Any] | None = None) -> FastAPI:
+def create_app(
+    store: Store, token: str, info: dict[str, Any] | None = None, keep_warm_s: float | None = None
+) -> FastAPI:
     """The API over a new engine on ``store``; ``info`` is written to the engine file once it runs."""
-    engine = LiveEngine(store)
+    engine = LiveEngine(store, keep_warm_s=keep_warm_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,13 +126,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(db: str | None = None, port: int = 0) -> None:
+def serve(db: str | None = None, port: int = 0, keep_warm: str | None = None) -> None:
     """Run the engine and its API until SIGTERM/SIGINT or ``POST /engine/stop``."""
+    keep_warm_s = parse_duration(keep_warm, "keep_warm") / 1e9 if keep_warm else None
     url = db_url(db) if db else default_db_url()
     store = Store(url)
     port = port or free_port()
-    info = {"pid": os.getpid(), "port": port, "db": url, "started": time.time()}
-    app = create_app(store, paths.ensure_token(), info)
+    info = {"pid": os.getpid(), "port": port, "db": url, "started": time.time(), "keep_warm": keep_warm}
+    app = create_app(store, paths.ensure_token(), info, keep_warm_s)
     server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning"))
     app.state.server = server
     try:
@@ -143,8 +147,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Run the Quotewise live engine and its local API.")
     ap.add_argument("--db", help="database URL or SQLite file (default: under the user data directory)")
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    ap.add_argument("--keep-warm", help="idle makers rehearse their decision this often, e.g. 200us")
     args = ap.parse_args()
-    serve(args.db, args.port)
+    serve(args.db, args.port, args.keep_warm)
 
 
 if __name__ == "__main__":
