@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from quotewise.errors import ConfigError
@@ -83,3 +85,28 @@ def test_queued_order_states_of_every_maker_are_written_in_one_flush(store):
     assert [(o.order_id, o.status, o.ts) for o in store.orders("mm-1")] == [(1, "working", 6)]
     assert [(o.side, o.price, o.left) for o in store.orders("mm-2")] == [(-1, 101, 3)]
     assert store.flush_orders() == 0
+
+
+def test_a_restarted_store_updates_the_open_orders_it_finds_and_lists_them_per_maker(store, tmp_path):
+    store.upsert_orders(
+        "mm-1", [OrderRecord(1, 1, 99, 2, 2, "working", 5), OrderRecord(2, -1, 101, 2, 2, "working", 5)]
+    )
+    store.upsert_orders("mm-2", [OrderRecord(1, 1, 50, 1, 1, "cancelled", 5)])
+    store.close()
+    again = Store(db_url(str(tmp_path / "state.db")))
+    assert again.open_orders() == {
+        "mm-1": [OrderRecord(1, 1, 99, 2, 2, "working", 5), OrderRecord(2, -1, 101, 2, 2, "working", 5)]
+    }
+    again.upsert_orders("mm-1", [OrderRecord(1, 1, 99, 2, 0, "filled", 9)])  # the same row, not a second
+    assert [(o.order_id, o.status) for o in again.orders("mm-1")] == [(1, "filled"), (2, "working")]
+    again.close()
+
+
+def test_a_database_from_an_earlier_schema_is_refused_by_name(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE orders (maker_id TEXT, order_id INTEGER, PRIMARY KEY (maker_id, order_id))"
+        )
+    with pytest.raises(ConfigError, match="earlier Quotewise"):
+        Store(db_url(str(path)))

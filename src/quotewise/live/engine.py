@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live.maker import Maker, keep_warm
 from quotewise.live.paper import PaperVenue
-from quotewise.live.store import MakerRecord, Store
+from quotewise.live.store import MakerRecord, OrderRecord, Store
 from quotewise.parsing import parse_duration
 from quotewise.quoting.base import Strategy
 from quotewise.quoting.loader import make_strategy
@@ -100,9 +100,10 @@ class LiveEngine:
     async def start(self) -> list[str]:
         """Resume every maker the store has as running (after a restart or a crash)."""
         resumed = []
+        open_orders = self.store.open_orders()
         for rec in self.store.makers(status="running"):
             try:
-                report = self._launch(rec, resume=True)
+                report = self._launch(rec, open_orders.get(rec.maker_id, []))
             except QuotewiseError as exc:
                 self.store.set_status(rec.maker_id, "failed", f"could not resume: {exc}")
                 self.store.audit("engine", "resume_failed", rec.maker_id, {"error": str(exc)})
@@ -224,7 +225,8 @@ class LiveEngine:
             response_latency_ns=parse_duration(response, "latency_response"),
         )
 
-    def _launch(self, rec: MakerRecord, resume: bool) -> dict[str, int]:
+    def _launch(self, rec: MakerRecord, open_orders: list[OrderRecord]) -> dict[str, int]:
+        """Rebuild a maker the store has as running, with its open orders as the store last knew them."""
         strategy = build_strategy(rec.strategy, rec.params)
         risk = build_risk(rec.risk)
         sim = SimConfig(
@@ -232,12 +234,10 @@ class LiveEngine:
             response_latency_ns=rec.sim.get("response_latency_ns", 1_000_000),
         )
         venue = PaperVenue(
-            rec.maker_id, rec.data_path, self.store, rec.speed, sim=sim, clock=self.clock, resume=resume
+            rec.maker_id, rec.data_path, self.store, rec.speed, sim=sim, clock=self.clock, resume=True
         )
         maker = Maker(rec.maker_id, venue, self.store, strategy, risk)
-        report = maker.resume_from(
-            self.store.position(rec.maker_id), self.store.orders(rec.maker_id, open_only=True)
-        )
+        report = maker.resume_from(self.store.position(rec.maker_id), open_orders)
         self._run(rec.maker_id, maker, venue)
         return report
 
