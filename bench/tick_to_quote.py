@@ -1,7 +1,7 @@
 """Tick-to-quote latency of the live engine: from a market event arriving at the engine to the quote
 decision reaching the venue interface, with 1, 100 and 1,000 instruments.
 
-The real path runs: ``Maker`` tasks in one asyncio loop (the same class the engine runs), each with
+The real path runs: ``Maker`` objects in one asyncio loop (the same class the engine runs), each with
 the built-in ``symmetric`` strategy deciding on every update (interval 1 us), the order manager, and
 a store on a SQLite file (order states flushed every 100 ms, as the engine does). Only the venue is
 a bench venue: it delivers synthetic book updates (Poisson arrivals, each moving the touch by a
@@ -9,19 +9,23 @@ tick now and then), stamps the moment its listener is called (the event reaches 
 stamps the first place/cancel of the decision that follows (the decision reaches the venue); it acks
 orders and cancels on the next loop turn, off the measured path.
 
-Updates arrive on a Poisson schedule; when the loop is busy, every update due by then is delivered
-at once (as a feed handler reads whatever its socket holds) and a maker applies all it received
-before one decision (coalescing). Latency runs from the first update a maker has not yet acted on.
+A share of updates (``--touch-moves``, default 8%, as measured on real streams) moves the touch, so
+the maker cancels and places both sides. Updates arrive on a Poisson schedule; when the loop is
+busy, every update due by then is delivered at once (as a feed handler reads whatever its socket
+holds) and a maker applies all it received before one decision (coalescing). Latency runs from the
+first touch move a maker has not yet acted on.
 
-Reported per case: p50 / p99 / p99.9 in microseconds of "to venue call" (decisions that sent
-something) and "decision" (every decision, to its end), the updates delivered and coalesced, and how
-late updates were read against their schedule (a backlog is a delay that keeps growing: its
+Reported per case: p50 / p99 / p99.9 in microseconds of "to venue call" (from the touch move to the
+first place/cancel) and "decision" (to the end of the decision), the updates delivered, the
+decisions taken (updates that leave the touch alone need none), and how late updates were read
+against their schedule (a backlog is a delay that keeps growing: its
 last-second mean is over 10 ms). Prints one JSON object.
 
 With ``--keep-warm`` (default 200us) the 1-instrument case runs a second time with idle makers
 rehearsing their decision that often, as ``mm engine start --keep-warm`` does.
 
-    .venv/bin/python bench/tick_to_quote.py [--seconds 10] [--rate 50] [--keep-warm 200us]
+    .venv/bin/python bench/tick_to_quote.py [--seconds 10] [--rate 50] [--touch-moves 0.08]
+        [--keep-warm 200us] [--instruments 1,100,1000]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from quotewise.live.lane import Lane
 from quotewise.live.maker import Maker, keep_warm
 from quotewise.live.store import Store, db_url
 from quotewise.live.venue import VenueFill, VenueListener, VenueOrder
@@ -50,6 +55,9 @@ LEVELS = np.arange(DEPTH)
 SIZES = np.random.default_rng(7).integers(1, 50, (997, 2 * DEPTH))  # level sizes, cycled
 SIDES = np.array([1, -1] + [1] * DEPTH + [-1] * DEPTH)
 UPDATE_LEN = 2 + 2 * DEPTH
+# share of book updates after which the touch has moved: 8.1% on the Binance spot BTCUSDT stream,
+# 7.3% USD-M, 1.5% COIN-M (bench/touch_moves.py on ../shared/data/binance); each move requotes both sides
+TOUCH_MOVES = 0.08
 
 
 def _response(kind: str, order_id: int, side: int, price: int, now: int) -> Response:
@@ -64,9 +72,9 @@ class BenchVenue:
         self.listener: VenueListener | None = None
         self.bid, self.ask = MID - 1, MID
         self.next_id = 1
-        self.arrived = 0  # perf_counter_ns when the current update reached the engine
+        self.arrived = 0  # perf_counter_ns when the first touch move not yet acted on reached the engine
         self.first_call = 0  # first place/cancel after it
-        self.decided = True  # a decision after the current update was measured
+        self.pending = False  # a touch move is waiting for its decision
         self.to_venue: list[int] = []
         self.live: dict[int, tuple[int, int]] = {}
         self.k = index
@@ -83,7 +91,7 @@ class BenchVenue:
         self.listener = listener
 
     def _stamp(self) -> None:
-        if self.first_call == 0:
+        if self.pending and self.first_call == 0:
             self.first_call = time.perf_counter_ns()
             self.to_venue.append(self.first_call - self.arrived)
 
@@ -117,10 +125,12 @@ class BenchVenue:
         assert self.listener is not None
         self.listener.on_responses([(_response(kind, oid, side, price, self.now), 0)])
 
-    def walk(self, rng: np.random.Generator, out: np.ndarray) -> None:
-        """Write one book update into ``out``: sizes change; one time in four the touch moves a tick
-        (the level it left is cleared, as a real feed sends a zero-size update)."""
-        if rng.random() < 0.25:
+    def walk(self, rng: np.random.Generator, out: np.ndarray, touch_moves: float) -> bool:
+        """Write one book update into ``out``: sizes change; with probability ``touch_moves`` the touch
+        moves a tick (the level it left is cleared, as a real feed sends a zero-size update).
+        Returns whether it moved."""
+        moves = bool(rng.random() < touch_moves)
+        if moves:
             step = 1 if rng.random() < 0.5 else -1
             self.bid += step
             self.ask += step
@@ -131,19 +141,27 @@ class BenchVenue:
         out["price"][2 + DEPTH :] = self.ask + LEVELS
         self.k = (self.k + 1) % len(SIZES)
         out["size"][2:] = SIZES[self.k]
+        return moves
 
-    def deliver(self, update: np.ndarray) -> None:
-        """The update reaches the engine now."""
-        if self.decided:  # latency runs from the first update the maker has not yet acted on
+    def deliver(self, update: np.ndarray, moves: bool) -> None:
+        """The update reaches the engine now. Latency runs from the first touch move the maker has not
+        yet acted on (an update that leaves the touch alone asks for no new quotes)."""
+        if moves and not self.pending:
             self.arrived = time.perf_counter_ns()
             self.first_call = 0
-            self.decided = False
+            self.pending = True
         assert self.listener is not None
         self.listener.on_market(update)
 
 
 async def run_case(
-    n: int, rate: float, seconds: float, store: Store, seed: int = 0, keep_warm_s: float | None = None
+    n: int,
+    rate: float,
+    seconds: float,
+    store: Store,
+    seed: int = 0,
+    keep_warm_s: float | None = None,
+    touch_moves: float = TOUCH_MOVES,
 ) -> dict:
     rng = np.random.default_rng(seed)
     venues = [BenchVenue(i) for i in range(n)]
@@ -151,14 +169,15 @@ async def run_case(
 
     def on_decided(maker: Maker) -> None:
         venue = maker.venue
-        if not venue.decided:  # the first decision after an update: its own latency
-            venue.decided = True
+        if venue.pending:  # the first decision after a touch move: its own latency
+            venue.pending = False
             decided.append(time.perf_counter_ns() - venue.arrived)
 
     makers = []
+    lane = Lane()
     for i, venue in enumerate(venues):
         strategy = make_strategy("symmetric", {"spread": "1tick", "interval": "1us"})
-        maker = Maker(f"bench-{n}-{i}", venue, store, strategy)
+        maker = Maker(f"bench-{n}-{i}", venue, store, strategy, lane=lane)
         maker.on_decided = on_decided
         makers.append(maker)
     tasks = [asyncio.create_task(m.run()) for m in makers]
@@ -179,8 +198,10 @@ async def run_case(
     who = rng.integers(0, n, size=len(schedule))
     # the updates are made before the clock starts, so the feed costs the loop what a socket read would
     updates = np.zeros(len(schedule) * UPDATE_LEN, dtype=EVENT_DTYPE)
-    for k, i in enumerate(who):
-        venues[i].walk(rng, updates[k * UPDATE_LEN : (k + 1) * UPDATE_LEN])
+    moves = [
+        venues[i].walk(rng, updates[k * UPDATE_LEN : (k + 1) * UPDATE_LEN], touch_moves)
+        for k, i in enumerate(who)
+    ]
     start = time.perf_counter()
     lags = np.zeros(len(schedule))
     k = 0
@@ -192,7 +213,7 @@ async def run_case(
         # every update due by now reaches the engine, as a feed handler reads what its socket holds
         while k < len(schedule) and schedule[k] <= elapsed:
             lags[k] = time.perf_counter() - start - schedule[k]
-            venues[who[k]].deliver(updates[k * UPDATE_LEN : (k + 1) * UPDATE_LEN])
+            venues[who[k]].deliver(updates[k * UPDATE_LEN : (k + 1) * UPDATE_LEN], moves[k])
             k += 1
         await asyncio.sleep(0)
     await asyncio.sleep(0.2)
@@ -212,9 +233,10 @@ async def run_case(
         "instruments": n,
         "updates_per_second_each": rate,
         "keep_warm_us": keep_warm_s * 1e6 if keep_warm_s else None,
+        "touch_moves": touch_moves,
         "updates": len(schedule),
         "decisions": len(decided),
-        "coalesced_updates": int(sum(m.coalesced for m in makers)),
+        "venue_samples": len(to_venue),
         "to_venue_us": {"p50": pct(to_venue, 50), "p99": pct(to_venue, 99), "p99.9": pct(to_venue, 99.9)},
         "decision_us": {"p50": pct(decided, 50), "p99": pct(decided, 99), "p99.9": pct(decided, 99.9)},
         "loop_lag_ms": {
@@ -231,6 +253,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each case")
     ap.add_argument("--rate", type=float, default=50.0, help="updates per second per instrument")
     ap.add_argument(
+        "--touch-moves",
+        type=float,
+        default=TOUCH_MOVES,
+        help="share of updates that move the touch (and so requote both sides)",
+    )
+    ap.add_argument(
+        "--instruments",
+        default="1,100,1000",
+        help="which instrument counts to run, comma-separated (1 runs at --rate and at 1000/s)",
+    )
+    ap.add_argument(
         "--keep-warm",
         default="200us",
         help="also run 1 instrument with idle makers rehearsing this often (mm engine start --keep-warm); "
@@ -241,17 +274,27 @@ def main() -> None:
         store = Store(db_url(str(Path(tmp) / "bench.db")))
         asyncio.run(run_case(1, 200.0, 1.0, store))  # warm-up: compiled code loaded, caches filled
         warm = parse_duration(args.keep_warm, "--keep-warm") / 1e9 if args.keep_warm else None
-        cases = [(1, args.rate, None)] + ([(1, args.rate, warm)] if warm else [])
-        cases += [(1, 1000.0, None), (100, args.rate, None), (1000, args.rate, None)]
+        counts = [int(c) for c in args.instruments.split(",")]
+        cases = []
+        for count in counts:
+            if count == 1:
+                cases += (
+                    [(1, args.rate, None)] + ([(1, args.rate, warm)] if warm else []) + [(1, 1000.0, None)]
+                )
+            else:
+                cases.append((count, args.rate, None))
         results = []
         for n, rate, keep in cases:
-            result = asyncio.run(run_case(n, rate, args.seconds, store, keep_warm_s=keep))
+            result = asyncio.run(
+                run_case(n, rate, args.seconds, store, keep_warm_s=keep, touch_moves=args.touch_moves)
+            )
             results.append(result)
             t, d = result["to_venue_us"], result["decision_us"]
             warmed = f", kept warm every {keep * 1e6:g} us" if keep else ""
             print(
                 f"{n:>5} instruments x {rate:g}/s{warmed}: to venue p50 {t['p50']:.0f} p99 {t['p99']:.0f} "
-                f"p99.9 {t['p99.9']:.0f} us; decision p99 {d['p99']:.0f} us; "
+                f"p99.9 {t['p99.9']:.0f} us ({result['venue_samples']} samples); "
+                f"decision p99 {d['p99']:.0f} us; "
                 f"loop lag p99 {result['loop_lag_ms']['p99']:.1f} ms; backlog {result['backlog']}",
                 flush=True,
             )

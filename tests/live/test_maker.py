@@ -4,49 +4,23 @@ engine-wide budget on the loop's next pass; a Python strategy decides in its tas
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
+from venues_for_tests import RecordingVenue, book
 
 from quotewise.live import maker as maker_module
+from quotewise.live.lane import Lane
 from quotewise.live.maker import InlineBudget, Maker
 from quotewise.live.store import Store, db_url
-from quotewise.model.events import EVENT_DTYPE, SET
-from quotewise.model.instrument import Instrument
 from quotewise.quoting.loader import make_strategy
 from quotewise.sim.exchange import Response
 
 
-class RecordingVenue:
-    instrument = Instrument(symbol="T", tick_size=0.01, lot_size=1.0)
-    price_range = (9_000, 11_000)
-
-    def __init__(self) -> None:
-        self.sent: list[tuple] = []
-        self.next_id = 1
-
-    @property
-    def now(self) -> int:
-        return time.time_ns()
-
-    def subscribe(self, listener) -> None:
-        self.listener = listener
-
-    def place(self, side, price, size, post_only=True, reject_reason=0) -> int:
-        self.sent.append(("place", side, price))
-        self.next_id += 1
-        return self.next_id - 1
-
-    def cancel(self, order_id) -> bool:
-        self.sent.append(("cancel", order_id))
-        return True
-
-
-def book(bid: int, ask: int) -> np.ndarray:
-    ev = np.zeros(2, dtype=EVENT_DTYPE)
-    ev["kind"], ev["side"], ev["price"], ev["size"] = SET, [1, -1], [bid, ask], 10
-    return ev
+@pytest.fixture(params=["own turn", "lane"])
+def lane(request):
+    """Built-in makers on their own turns, and in a lane (each test runs both ways)."""
+    return Lane() if request.param == "lane" else None
 
 
 @pytest.fixture
@@ -56,10 +30,12 @@ def store(tmp_path):
     s.close()
 
 
-def test_a_built_in_strategy_quotes_within_the_callback(store, monkeypatch):
+def test_a_built_in_strategy_quotes_within_the_callback(store, lane, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
-    maker = Maker("m1", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+    maker = Maker(
+        "m1", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
+    )
     maker.on_market(book(9_999, 10_001))
     assert ("place", 1, 9_999) in venue.sent and ("place", -1, 10_001) in venue.sent
     assert maker.decisions == 1
@@ -76,30 +52,32 @@ def test_a_python_strategy_waits_for_its_task(store, monkeypatch):
     assert venue.sent == [] and ladder.decisions == 0  # the ladder runs its Python quotes() in the task
 
 
-def test_past_the_budget_updates_pile_up_for_one_decision_on_the_next_loop_pass(store, monkeypatch):
+def test_past_the_budget_updates_pile_up_for_one_decision_on_the_next_loop_pass(store, lane, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(0))
 
     async def scenario() -> None:
         venue = RecordingVenue()
-        busy = Maker("m3", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+        busy = Maker(
+            "m3", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
+        )
         busy.on_market(book(9_999, 10_001))
         busy.on_market(book(9_997, 9_999))
         assert venue.sent == [] and busy.decisions == 0
         await asyncio.sleep(0)
-        assert busy.decisions == 1 and busy.coalesced == 1
+        assert busy.decisions == 1  # both updates, one decision
         assert venue.sent == [("place", 1, 9_997), ("place", -1, 9_999)]  # quoted on the latest book
 
     asyncio.run(scenario())
 
 
-def test_a_failing_turn_in_the_callback_fails_the_maker_not_the_venue(store, monkeypatch):
+def test_a_failing_turn_in_the_callback_fails_the_maker_not_the_venue(store, lane, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
 
     class BrokenVenue(RecordingVenue):
         def place(self, side, price, size, post_only=True, reject_reason=0) -> int:
             raise ConnectionError("venue down")
 
-    maker = Maker("m4", BrokenVenue(), store, make_strategy("symmetric", {"spread": "1tick"}))
+    maker = Maker("m4", BrokenVenue(), store, make_strategy("symmetric", {"spread": "1tick"}), lane=lane)
     reported = []
     maker.on_failure = lambda m, error: reported.append((m.maker_id, error))
     maker.on_market(book(9_999, 10_001))  # does not raise into the venue
@@ -113,10 +91,12 @@ def response(kind: str, order_id: int, side: int, price: int, left: int = 1) -> 
     return Response(kind, order_id, 0, 0, side, price, 0, left, True, "", 0, 0.0, 0.0, -1), 0
 
 
-def test_an_update_that_leaves_the_quotes_alone_sends_nothing(store, monkeypatch):
+def test_an_update_that_leaves_the_quotes_alone_sends_nothing(store, lane, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
-    maker = Maker("m5", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+    maker = Maker(
+        "m5", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
+    )
     maker.on_market(book(9_999, 10_001))
     maker.on_responses([response("accepted", 1, 1, 9_999), response("accepted", 2, -1, 10_001)])
     sent = list(venue.sent)
@@ -126,12 +106,14 @@ def test_an_update_that_leaves_the_quotes_alone_sends_nothing(store, monkeypatch
     assert venue.sent == sent and maker.decisions == 2
 
 
-def test_an_order_the_venue_ended_on_its_own_is_quoted_again(store, monkeypatch):
+def test_an_order_the_venue_ended_on_its_own_is_quoted_again(store, lane, monkeypatch):
     """A cancel we did not ask for (or a reject) changes the orders: the same quotes are placed again,
     with no market update needed."""
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
-    maker = Maker("m6", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+    maker = Maker(
+        "m6", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
+    )
     maker.on_market(book(9_999, 10_001))
     maker.on_responses([response("accepted", 1, 1, 9_999), response("accepted", 2, -1, 10_001)])
     venue.sent.clear()
@@ -142,7 +124,7 @@ def test_an_order_the_venue_ended_on_its_own_is_quoted_again(store, monkeypatch)
     assert venue.sent == [("place", 1, 9_999)]
 
 
-def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, monkeypatch):
+def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, lane, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
 
     class RefusingVenue(RecordingVenue):
@@ -153,7 +135,9 @@ def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, m
             return not self.refuse
 
     venue = RefusingVenue()
-    maker = Maker("m7", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+    maker = Maker(
+        "m7", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
+    )
     maker.on_market(book(9_999, 10_001))
     venue.sent.clear()
     maker.on_market(book(9_995, 9_997))  # the touch moved: cancels refused, the old orders stay live
@@ -165,10 +149,12 @@ def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, m
     assert venue.sent == refused
 
 
-def test_a_rehearsal_changes_nothing(store, monkeypatch):
+def test_a_rehearsal_changes_nothing(store, lane, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
-    maker = Maker("m8", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}))
+    maker = Maker(
+        "m8", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
+    )
     maker.rehearse()  # no book yet: nothing to rehearse, nothing raised
     maker.on_market(book(9_999, 10_001))
     before = (maker.book.bid.copy(), maker.book.st.copy(), dict(maker.om.orders), list(venue.sent))

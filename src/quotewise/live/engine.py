@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quotewise.errors import ConfigError, QuotewiseError
+from quotewise.live.lane import Lane
 from quotewise.live.maker import Maker, keep_warm
 from quotewise.live.paper import PaperVenue
 from quotewise.live.store import MakerRecord, OrderRecord, Store
@@ -94,6 +95,7 @@ class LiveEngine:
         self._tasks: dict[str, list[asyncio.Task]] = {}
         self._flusher: asyncio.Task | None = None
         self._warmer: asyncio.Task | None = None
+        self.lane = Lane()  # book updates of built-in strategies, applied together
         self.started_at = time.time()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -133,7 +135,7 @@ class LiveEngine:
             actor=actor,
         )
         self.store.audit(actor, "start", maker_id, spec.model_dump())
-        self._run(maker_id, Maker(maker_id, venue, self.store, strategy, risk), venue)
+        self._run(maker_id, Maker(maker_id, venue, self.store, strategy, risk, self.lane), venue)
         return maker_id
 
     async def stop_maker(self, maker_id: str, actor: str = "api", reason: str = "operator stop") -> dict:
@@ -236,7 +238,7 @@ class LiveEngine:
         venue = PaperVenue(
             rec.maker_id, rec.data_path, self.store, rec.speed, sim=sim, clock=self.clock, resume=True
         )
-        maker = Maker(rec.maker_id, venue, self.store, strategy, risk)
+        maker = Maker(rec.maker_id, venue, self.store, strategy, risk, self.lane)
         report = maker.resume_from(self.store.position(rec.maker_id), open_orders)
         self._run(rec.maker_id, maker, venue)
         return report

@@ -22,6 +22,7 @@ import numpy as np
 
 from quotewise.book.orderbook import OrderBook
 from quotewise.execution.order_manager import OrderManager, WorkingOrder, diff_quotes
+from quotewise.live.lane import NEVER, Lane
 from quotewise.live.store import OrderRecord, PositionRecord, Store
 from quotewise.live.venue import Venue, VenueFill
 from quotewise.model.events import EVENT_DTYPE
@@ -86,6 +87,7 @@ class Maker:
         store: Store,
         strategy: Strategy,
         risk: RiskConfig | None = None,
+        lane: Lane | None = None,
     ) -> None:
         self.maker_id = maker_id
         self.venue = venue
@@ -114,7 +116,6 @@ class Maker:
         self.offload = False
         self.state = "running"
         self.error = ""
-        self.coalesced = 0  # market updates applied together with another before a decision
         self.changed = False  # anything new since the last decision
         self._stepping = False  # inside a turn taken outside the task
         self.active_at = 0.0  # perf_counter at the end of the last turn taken outside the task
@@ -122,7 +123,22 @@ class Maker:
         self._armed: int | None = None  # the deadline the task is waiting for (None: input only)
         self.on_failure: Callable[[Maker, str], None] | None = None  # set by the engine
         self.on_decided: Any = None  # hook for the latency benchmark: called after each decision
+        self.lane = lane
+        self._slot: int | None = None  # this maker's place in the lane, while it qualifies
+        self._take_lane()
         venue.subscribe(self)
+
+    def _take_lane(self) -> None:
+        """Join the lane while the decision depends on the touch alone (a built-in strategy without a
+        risk engine, running); leave it otherwise."""
+        qualifies = self._kernel is not None and self.guard is None and self.state == "running"
+        if self.lane is None or qualifies == (self._slot is not None):
+            return
+        if qualifies:
+            self._slot = self.lane.join(self)
+        else:
+            slot, self._slot = self._slot, None
+            self.lane.leave(slot)
 
     def _use(self, strategy: Strategy) -> None:
         """Start ``strategy``; a built-in whose settings the compiled rule covers quotes through it
@@ -136,8 +152,23 @@ class Maker:
 
     # -- what the venue calls (never blocks) ----------------------------------------------------------
     def on_market(self, events: np.ndarray) -> None:
+        if self._slot is not None:
+            if self.lane.idle and self._soon is None and self._inline_now():
+                self._events.append(events)  # an idle engine: this maker's own turn, at once
+                self._step()
+            else:
+                self.lane.push(self._slot, events)
+            return
         self._events.append(events)
         self._input_arrived()
+
+    def touch_moved(self) -> None:
+        """The lane applied updates that moved the touch since this maker last decided: a turn now."""
+        self.changed = True
+        if self._soon is None and not self._stepping:
+            self._step()
+        elif self._soon is None:
+            self._soon = asyncio.get_running_loop().call_soon(self._step_soon)
 
     def on_responses(self, responses: list[tuple[Response, int]]) -> None:
         if self._responses or any(r.kind == "fill" for r, _ in responses):
@@ -160,10 +191,13 @@ class Maker:
             self._wake.set()
         elif self._soon is not None:
             return  # a turn is already scheduled: it takes this input too
-        elif not self._stepping and INLINE.take():
+        elif self._inline_now():
             self._step()
         else:
             self._soon = asyncio.get_running_loop().call_soon(self._step_soon)
+
+    def _inline_now(self) -> bool:
+        return not self._stepping and INLINE.take()
 
     def _step_soon(self) -> None:
         self._soon = None
@@ -185,6 +219,7 @@ class Maker:
         except Exception as exc:
             self.state = "failed"
             self.error = repr(exc)
+            self._take_lane()
             if self.on_failure is not None:
                 self.on_failure(self, self.error)
         finally:
@@ -197,7 +232,7 @@ class Maker:
         if self._kernel is None or self.state != "running" or self._stepping or not self.book.two_sided:
             return
         self.book.apply(NO_EVENTS)
-        decided = E.quote_book(self.book.st, self._kernel, float(self.om.position))
+        decided = E.quote_book(self.book.st, self._kernel, float(self.om.position))[:4]
         diff_quotes(self._kernel_quotes(decided), list(self.om.orders.values()))
 
     # -- recovery ----------------------------------------------------------------------------------
@@ -291,7 +326,6 @@ class Maker:
         events, self._events = self._events, []
         if events:
             self.changed = True
-            self.coalesced += len(events) - 1
             for batch in events:  # one by one: joining structured arrays costs more than applying
                 self.book.apply(batch)
             if self._kernel is None:  # for the strategy's flow signals (MarketView.events)
@@ -342,6 +376,7 @@ class Maker:
         self.om.post_only = self.strategy.params.post_only
         self.guard = self._new_guard(risk)
         self._pending_config = None
+        self._take_lane()
 
     def _decide_now(self, now: int) -> None:
         """One decision made in this turn. A compiled decision equal to the last one reconciled, with
@@ -351,12 +386,18 @@ class Maker:
         if self._kernel is None:
             self._act(self.strategy.quotes(self._view(now, with_events=True)), now, time.perf_counter() - t0)
             return
-        decided = E.quote_book(self.book.st, self._kernel, float(self.om.position))
+        want_bid, want_ask, bid, ask, touch_bid, touch_ask = E.quote_book(
+            self.book.st, self._kernel, float(self.om.position)
+        )
+        decided = (want_bid, want_ask, bid, ask)
         if self.guard is None and (decided, self.om.live_version) == self._reconciled:
-            self._act(None, now, time.perf_counter() - t0)
-            return
-        settled = self._act(self._kernel_quotes(decided), now, time.perf_counter() - t0)
-        self._reconciled = (decided, self.om.live_version) if settled else None
+            self._act(None, now, time.perf_counter() - t0)  # the working orders already are these
+            settled = True
+        else:
+            settled = self._act(self._kernel_quotes(decided), now, time.perf_counter() - t0)
+            self._reconciled = (decided, self.om.live_version) if settled else None
+        if self._slot is not None:  # the lane wakes this maker again when the touch leaves this one
+            self.lane.decided[self._slot] = (touch_bid, touch_ask) if settled else (NEVER, NEVER)
 
     def _act(self, wanted: QuoteSet | None, now: int, spent: float) -> bool:
         """The decided quotes, through risk, to the venue (None: nothing to change). True when the
@@ -441,6 +482,7 @@ class Maker:
         """Stop quoting, cancel every order and wait (bounded) for the venue to confirm; returns the
         number of orders still open."""
         self.state = "stopping"  # the task decides no more
+        self._take_lane()
         self.om.cancel_all(reason)
         self.persist_orders()
         deadline = time.monotonic() + wait_s

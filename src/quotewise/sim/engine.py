@@ -976,9 +976,12 @@ def quote_prices(sp, bb, ba, q):
 
 @nb.njit(cache=True)
 def quote_book(st, sp, q):
-    """:func:`quote_prices` on the touch of a book's state array: the live maker's decision in one
-    compiled call."""
-    return quote_prices(sp, core.best_bid(st), core.best_ask(st), q)
+    """:func:`quote_prices` on the touch of a book's state array, and that touch: the live maker's
+    decision in one compiled call."""
+    bb = core.best_bid(st)
+    ba = core.best_ask(st)
+    want_bid, want_ask, bid_p, ask_p = quote_prices(sp, bb, ba, q)
+    return want_bid, want_ask, bid_p, ask_p, bb, ba
 
 
 @nb.njit(cache=True)

@@ -1,0 +1,112 @@
+"""The lane applies many makers' book updates in one compiled call: every book ends as if it had
+taken its updates alone, and only makers whose touch moved take a turn."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from venues_for_tests import RecordingVenue, book
+
+from quotewise.book.orderbook import OrderBook
+from quotewise.live import maker as maker_module
+from quotewise.live.lane import Lane
+from quotewise.live.maker import InlineBudget, Maker
+from quotewise.live.store import Store, db_url
+from quotewise.model.events import ADD, DELETE, EVENT_DTYPE, SET
+from quotewise.quoting.loader import make_strategy
+from quotewise.risk import RiskConfig
+
+SYMMETRIC = {"spread": "1tick", "interval": "1us"}
+
+updates = st.lists(
+    st.tuples(
+        st.integers(0, 2),  # which maker
+        st.sampled_from([SET, ADD, DELETE]),
+        st.sampled_from([1, -1]),
+        st.integers(9_990, 10_010),
+        st.integers(0, 5),
+        st.booleans(),  # drain after this update
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(updates)
+def test_every_book_ends_as_if_it_took_its_updates_alone(tmp_path_factory, script):
+    store = Store(db_url(str(tmp_path_factory.mktemp("lane") / "l.db")))
+    lane = Lane(capacity=8)  # small, so the buffer grows too
+
+    async def scenario() -> None:
+        makers = [
+            Maker(f"m{i}", RecordingVenue(), store, make_strategy("symmetric", SYMMETRIC), lane=lane)
+            for i in range(3)
+        ]
+        alone = [OrderBook(*RecordingVenue.price_range) for _ in makers]
+        for who, kind, side, price, size, drain in script:
+            ev = np.zeros(1, dtype=EVENT_DTYPE)
+            ev["kind"], ev["side"], ev["price"], ev["size"] = kind, side, price, size
+            lane.push(makers[who]._slot, ev)
+            alone[who].apply(ev)
+            if drain:
+                lane.drain()
+        lane.drain()
+        for maker, reference in zip(makers, alone, strict=True):
+            assert np.array_equal(maker.book.bid, reference.bid)
+            assert np.array_equal(maker.book.ask, reference.ask)
+            assert np.array_equal(maker.book.st, reference.st)
+
+    asyncio.run(scenario())
+    store.close()
+
+
+def test_past_the_budget_only_makers_whose_touch_moved_take_a_turn(tmp_path, monkeypatch):
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(0))  # a busy engine: updates go to the lane
+    store = Store(db_url(str(tmp_path / "l.db")))
+    lane = Lane()
+
+    async def scenario() -> None:
+        venues = [RecordingVenue(), RecordingVenue()]
+        makers = [
+            Maker(f"m{i}", v, store, make_strategy("symmetric", SYMMETRIC), lane=lane)
+            for i, v in enumerate(venues)
+        ]
+        for maker in makers:
+            maker.on_market(book(9_999, 10_001))
+        assert [m.decisions for m in makers] == [0, 0]
+        await asyncio.sleep(0)  # one drain: both touches are new
+        assert [m.decisions for m in makers] == [1, 1]
+        sizes_only = book(9_999, 10_001)
+        sizes_only["size"] = 4
+        makers[0].on_market(sizes_only)
+        makers[1].on_market(book(9_998, 10_000))
+        await asyncio.sleep(0)
+        assert [m.decisions for m in makers] == [1, 2]
+        assert venues[0].sent == [("place", 1, 9_999), ("place", -1, 10_001)]
+        assert ("place", 1, 9_998) in venues[1].sent
+
+    asyncio.run(scenario())
+    store.close()
+
+
+def test_makers_join_while_the_touch_alone_decides_and_leave_when_they_stop(tmp_path):
+    store = Store(db_url(str(tmp_path / "l.db")))
+    lane = Lane()
+
+    async def scenario() -> None:
+        plain = Maker("a", RecordingVenue(), store, make_strategy("symmetric", SYMMETRIC), lane=lane)
+        Maker(
+            "b", RecordingVenue(), store, make_strategy("symmetric", SYMMETRIC), RiskConfig(max_pos=5), lane
+        )
+        Maker("c", RecordingVenue(), store, make_strategy("ladder", SYMMETRIC), lane=lane)
+        assert lane.makers == [plain]  # a risk engine or a Python strategy decides on every update
+        await plain.cancel_all("stop", wait_s=0.0)
+        assert lane.makers == [None]
+        again = Maker("d", RecordingVenue(), store, make_strategy("symmetric", SYMMETRIC), lane=lane)
+        assert lane.makers == [again]  # the slot is reused
+
+    asyncio.run(scenario())
+    store.close()
