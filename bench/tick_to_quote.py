@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from quotewise.live.engine import freeze_long_lived
 from quotewise.live.lane import Lane
 from quotewise.live.maker import Maker, keep_warm
 from quotewise.live.store import Store, db_url
@@ -181,6 +182,7 @@ async def run_case(
         maker.on_decided = on_decided
         makers.append(maker)
     tasks = [asyncio.create_task(m.run()) for m in makers]
+    freeze_long_lived()  # as the engine does when a maker starts
 
     async def flusher() -> None:
         while True:

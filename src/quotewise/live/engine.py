@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import secrets
 import time
 from collections.abc import Callable
@@ -32,6 +33,14 @@ from quotewise.sim.exchange import SimConfig
 
 STOP_WAIT_S = 2.0
 FLUSH_EVERY_S = 0.1  # order states are written in one transaction this often (fills: at once)
+
+
+def freeze_long_lived() -> None:
+    """Put everything alive now (makers, books, their venues) out of the cyclic collector's reach:
+    with 1,000 makers a full collection walked all of them and held the event loop for up to ~0.4 s
+    (tick_to_quote read delay p99 374 ms; 16 ms frozen). Called whenever a maker starts; the objects
+    are still freed by reference counting, and a stopped maker stays in the engine anyway."""
+    gc.freeze()
 
 
 class UnknownMaker(QuotewiseError):
@@ -261,6 +270,7 @@ class LiveEngine:
         venue_task.add_done_callback(lambda t: self._venue_done(maker_id, t))
         maker_task.add_done_callback(lambda t: self._maker_done(maker_id, t))
         self._tasks[maker_id] = [venue_task, maker_task]
+        freeze_long_lived()
 
     def _venue_done(self, maker_id: str, task: asyncio.Task) -> None:
         maker = self.makers.get(maker_id)

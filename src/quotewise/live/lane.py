@@ -53,7 +53,8 @@ def _apply_pass(buf, slot_of, n, bids, asks, sts, decided, seen, touched, moved)
 
 class Lane:
     """One engine's lane (see the module docstring): makers join with their book and leave when they
-    stop or stop qualifying; ``push`` queues an update, drained on the loop's next pass."""
+    stop or stop qualifying; ``push`` queues an update, drained on the loop's next pass. A lane
+    belongs to one event loop."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self.makers: list[Maker | None] = []
@@ -69,7 +70,6 @@ class Lane:
         self._n = 0
         self._draining = False
         self._soon: asyncio.Handle | None = None
-        self._soon_loop: asyncio.AbstractEventLoop | None = None
 
     # -- membership ----------------------------------------------------------------------------------
     def join(self, maker: Maker) -> int:
@@ -128,13 +128,11 @@ class Lane:
         self._buf, self._slot_of = buf, slot_of
 
     def _schedule(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._soon is not None and self._soon_loop is loop:
-            return
-        self._soon, self._soon_loop = loop.call_soon(self._drain_soon), loop
+        if self._soon is None:
+            self._soon = asyncio.get_running_loop().call_soon(self._drain_soon)
 
     def _drain_soon(self) -> None:
-        self._soon = self._soon_loop = None
+        self._soon = None
         self.drain()
 
     def drain(self) -> None:
