@@ -2,11 +2,12 @@
 
 The same parts as the backtest (``Strategy``, ``RiskEngine``, ``OrderManager``) on the same data
 path: market events -> the maker's own book -> strategy -> risk -> order manager -> venue; venue
-responses -> store (committed) -> order manager, risk, strategy. Venue callbacks queue the work and
-set an event; the maker's task does it, so a venue never waits on a slow maker, and market updates
-that piled up are applied together (coalesced) before one decision. The one exception is cheap: an
-idle maker running a built-in strategy decides inside the market-data callback (microseconds), within
-an engine-wide budget (:class:`InlineBudget`).
+responses -> store (committed) -> order manager, risk, strategy. Venue callbacks never wait on a
+maker. A built-in strategy takes its turn inside the callback when the engine is idle (within the
+engine-wide :class:`InlineBudget`), else on the loop's next pass, through the engine's
+:class:`~quotewise.live.lane.Lane` when it has no risk engine; a Python strategy decides in the
+maker's task (in a worker thread once it proves slow). Input that piled up is applied together
+(coalesced) before one decision. Acks and cancel confirmations are noted at once.
 """
 
 from __future__ import annotations
@@ -226,14 +227,18 @@ class Maker:
             self._stepping = False
 
     def rehearse(self) -> None:
-        """Walk the decision path without acting: the compiled calls, the quote set and the diff against
-        our orders. Changes nothing; run on an idle maker (see :func:`keep_warm`) so that the next real
-        update finds this code and data still in the CPU's caches."""
-        if self._kernel is None or self.state != "running" or self._stepping or not self.book.two_sided:
+        """Walk a turn without acting: the input step (nothing queued), the clock, the compiled
+        decision, the quote set and the diff against our orders. Changes nothing; run on an idle
+        maker (see :func:`keep_warm`) so that the next real update finds this code and data still in
+        the CPU's caches."""
+        idle = not (self._stepping or self._soon or self._events or self._responses or self._pending_config)
+        if self._kernel is None or self.state != "running" or not idle or not self.book.two_sided:
             return
+        self.process_inputs()
         self.book.apply(NO_EVENTS)
-        decided = E.quote_book(self.book.st, self._kernel, float(self.om.position))[:4]
-        diff_quotes(self._kernel_quotes(decided), list(self.om.orders.values()))
+        if self.venue.now >= self.next_decision:
+            decided, _ = self._compiled_decision()
+            diff_quotes(self._kernel_quotes(decided), list(self.om.orders.values()))
 
     # -- recovery ----------------------------------------------------------------------------------
     def resume_from(self, position: PositionRecord | None, open_orders: list[OrderRecord]) -> dict[str, int]:
@@ -386,10 +391,7 @@ class Maker:
         if self._kernel is None:
             self._act(self.strategy.quotes(self._view(now, with_events=True)), now, time.perf_counter() - t0)
             return
-        want_bid, want_ask, bid, ask, touch_bid, touch_ask = E.quote_book(
-            self.book.st, self._kernel, float(self.om.position)
-        )
-        decided = (want_bid, want_ask, bid, ask)
+        decided, (touch_bid, touch_ask) = self._compiled_decision()
         if self.guard is None and (decided, self.om.live_version) == self._reconciled:
             self._act(None, now, time.perf_counter() - t0)  # the working orders already are these
             settled = True
@@ -413,6 +415,13 @@ class Maker:
         if self.on_decided is not None:
             self.on_decided(self)
         return settled
+
+    def _compiled_decision(self) -> tuple[tuple[bool, bool, int, int], tuple[int, int]]:
+        """(want bid, want ask, bid, ask) from the built-in rule, and the touch it was taken on."""
+        want_bid, want_ask, bid, ask, touch_bid, touch_ask = E.quote_book(
+            self.book.st, self._kernel, float(self.om.position)
+        )
+        return (want_bid, want_ask, bid, ask), (touch_bid, touch_ask)
 
     def _kernel_quotes(self, decided: tuple[bool, bool, int, int]) -> QuoteSet:
         want_bid, want_ask, bid, ask = decided
