@@ -21,11 +21,11 @@ decisions taken (updates that leave the touch alone need none), and how late upd
 against their schedule (a backlog is a delay that keeps growing: its
 last-second mean is over 10 ms). Prints one JSON object.
 
-With ``--keep-warm`` (default 200us) the 1-instrument case runs a second time with idle makers
+With ``--keep-warm`` (default 1ms) the 1-instrument case runs a second time with idle makers
 rehearsing their decision that often, as ``mm engine start --keep-warm`` does.
 
     .venv/bin/python bench/tick_to_quote.py [--seconds 10] [--rate 50] [--touch-moves 0.08]
-        [--keep-warm 200us] [--instruments 1,100,1000]
+        [--keep-warm 1ms] [--instruments 1,100,1000]
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--keep-warm",
-        default="200us",
+        default="1ms",
         help="also run 1 instrument with idle makers rehearsing this often (mm engine start --keep-warm); "
         "0 to skip",
     )

@@ -113,8 +113,8 @@ def engine_start(
     keep_warm: Annotated[
         str | None,
         typer.Option(
-            help="idle makers rehearse their decision this often (e.g. 200us), so the first update after "
-            "a quiet spell is not slowed by cold CPU caches; costs a few percent of one CPU"
+            help="idle makers rehearse their decision this often (e.g. 1ms), so the first update after "
+            "a quiet spell is not slowed by cold CPU caches; costs about 10% of one CPU"
         ),
     ] = None,
 ) -> None:

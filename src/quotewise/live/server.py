@@ -147,7 +147,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Run the Quotewise live engine and its local API.")
     ap.add_argument("--db", help="database URL or SQLite file (default: under the user data directory)")
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    ap.add_argument("--keep-warm", help="idle makers rehearse their decision this often, e.g. 200us")
+    ap.add_argument("--keep-warm", help="idle makers rehearse their decision this often, e.g. 1ms")
     args = ap.parse_args()
     serve(args.db, args.port, args.keep_warm)
 
