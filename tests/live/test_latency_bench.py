@@ -1,0 +1,42 @@
+"""The tick-to-quote benchmark and the touch-move measurement behind its default run as a user runs
+them, and say what they measured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import shared_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_touch_moves_measures_the_share_the_benchmark_defaults_to():
+    spot = shared_path("binance", "spot", "btcusdt_20240808.gz")
+    out = run("touch_moves.py", str(spot))
+    assert "3,448 book messages" in out and "touch moved after 8.1%" in out
+
+
+def test_tick_to_quote_reports_every_case_it_ran():
+    out = run("tick_to_quote.py", "--seconds", "0.5", "--instruments", "1,20", "--keep-warm", "1ms")
+    cases = json.loads(out[out.index("{") :])["cases"]
+    assert [(c["instruments"], c["updates_per_second_each"], c["keep_warm_us"]) for c in cases] == [
+        (1, 50.0, None),
+        (1, 50.0, 1000.0),
+        (1, 1000.0, None),
+        (20, 50.0, None),
+    ]
+    busy = cases[2]
+    assert busy["updates"] > 300 and 0 < busy["venue_samples"] <= busy["decisions"] <= busy["updates"]
+    assert 0 < busy["to_venue_us"]["p50"] <= busy["to_venue_us"]["p99"] <= busy["to_venue_us"]["p99.9"]
+    assert all(c["touch_moves"] == 0.08 and c["backlog"] is False for c in cases)
