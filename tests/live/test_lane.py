@@ -110,3 +110,25 @@ def test_makers_join_while_the_touch_alone_decides_and_leave_when_they_stop(tmp_
 
     asyncio.run(scenario())
     store.close()
+
+
+def test_a_due_decision_takes_the_updates_the_lane_still_holds(tmp_path, monkeypatch):
+    """A maker deciding for another reason (here a fill would do; a timer is the same) first applies
+    the updates queued for it in the lane, so it never quotes a touch it has already been told moved."""
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(0))
+    store = Store(db_url(str(tmp_path / "l.db")))
+    lane = Lane()
+
+    async def scenario() -> None:
+        venue = RecordingVenue()
+        maker = Maker("m", venue, store, make_strategy("symmetric", SYMMETRIC), lane=lane)
+        maker.on_market(book(9_999, 10_001))
+        await asyncio.sleep(0)
+        venue.sent.clear()
+        maker.on_market(book(9_995, 9_997))  # queued in the lane, not applied yet
+        maker.changed = True  # something else asks for a decision first
+        maker._step()
+        assert ("place", 1, 9_995) in venue.sent and ("place", -1, 9_997) in venue.sent
+
+    asyncio.run(scenario())
+    store.close()

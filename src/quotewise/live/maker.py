@@ -118,7 +118,7 @@ class Maker:
         self.state = "running"
         self.error = ""
         self.changed = False  # anything new since the last decision
-        self._stepping = False  # inside a turn taken outside the task
+        self._stepping = False  # inside a turn
         self.active_at = 0.0  # perf_counter at the end of the last turn taken outside the task
         self._soon: asyncio.Handle | None = None  # a turn scheduled for the loop's next pass
         self._armed: int | None = None  # the deadline the task is waiting for (None: input only)
@@ -231,7 +231,9 @@ class Maker:
         decision, the quote set and the diff against our orders. Changes nothing; run on an idle
         maker (see :func:`keep_warm`) so that the next real update finds this code and data still in
         the CPU's caches."""
-        idle = not (self._stepping or self._soon or self._events or self._responses or self._pending_config)
+        in_lane = self._slot is not None and not self.lane.idle
+        queued = self._events or self._responses or self._pending_config or in_lane
+        idle = not (self._stepping or self._soon or queued)
         if self._kernel is None or self.state != "running" or not idle or not self.book.two_sided:
             return
         self.process_inputs()
@@ -275,7 +277,12 @@ class Maker:
             self._armed = self._next_wake()
             await self._wait(self._armed)
             self._armed = None
-            if not self._turn(in_task=True):
+            self._stepping = True
+            try:
+                thought = self._turn(in_task=True)
+            finally:
+                self._stepping = False
+            if not thought:
                 await self._decide_in_thread()
 
     def _turn(self, in_task: bool) -> bool:
@@ -328,6 +335,8 @@ class Maker:
 
     def process_inputs(self) -> None:
         """Apply queued market events to the book, then queued responses (each fill stored first)."""
+        if self._slot is not None and not self.lane.idle:
+            self.lane.drain()  # updates the lane holds for this maker come first
         events, self._events = self._events, []
         if events:
             self.changed = True
