@@ -8,7 +8,7 @@ import asyncio
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from venues_for_tests import RecordingVenue, book
+from venues_for_tests import SYMMETRIC, RecordingVenue, book, symmetric_maker
 
 from quotewise.book.orderbook import OrderBook
 from quotewise.live import maker as maker_module
@@ -18,8 +18,6 @@ from quotewise.live.store import Store, db_url
 from quotewise.model.events import ADD, DELETE, EVENT_DTYPE, SET
 from quotewise.quoting.loader import make_strategy
 from quotewise.risk import RiskConfig
-
-SYMMETRIC = {"spread": "1tick", "interval": "1us"}
 
 updates = st.lists(
     st.tuples(
@@ -41,10 +39,7 @@ def test_every_book_ends_as_if_it_took_its_updates_alone(tmp_path_factory, scrip
     lane = Lane(capacity=8)  # small, so the buffer grows too
 
     async def scenario() -> None:
-        makers = [
-            Maker(f"m{i}", RecordingVenue(), store, make_strategy("symmetric", SYMMETRIC), lane=lane)
-            for i in range(3)
-        ]
+        makers = [symmetric_maker(f"m{i}", RecordingVenue(), store, lane) for i in range(3)]
         alone = [OrderBook(*RecordingVenue.price_range) for _ in makers]
         for who, kind, side, price, size, drain in script:
             ev = np.zeros(1, dtype=EVENT_DTYPE)
@@ -70,10 +65,7 @@ def test_past_the_budget_only_makers_whose_touch_moved_take_a_turn(tmp_path, mon
 
     async def scenario() -> None:
         venues = [RecordingVenue(), RecordingVenue()]
-        makers = [
-            Maker(f"m{i}", v, store, make_strategy("symmetric", SYMMETRIC), lane=lane)
-            for i, v in enumerate(venues)
-        ]
+        makers = [symmetric_maker(f"m{i}", v, store, lane) for i, v in enumerate(venues)]
         for maker in makers:
             maker.on_market(book(9_999, 10_001))
         assert [m.decisions for m in makers] == [0, 0]
@@ -97,7 +89,7 @@ def test_makers_join_while_the_touch_alone_decides_and_leave_when_they_stop(tmp_
     lane = Lane()
 
     async def scenario() -> None:
-        plain = Maker("a", RecordingVenue(), store, make_strategy("symmetric", SYMMETRIC), lane=lane)
+        plain = symmetric_maker("a", RecordingVenue(), store, lane)
         Maker(
             "b", RecordingVenue(), store, make_strategy("symmetric", SYMMETRIC), RiskConfig(max_pos=5), lane
         )
@@ -105,7 +97,7 @@ def test_makers_join_while_the_touch_alone_decides_and_leave_when_they_stop(tmp_
         assert lane.makers == [plain]  # a risk engine or a Python strategy decides on every update
         await plain.cancel_all("stop", wait_s=0.0)
         assert lane.makers == [None]
-        again = Maker("d", RecordingVenue(), store, make_strategy("symmetric", SYMMETRIC), lane=lane)
+        again = symmetric_maker("d", RecordingVenue(), store, lane)
         assert lane.makers == [again]  # the slot is reused
 
     asyncio.run(scenario())
@@ -121,7 +113,7 @@ def test_a_due_decision_takes_the_updates_the_lane_still_holds(tmp_path, monkeyp
 
     async def scenario() -> None:
         venue = RecordingVenue()
-        maker = Maker("m", venue, store, make_strategy("symmetric", SYMMETRIC), lane=lane)
+        maker = symmetric_maker("m", venue, store, lane)
         maker.on_market(book(9_999, 10_001))
         await asyncio.sleep(0)
         venue.sent.clear()

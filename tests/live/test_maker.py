@@ -7,7 +7,7 @@ import asyncio
 
 import numpy as np
 import pytest
-from venues_for_tests import RecordingVenue, book
+from venues_for_tests import SYMMETRIC, RecordingVenue, book, symmetric_maker
 
 from quotewise.live import maker as maker_module
 from quotewise.live.lane import Lane
@@ -33,9 +33,7 @@ def store(tmp_path):
 def test_a_built_in_strategy_quotes_within_the_callback(store, lane, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
-    maker = Maker(
-        "m1", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
-    )
+    maker = symmetric_maker("m1", venue, store, lane)
     maker.on_market(book(9_999, 10_001))
     assert ("place", 1, 9_999) in venue.sent and ("place", -1, 10_001) in venue.sent
     assert maker.decisions == 1
@@ -47,7 +45,7 @@ def test_a_built_in_strategy_quotes_within_the_callback(store, lane, monkeypatch
 def test_a_python_strategy_waits_for_its_task(store, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
-    ladder = Maker("m2", venue, store, make_strategy("ladder", {"spread": "1tick", "interval": "1us"}))
+    ladder = Maker("m2", venue, store, make_strategy("ladder", SYMMETRIC))
     ladder.on_market(book(9_999, 10_001))
     assert venue.sent == [] and ladder.decisions == 0  # the ladder runs its Python quotes() in the task
 
@@ -57,9 +55,7 @@ def test_past_the_budget_updates_pile_up_for_one_decision_on_the_next_loop_pass(
 
     async def scenario() -> None:
         venue = RecordingVenue()
-        busy = Maker(
-            "m3", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
-        )
+        busy = symmetric_maker("m3", venue, store, lane)
         busy.on_market(book(9_999, 10_001))
         busy.on_market(book(9_997, 9_999))
         assert venue.sent == [] and busy.decisions == 0
@@ -94,9 +90,7 @@ def response(kind: str, order_id: int, side: int, price: int, left: int = 1) -> 
 def test_an_update_that_leaves_the_quotes_alone_sends_nothing(store, lane, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
-    maker = Maker(
-        "m5", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
-    )
+    maker = symmetric_maker("m5", venue, store, lane)
     maker.on_market(book(9_999, 10_001))
     maker.on_responses([response("accepted", 1, 1, 9_999), response("accepted", 2, -1, 10_001)])
     sent = list(venue.sent)
@@ -111,9 +105,7 @@ def test_an_order_the_venue_ended_on_its_own_is_quoted_again(store, lane, monkey
     with no market update needed."""
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
-    maker = Maker(
-        "m6", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
-    )
+    maker = symmetric_maker("m6", venue, store, lane)
     maker.on_market(book(9_999, 10_001))
     maker.on_responses([response("accepted", 1, 1, 9_999), response("accepted", 2, -1, 10_001)])
     venue.sent.clear()
@@ -135,9 +127,7 @@ def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, l
             return not self.refuse
 
     venue = RefusingVenue()
-    maker = Maker(
-        "m7", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
-    )
+    maker = symmetric_maker("m7", venue, store, lane)
     maker.on_market(book(9_999, 10_001))
     venue.sent.clear()
     maker.on_market(book(9_995, 9_997))  # the touch moved: cancels refused, the old orders stay live
@@ -152,9 +142,7 @@ def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, l
 def test_a_rehearsal_changes_nothing(store, lane, monkeypatch):
     monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
     venue = RecordingVenue()
-    maker = Maker(
-        "m8", venue, store, make_strategy("symmetric", {"spread": "1tick", "interval": "1us"}), lane=lane
-    )
+    maker = symmetric_maker("m8", venue, store, lane)
     maker.rehearse()  # no book yet: nothing to rehearse, nothing raised
     maker.on_market(book(9_999, 10_001))
     before = (maker.book.bid.copy(), maker.book.st.copy(), dict(maker.om.orders), list(venue.sent))

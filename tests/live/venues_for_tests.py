@@ -1,4 +1,5 @@
-"""A venue that records what a maker sends, and a two-sided book update, for the maker and lane tests."""
+"""A venue that records what a maker sends, a two-sided book update and a built-in maker, for the maker
+and lane tests."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import time
 
 import numpy as np
 
+from quotewise.live.lane import Lane
+from quotewise.live.maker import Maker
+from quotewise.live.store import Store
 from quotewise.model.events import EVENT_DTYPE, SET
 from quotewise.model.instrument import Instrument
+from quotewise.quoting.loader import make_strategy
+
+SYMMETRIC = {"spread": "1tick", "interval": "1us"}  # one tick from the mid, deciding on every update
 
 
 class RecordingVenue:
@@ -39,3 +46,7 @@ def book(bid: int, ask: int) -> np.ndarray:
     ev = np.zeros(2, dtype=EVENT_DTYPE)
     ev["kind"], ev["side"], ev["price"], ev["size"] = SET, [1, -1], [bid, ask], 10
     return ev
+
+
+def symmetric_maker(name: str, venue: RecordingVenue, store: Store, lane: Lane | None) -> Maker:
+    return Maker(name, venue, store, make_strategy("symmetric", SYMMETRIC), lane=lane)
