@@ -12,6 +12,7 @@ from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import paths
 
 NOT_RUNNING = "no engine running (start one with: mm engine start)"
+START_TIMEOUT_S = 180.0  # mm start: the engine reads the whole data file before answering
 
 
 class EngineNotRunning(QuotewiseError):
@@ -58,18 +59,26 @@ class EngineClient:
         self.headers = {"Authorization": f"Bearer {token}", "X-Actor": actor}
         self.timeout = timeout
 
-    def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        timeout = self.timeout if timeout is None else timeout
         try:
             r = httpx.request(
-                method,
-                self.base + path,
-                json=body,
-                params=params,
-                headers=self.headers,
-                timeout=self.timeout,
+                method, self.base + path, json=body, params=params, headers=self.headers, timeout=timeout
             )
         except httpx.ConnectError:
             raise EngineNotRunning(NOT_RUNNING) from None
+        except httpx.TimeoutException:
+            raise EngineRefused(
+                f"the engine did not answer {method} {path} within {timeout:g} s; it may still be at it "
+                f"(mm list shows what it has; its log is {paths.log_path()})"
+            ) from None
         if r.status_code >= 400:
             try:
                 detail = r.json().get("detail", r.text)
@@ -84,7 +93,8 @@ class EngineClient:
         return self.call("GET", "/health")
 
     def start(self, spec: dict[str, Any]) -> str:
-        return self.call("POST", "/makers", spec)["id"]
+        """A new maker's id. The engine reads its data first, which takes a while for a large file."""
+        return self.call("POST", "/makers", spec, timeout=START_TIMEOUT_S)["id"]
 
     def stop(self, maker_id: str) -> dict[str, Any]:
         return self.call("DELETE", f"/makers/{maker_id}")

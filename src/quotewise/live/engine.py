@@ -129,7 +129,11 @@ class LiveEngine:
         risk = build_risk(spec.risk)
         sim = self._sim(spec.latency_entry, spec.latency_response)
         maker_id = "mm-" + secrets.token_hex(3)
-        venue = PaperVenue(maker_id, spec.data, self.store, spec.speed, sim=sim, clock=self.clock)
+        # reading the data (and compiling the simulator the first time) takes seconds: off the loop,
+        # so the running makers keep quoting meanwhile
+        venue = await asyncio.to_thread(
+            PaperVenue, maker_id, spec.data, self.store, spec.speed, sim=sim, clock=self.clock
+        )
         params = strategy.params.model_dump()
         self.store.add_maker(
             maker_id,
