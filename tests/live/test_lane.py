@@ -124,3 +124,13 @@ def test_a_due_decision_takes_the_updates_the_lane_still_holds(tmp_path, monkeyp
 
     asyncio.run(scenario())
     store.close()
+
+
+def test_a_maker_whose_data_ended_gives_its_slot_back(tmp_path):
+    store = Store(db_url(str(tmp_path / "l.db")))
+    lane = Lane()
+    maker = symmetric_maker("a", RecordingVenue(), store, lane)
+    assert lane.makers == [maker]
+    maker.end("finished")
+    assert lane.makers == [None] and maker.state == "finished"
+    store.close()

@@ -154,7 +154,7 @@ class LiveEngine:
     async def stop_maker(self, maker_id: str, actor: str = "api", reason: str = "operator stop") -> dict:
         maker = self._maker(maker_id)
         left = await maker.cancel_all(reason, STOP_WAIT_S)
-        maker.state = "stopped"
+        maker.end("stopped")
         await self._end_tasks(maker_id)
         maker.venue.close()
         self.store.set_status(maker_id, "stopped", reason)
@@ -284,7 +284,7 @@ class LiveEngine:
         if exc is not None:
             self._fail(maker, f"venue: {exc!r}")
             return
-        maker.state = "finished"
+        maker.end("finished")
         self.store.set_status(maker_id, "finished", "the data has ended")
         self.store.audit("engine", "finished", maker_id, {"fills": maker.fills})
 
@@ -298,8 +298,7 @@ class LiveEngine:
 
     def _fail(self, maker: Maker, error: str) -> None:
         """A maker broke: its orders are cancelled, the error is stored, the others go on."""
-        maker.state = "failed"
-        maker.error = error
+        maker.end("failed", error)
         with contextlib.suppress(Exception):
             maker.om.cancel_all("maker failed")
             maker.persist_orders()

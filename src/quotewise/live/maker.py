@@ -129,6 +129,14 @@ class Maker:
         self._take_lane()
         venue.subscribe(self)
 
+    def end(self, state: str, error: str = "") -> None:
+        """No more quoting: ``stopping``, ``stopped``, ``finished`` (the data ended) or ``failed``; the
+        lane slot is given back."""
+        self.state = state
+        if error:
+            self.error = error
+        self._take_lane()
+
     def _take_lane(self) -> None:
         """Join the lane while the decision depends on the touch alone (a built-in strategy without a
         risk engine, running); leave it otherwise."""
@@ -218,9 +226,7 @@ class Maker:
                 self._wake.set()  # the task waits on a later deadline than this turn needs
             self.active_at = time.perf_counter()
         except Exception as exc:
-            self.state = "failed"
-            self.error = repr(exc)
-            self._take_lane()
+            self.end("failed", repr(exc))
             if self.on_failure is not None:
                 self.on_failure(self, self.error)
         finally:
@@ -499,8 +505,7 @@ class Maker:
     async def cancel_all(self, reason: str, wait_s: float = 2.0) -> int:
         """Stop quoting, cancel every order and wait (bounded) for the venue to confirm; returns the
         number of orders still open."""
-        self.state = "stopping"  # the task decides no more
-        self._take_lane()
+        self.end("stopping")  # the task decides no more
         self.om.cancel_all(reason)
         self.persist_orders()
         deadline = time.monotonic() + wait_s
