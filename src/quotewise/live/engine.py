@@ -38,7 +38,7 @@ FLUSH_EVERY_S = 0.1  # order states are written in one transaction this often (f
 def freeze_long_lived() -> None:
     """Put everything alive now (makers, books, their venues) out of the cyclic collector's reach:
     with 1,000 makers a full collection walked all of them and held the event loop for up to ~0.4 s
-    (tick_to_quote read delay p99 374 ms; 16 ms frozen). Called whenever a maker starts; the objects
+    (tick_to_quote read delay p99 374 ms; 12-16 ms frozen). Called whenever a maker starts; the objects
     are still freed by reference counting, and a stopped maker stays in the engine anyway."""
     gc.freeze()
 

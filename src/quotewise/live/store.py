@@ -47,6 +47,7 @@ from quotewise.live.venue import VenueFill
 
 TERMINAL = ("filled", "cancelled", "rejected", "closed")
 ORDER_COLUMNS = ("maker_id", "order_id", "side", "price", "size", "left", "status", "ts")
+ORDER_STATUS = ORDER_COLUMNS.index("status")
 
 metadata = MetaData()
 
@@ -244,16 +245,17 @@ class _DriverStatement:
         compiled = stmt.compile(dialect=engine.dialect, column_keys=list(keys))
         self.sql = str(compiled)
         self.keys = keys
-        self.order: list[int] | None = None
+        self.order: list[int] | None = None  # None: named parameters
         if compiled.positional:
             self.order = [keys.index(k) for k in compiled.positiontup]
+        self.as_given = self.order == list(range(len(keys)))
 
     def run(self, conn: Any, rows: list[tuple]) -> None:
         if not rows:
             return
         if self.order is None:
             params: list = [dict(zip(self.keys, row, strict=True)) for row in rows]
-        elif self.order == list(range(len(self.keys))):
+        elif self.as_given:
             params = rows
         else:
             params = [tuple(row[i] for i in self.order) for row in rows]
@@ -451,7 +453,7 @@ class Store:
                 inserts.append((row_id, *row))
             else:
                 updates.append((*row[2:], row_id))
-            if row[6] in TERMINAL:
+            if row[ORDER_STATUS] in TERMINAL:
                 closed.append(key)
             else:
                 opened[key] = row_id
