@@ -150,3 +150,50 @@ def test_a_rehearsal_changes_nothing(store, lane, monkeypatch):
     after = (maker.book.bid, maker.book.st, maker.om.orders, venue.sent)
     assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
     assert before[2:] == after[2:] and maker.decisions == 1 and not maker.om.log
+
+
+def test_a_one_sided_book_leaves_the_task_waiting(store, lane, monkeypatch):
+    """With a side of the book empty there is nothing to quote on: the maker waits for the next input
+    (it used to wake its task again at once, thousands of times a second)."""
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+
+    async def scenario() -> None:
+        venue = RecordingVenue()
+        maker = symmetric_maker("m9", venue, store, lane)
+        turns = []  # every turn starts by taking its queued input
+        process_inputs = maker.process_inputs
+        maker.process_inputs = lambda: turns.append(1) or process_inputs()
+        task = asyncio.create_task(maker.run())
+        maker.on_market(book(9_999, 10_001)[:1])  # a bid, no ask
+        await asyncio.sleep(0.05)
+        assert venue.sent == [] and len(turns) <= 2
+        maker.on_market(book(9_999, 10_001)[1:])  # the ask arrives: quoted at once
+        assert venue.sent == [("place", 1, 9_999), ("place", -1, 10_001)]
+        maker.end("stopped")
+        task.cancel()
+
+    asyncio.run(scenario())
+
+
+
+def test_a_fill_while_stopping_places_nothing(store, lane, monkeypatch):
+    """A fill that arrives while the maker cancels its orders wakes its task to store the fill; the
+    task must not quote again (it used to, leaving an order open after ``mm stop``)."""
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+
+    async def scenario() -> None:
+        venue = RecordingVenue()
+        maker = symmetric_maker("m10", venue, store, lane)
+        task = asyncio.create_task(maker.run())
+        maker.on_market(book(9_999, 10_001))  # orders 1 (bid) and 2 (ask)
+        await asyncio.sleep(0)
+        stopping = asyncio.create_task(maker.cancel_all("operator stop", wait_s=0.05))
+        await asyncio.sleep(0)  # cancels sent, waiting for their confirmations
+        venue.sent.clear()
+        fill = Response("fill", 1, 0, 0, 1, 9_999, 1, 0, True, "", 1, 0.0, 0.0, -1)
+        maker.on_responses([(fill, 1)])
+        await stopping
+        assert maker.fills == 1 and venue.sent == []
+        task.cancel()
+
+    asyncio.run(scenario())

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import shared_path
 from quotewise.backtest.runner import run_backtest
@@ -13,6 +16,7 @@ from quotewise.errors import ConfigError
 from quotewise.quoting.compiled import compiled_quoting
 from quotewise.quoting.loader import make_strategy
 from quotewise.risk import RiskConfig
+from quotewise.sim import engine as E
 from quotewise.sim.exchange import SimConfig
 
 
@@ -81,3 +85,23 @@ def test_what_cannot_run_compiled_stays_in_python():
     strat = make_strategy("skew", {})
     with pytest.raises(ConfigError, match="risk limits run in Python"):
         run_backtest(src, strat, SimConfig(), risk=RiskConfig(max_pos=3), compiled=True)
+
+
+@given(
+    bid=st.integers(1, 20_000),
+    gap=st.integers(1, 50),
+    half_spread=st.floats(0, 20),
+    frac=st.floats(0, 1e-3),
+    skew=st.floats(-3, 3),
+    position=st.integers(-10, 10),
+    improve=st.booleans(),
+    fee=st.floats(-1e-3, 1e-2),
+)
+def test_compiled_quotes_never_cross(bid, gap, half_spread, frac, skew, position, improve, fee):
+    """The live maker sends the compiled rule's quotes without a QuoteSet's check: with both sides
+    quoted, the ask is always above the bid (the fee floor's doing)."""
+    sp = np.zeros(E.SP_LEN)
+    sp[E.SP_HS_TICKS], sp[E.SP_HS_FRAC], sp[E.SP_SKEW] = half_spread, frac, skew
+    sp[E.SP_MAX_LOTS], sp[E.SP_SIZE], sp[E.SP_IMPROVE], sp[E.SP_FEE] = 10.0, 1.0, float(improve), fee
+    want_bid, want_ask, bid_p, ask_p = E.quote_prices(sp, bid, bid + gap, float(position))
+    assert not (want_bid and want_ask) or bid_p < ask_p

@@ -229,7 +229,7 @@ def run_backtest(
             if ex.decision_due:
                 wanted = strategy.quotes(view(ex.take_seen()))
                 if guard is None:
-                    om.reconcile(wanted)
+                    om.reconcile(wanted.bids, wanted.asks)
                 else:
                     guard.decide(wanted, market(), om)
                 rec.sample(ex, om)

@@ -14,10 +14,11 @@ never sent twice while its first copy is on its way.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from quotewise.quoting.base import Quote, QuoteSet
+from quotewise.quoting.base import Quote
 
 
 class Venue(Protocol):
@@ -56,22 +57,25 @@ class OrderEvent(NamedTuple):
     reason: str
 
 
-def diff_quotes(wanted: QuoteSet, working: list[WorkingOrder]) -> tuple[list[int], list[tuple[int, Quote]]]:
-    """Which order ids to cancel and which (side, quote) to place so that ``working`` becomes ``wanted``."""
-    unmatched = {1: list(wanted.bids), -1: list(wanted.asks)}
-    cancels: dict[int, list[int]] = {1: [], -1: []}
+def diff_quotes(
+    bids: Sequence[Quote], asks: Sequence[Quote], working: Iterable[WorkingOrder]
+) -> tuple[list[int], list[tuple[int, Quote]]]:
+    """Which order ids to cancel and which (side, quote) to place so that ``working`` becomes the
+    wanted ``bids`` and ``asks`` (bid cancels first, then ask cancels)."""
+    open_bids, open_asks = list(bids), list(asks)
+    cancel_bids: list[int] = []
+    cancel_asks: list[int] = []
     for order in working:
         if order.status == "pending_cancel":
             continue
-        quotes = unmatched[order.side]
+        quotes, cancels = (open_bids, cancel_bids) if order.side == 1 else (open_asks, cancel_asks)
         for k, q in enumerate(quotes):
             if q.price == order.price and q.size == order.size:
                 del quotes[k]
                 break
         else:
-            cancels[order.side].append(order.order_id)
-    places = [(1, q) for q in unmatched[1]] + [(-1, q) for q in unmatched[-1]]
-    return cancels[1] + cancels[-1], places
+            cancels.append(order.order_id)
+    return cancel_bids + cancel_asks, [(1, q) for q in open_bids] + [(-1, q) for q in open_asks]
 
 
 class OrderManager:
@@ -93,10 +97,11 @@ class OrderManager:
     def _record(self, ts: int, o: WorkingOrder, status: str, reason: str = "") -> None:
         self.log.append(OrderEvent(ts, o.order_id, o.side, o.price, o.size, o.size - o.left, status, reason))
 
-    def reconcile(self, wanted: QuoteSet) -> bool:
-        """Cancel what is no longer wanted, then place what is missing; False when the venue refused
-        a cancel (that order is still live, so the same quotes must be reconciled again)."""
-        cancels, places = diff_quotes(wanted, list(self.orders.values()))
+    def reconcile(self, bids: Sequence[Quote], asks: Sequence[Quote]) -> bool:
+        """Cancel what is no longer wanted, then place what is missing, so that our orders become the
+        wanted ``bids`` and ``asks`` (a :class:`QuoteSet`'s sides); False when the venue refused a
+        cancel (that order is still live, so the same quotes must be reconciled again)."""
+        cancels, places = diff_quotes(bids, asks, self.orders.values())
         now = self.venue.now
         settled = True
         for oid in cancels:

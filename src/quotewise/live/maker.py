@@ -112,7 +112,7 @@ class Maker:
         self.next_decision = 0
         self.decisions = 0
         self.last_decision: int | None = None
-        self.last_event: int | None = None
+        self._last_update: np.ndarray | None = None  # the last update applied (see last_event)
         self.decision_seconds = 0.0
         self.offload = False
         self.state = "running"
@@ -157,19 +157,22 @@ class Maker:
         strategy.on_start(self.inst)
         self._kernel = compiled_quoting(strategy)
         self._interval = strategy.interval_ns
+        self._size = int(self._kernel[E.SP_SIZE]) if self._kernel is not None else 0
         self._reconciled: tuple | None = None  # (compiled decision, order version) last reconciled
 
     # -- what the venue calls (never blocks) ----------------------------------------------------------
     def on_market(self, events: np.ndarray) -> None:
-        if self._slot is not None:
-            if self.lane.idle and self._soon is None and self._inline_now():
-                self._events.append(events)  # an idle engine: this maker's own turn, at once
-                self._step()
-            else:
-                self.lane.push(self._slot, events)
-            return
-        self._events.append(events)
-        self._input_arrived()
+        behind = self._soon is not None or (self._slot is not None and not self.lane.idle)
+        inline = not (behind or self._stepping) and self._kernel is not None and self.state == "running"
+        if inline and INLINE.take():
+            # the latency path: the fewer functions it passes through, the less an idle engine pays for
+            # caches gone cold (several microseconds each)
+            self._step(events)  # an idle engine: this update and the decision on it, at once
+        elif self._slot is not None:
+            self.lane.push(self._slot, events)
+        else:
+            self._events.append(events)
+            self._input_arrived()
 
     def touch_moved(self) -> None:
         """The lane applied updates that moved the touch since this maker last decided: a turn now."""
@@ -200,26 +203,24 @@ class Maker:
             self._wake.set()
         elif self._soon is not None:
             return  # a turn is already scheduled: it takes this input too
-        elif self._inline_now():
+        elif not self._stepping and INLINE.take():
             self._step()
         else:
             self._soon = asyncio.get_running_loop().call_soon(self._step_soon)
-
-    def _inline_now(self) -> bool:
-        return not self._stepping and INLINE.take()
 
     def _step_soon(self) -> None:
         self._soon = None
         self._step()
 
-    def _step(self) -> None:
-        """A turn outside the task (built-in strategies). A failure here is the maker's own: it is
-        reported through ``on_failure``, never raised into the venue's callback."""
+    def _step(self, update: np.ndarray | None = None) -> None:
+        """A turn outside the task (built-in strategies), with ``update`` if the venue just handed one
+        over. A failure here is the maker's own: it is reported through ``on_failure``, never raised
+        into the venue's callback."""
         if self.state != "running":
             return
         self._stepping = True
         try:
-            if not self._turn(in_task=False):
+            if not self._turn(in_task=False, update=update):
                 self._wake.set()  # the config switched to a Python strategy: its task decides
             wake = self._next_wake()
             if wake is not None and (self._armed is None or wake < self._armed):
@@ -240,13 +241,11 @@ class Maker:
         in_lane = self._slot is not None and not self.lane.idle
         queued = self._events or self._responses or self._pending_config or in_lane
         idle = not (self._stepping or self._soon or queued)
-        if self._kernel is None or self.state != "running" or not idle or not self.book.two_sided:
+        if self._kernel is None or self.state != "running" or not idle:
             return
-        self.process_inputs()
-        self.book.apply(NO_EVENTS)
-        if self.venue.now >= self.next_decision:
-            decided, _ = self._compiled_decision()
-            diff_quotes(self._kernel_quotes(decided), list(self.om.orders.values()))
+        now = self.venue.now
+        if now >= self.next_decision:
+            self._decide_compiled(now, None, act=False)
 
     # -- recovery ----------------------------------------------------------------------------------
     def resume_from(self, position: PositionRecord | None, open_orders: list[OrderRecord]) -> dict[str, int]:
@@ -283,6 +282,8 @@ class Maker:
             self._armed = self._next_wake()
             await self._wait(self._armed)
             self._armed = None
+            if self.state != "running":  # stopped while it waited: no more turns
+                break
             self._stepping = True
             try:
                 thought = self._turn(in_task=True)
@@ -291,22 +292,43 @@ class Maker:
             if not thought:
                 await self._decide_in_thread()
 
-    def _turn(self, in_task: bool) -> bool:
-        """Queued input applied, then a decision if one is due, then order states queued for the store.
-        False when the due decision is left to the task (a strategy that thinks in a thread)."""
-        self.process_inputs()
+    def _turn(self, in_task: bool, update: np.ndarray | None = None) -> bool:
+        """Queued input applied, then ``update`` (one the venue just handed over), then a decision if one
+        is due, then order states queued for the store. A compiled decision applies ``update`` in
+        its own call. False when the due decision is left to the task (a strategy that thinks in a
+        thread)."""
+        if self._events or self._responses or (self._slot is not None and not self.lane.idle):
+            self.process_inputs()
         now = self.venue.now
-        if self.changed and now >= self.next_decision and self.book.two_sided:
+        due = (self.changed or update is not None) and now >= self.next_decision
+        if due and self._pending_config is not None:
             self._take_config()
-            if self._kernel is None and (self.offload or not in_task):
+        if due and self._kernel is not None:
+            self._decide_compiled(now, update)
+        else:
+            if update is not None:
+                self._apply_updates([update])
+            if not due:
+                self._watch(now)
+            elif not self.book.two_sided:
+                self._nothing_to_quote(now)
+            elif self.offload or not in_task:
                 return False
-            self.changed = False
-            self._decide_now(now)
-            self.next_decision = now + self._interval
-        elif self.guard is not None:
-            self.guard.update(self._market(now), self.om)
+            else:
+                self._decide_python(now)
         self.persist_orders()
         return True
+
+    def _watch(self, now: int) -> None:
+        """No decision this turn: the risk engine still checks the market (stale data, drawdown)."""
+        if self.guard is not None:
+            self.guard.update(self._market(now), self.om)
+
+    def _nothing_to_quote(self, now: int) -> None:
+        """A side of the book is empty: no decision until the next input (waiting on the decision time
+        instead would wake the task at once, again and again)."""
+        self.changed = False
+        self._watch(now)
 
     async def _decide_in_thread(self) -> None:
         now = self.venue.now
@@ -343,14 +365,9 @@ class Maker:
         """Apply queued market events to the book, then queued responses (each fill stored first)."""
         if self._slot is not None and not self.lane.idle:
             self.lane.drain()  # updates the lane holds for this maker come first
-        events, self._events = self._events, []
-        if events:
-            self.changed = True
-            for batch in events:  # one by one: joining structured arrays costs more than applying
-                self.book.apply(batch)
-            if self._kernel is None:  # for the strategy's flow signals (MarketView.events)
-                self._seen = [*self._seen, *events][-64:]
-            self.last_event = int(events[-1]["local_ts"][-1])
+        if self._events:
+            events, self._events = self._events, []
+            self._apply_updates(events)
         if not self._responses:
             return
         responses, self._responses = self._responses, []
@@ -367,6 +384,25 @@ class Maker:
                 self.om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
         if self.om.live_version != version:
             self.changed = True
+
+    def _apply_updates(self, events: list[np.ndarray]) -> None:
+        self.changed = True
+        for batch in events:  # one by one: joining structured arrays costs more than applying
+            self.book.apply(batch)
+        self._noted(events)
+
+    def _noted(self, events: list[np.ndarray]) -> None:
+        """Keep what the strategy's flow signals (MarketView.events) and the risk engine's stale-data
+        check read about updates applied to the book."""
+        if self._kernel is None:
+            self._seen = [*self._seen, *events][-64:]
+        self._last_update = events[-1]
+
+    @property
+    def last_event(self) -> int | None:
+        """Local time (ns) of the latest market event applied, read when asked (it is rarely asked)."""
+        last = self._last_update
+        return None if last is None else int(last["local_ts"][-1])
 
     def _apply_fill(self, fill: VenueFill) -> bool:
         """Store the fill with the position it leaves (committed), then update the order manager;
@@ -398,59 +434,76 @@ class Maker:
         self._pending_config = None
         self._take_lane()
 
-    def _decide_now(self, now: int) -> None:
-        """One decision made in this turn. A compiled decision equal to the last one reconciled, with
-        no order changed since and no risk engine to consult, reconciles to nothing: it is counted
-        and skipped (most book updates leave the touch, and so the quotes, where they were)."""
+    def _decide_python(self, now: int) -> None:
+        """The strategy's own ``quotes()``, in this turn."""
+        self.changed = False
         t0 = time.perf_counter()
-        if self._kernel is None:
-            self._act(self.strategy.quotes(self._view(now, with_events=True)), now, time.perf_counter() - t0)
+        self._act(self.strategy.quotes(self._view(now, with_events=True)), now, time.perf_counter() - t0)
+        self.next_decision = now + self._interval
+
+    def _decide_compiled(self, now: int, update: np.ndarray | None, act: bool = True) -> None:
+        """``update`` applied and the built-in rule decided, in one compiled call. A decision equal to
+        the last one reconciled, with no order changed since and no risk engine to consult,
+        reconciles to nothing: it is counted and skipped (most book updates leave the touch, and so
+        the quotes, where they were). ``act=False`` (a rehearsal, :meth:`rehearse`) stops after
+        comparing the quotes with our orders and changes nothing."""
+        t0 = time.perf_counter()
+        book, om = self.book, self.om
+        events = NO_EVENTS if update is None else update
+        want_bid, want_ask, bid, ask, touch_bid, touch_ask = E.apply_and_quote(
+            book.bid, book.ask, book.st, events, self._kernel, float(om.position)
+        )
+        spent = time.perf_counter() - t0
+        two_sided = touch_bid >= 0 and touch_ask >= 0
+        if act:
+            if update is not None:
+                self._last_update = update
+            if not two_sided:
+                self._nothing_to_quote(now)
+                return
+            self.changed = False
+            self.next_decision = now + self._interval
+        elif not two_sided:
             return
-        decided, (touch_bid, touch_ask) = self._compiled_decision()
-        if self.guard is None and (decided, self.om.live_version) == self._reconciled:
-            self._act(None, now, time.perf_counter() - t0)  # the working orders already are these
-            settled = True
+        decided = (want_bid, want_ask, bid, ask)
+        if act and self.guard is None and (decided, om.live_version) == self._reconciled:
+            settled = True  # the working orders already are these: nothing to send
         else:
-            settled = self._act(self._kernel_quotes(decided), now, time.perf_counter() - t0)
-            self._reconciled = (decided, self.om.live_version) if settled else None
+            # what a QuoteSet checks holds by construction: the size is at least the instrument's
+            # minimum, and the fee floor puts the ask above the bid whenever both are quoted
+            bids = [Quote(bid, self._size)] if want_bid else []
+            asks = [Quote(ask, self._size)] if want_ask else []
+            if not act:
+                diff_quotes(bids, asks, om.orders.values())
+                return
+            settled = om.reconcile(bids, asks) if self.guard is None else self._reconcile(bids, asks, now)
+            self._reconciled = (decided, om.live_version) if settled else None
         if self._slot is not None:  # the lane wakes this maker again when the touch leaves this one
             self.lane.decided[self._slot] = (touch_bid, touch_ask) if settled else (NEVER, NEVER)
+        self._decided(now, spent)
 
-    def _act(self, wanted: QuoteSet | None, now: int, spent: float) -> bool:
-        """The decided quotes, through risk, to the venue (None: nothing to change). True when the
-        orders now are exactly the wanted ones, with no risk engine in between."""
-        self.decision_seconds += spent
+    def _act(self, wanted: QuoteSet, now: int, spent: float) -> None:
+        """A Python strategy's quotes, through risk, to the venue."""
         if spent > SLOW_DECISION_S:
             self.offload = True
-        if self.state != "running":  # stopped while the strategy was thinking
-            return False
-        settled = self._reconcile(wanted, now) if wanted is not None else False
+        if self.state == "running":  # not stopped while the strategy was thinking
+            self._reconcile(wanted.bids, wanted.asks, now)
+            self._decided(now, spent)
+
+    def _decided(self, now: int, spent: float) -> None:
+        self.decision_seconds += spent
         self.decisions += 1
         self.last_decision = now
         if self.on_decided is not None:
             self.on_decided(self)
-        return settled
 
-    def _compiled_decision(self) -> tuple[tuple[bool, bool, int, int], tuple[int, int]]:
-        """(want bid, want ask, bid, ask) from the built-in rule, and the touch it was taken on."""
-        want_bid, want_ask, bid, ask, touch_bid, touch_ask = E.quote_book(
-            self.book.st, self._kernel, float(self.om.position)
-        )
-        return (want_bid, want_ask, bid, ask), (touch_bid, touch_ask)
-
-    def _kernel_quotes(self, decided: tuple[bool, bool, int, int]) -> QuoteSet:
-        want_bid, want_ask, bid, ask = decided
-        size = int(self._kernel[E.SP_SIZE])
-        return QuoteSet(
-            bids=[Quote(int(bid), size)] if want_bid else [],
-            asks=[Quote(int(ask), size)] if want_ask else [],
-        )
-
-    def _reconcile(self, wanted: QuoteSet, now: int) -> bool:
+    def _reconcile(self, bids: list[Quote], asks: list[Quote], now: int) -> bool:
+        """``bids`` and ``asks`` through risk to the venue. True when the orders now are exactly
+        these, with no risk engine in between."""
         if self.guard is None:
-            return self.om.reconcile(wanted)
+            return self.om.reconcile(bids, asks)
         before = len(self.guard.events)
-        self.guard.decide(wanted, self._market(now), self.om)
+        self.guard.decide(QuoteSet(bids, asks), self._market(now), self.om)
         self.store.add_risk_events(self.maker_id, self.guard.events[before:])
         return False
 

@@ -233,7 +233,7 @@ class RiskEngine:
         if self.config.max_order_rate is not None:
             bids, asks = self._throttle(bids, asks, om, now, self.config.max_order_rate)
         before = om.orders_placed + om.cancels_sent
-        om.reconcile(QuoteSet(bids, asks))
+        om.reconcile(bids, asks)
         self._count_sent(now, om.orders_placed + om.cancels_sent - before)
 
     def _validate(self, side: int, quotes: list[Quote], now: int) -> list[Quote]:
@@ -374,7 +374,7 @@ class RiskEngine:
     ) -> tuple[list[Quote], list[Quote]]:
         """Hold back new orders beyond the rate budget; cancels always go (they only reduce risk)."""
         self._expire_sent(now)
-        cancels, places = diff_quotes(QuoteSet(bids, asks), list(om.orders.values()))
+        cancels, places = diff_quotes(bids, asks, om.orders.values())
         recent = len(self._sent)
         if recent + len(cancels) + len(places) <= rate:
             return bids, asks

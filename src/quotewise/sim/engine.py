@@ -975,9 +975,11 @@ def quote_prices(sp, bb, ba, q):
 
 
 @nb.njit(cache=True)
-def quote_book(st, sp, q):
-    """:func:`quote_prices` on the touch of a book's state array, and that touch: the live maker's
-    decision in one compiled call."""
+def apply_and_quote(bid, ask, st, events, sp, q):
+    """Apply ``events`` to a book, then :func:`quote_prices` on its touch; returns the decision and
+    that touch. The live maker's update and decision in one compiled call (on an idle engine each
+    compiled call costs tens of microseconds of cold caches, so one call, not two)."""
+    core.apply_events(bid, ask, st, events)
     bb = core.best_bid(st)
     ba = core.best_ask(st)
     want_bid, want_ask, bid_p, ask_p = quote_prices(sp, bb, ba, q)
