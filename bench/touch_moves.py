@@ -20,6 +20,8 @@ def touch_moves(events: np.ndarray) -> tuple[int, float, float]:
     """Book messages, their rate per second, and the share after which the touch moved."""
     book_events = events[events["kind"] != TRADE]
     priced = book_events["price"][book_events["kind"] != CLEAR]
+    if not len(priced):
+        raise ValueError("no book updates (a depth stream with no snapshot has none: its diffs are dropped)")
     book = OrderBook(int(priced.min()), int(priced.max()))
     local = book_events["local_ts"]
     starts = np.flatnonzero(np.r_[True, local[1:] != local[:-1]])
@@ -40,7 +42,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+", help="market data files (any format mm data reads)")
     for path in ap.parse_args().files:
-        messages, rate, share = touch_moves(load_source(path).events)
+        try:
+            messages, rate, share = touch_moves(load_source(path).events)
+        except ValueError as exc:
+            print(f"{path}: {exc}")
+            continue
         print(f"{path}: {messages:,} book messages ({rate:.1f}/s), touch moved after {share:.1%}")
 
 
