@@ -21,8 +21,11 @@ decisions taken (updates that leave the touch alone need none), and how late upd
 against their schedule (a backlog is a delay that keeps growing: its
 last-second mean is over 10 ms). Prints one JSON object.
 
-With ``--keep-warm`` (default 1ms) the 1-instrument case runs a second time with idle makers
-rehearsing their decision that often, as ``mm engine start --keep-warm`` does.
+Every case runs as ``mm engine start`` does by default: idle makers rehearse their decision every
+``--keep-warm`` (1ms; 0 turns it off). The 1-instrument case also runs without it, for comparison.
+The machine's floor is printed beside: one empty compiled call after idling as long as the gap
+between updates (on a shared machine, caches go cold within a millisecond, and no code is faster
+than that).
 
     .venv/bin/python bench/tick_to_quote.py [--seconds 10] [--rate 50] [--touch-moves 0.08]
         [--keep-warm 1ms] [--instruments 1,100,1000]
@@ -37,8 +40,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import numba as nb
 import numpy as np
 
+from quotewise.live import KEEP_WARM
 from quotewise.live.engine import freeze_long_lived
 from quotewise.live.lane import Lane
 from quotewise.live.maker import Maker, keep_warm
@@ -59,6 +64,29 @@ UPDATE_LEN = 2 + 2 * DEPTH
 # share of book updates after which the touch has moved: 8.1% on the Binance spot BTCUSDT stream,
 # 7.3% USD-M, 1.5% COIN-M (bench/touch_moves.py on ../shared/data/binance); each move requotes both sides
 TOUCH_MOVES = 0.08
+
+
+@nb.njit(cache=True)
+def _empty(a):
+    return a[0]
+
+
+def machine_floor(gap_s: float, samples: int = 200) -> dict:
+    """p50/p99 (us) of one empty compiled call made after sleeping ``gap_s``: what any tick-to-quote
+    path on this machine pays at least after such a pause."""
+    a = np.zeros(1, np.int64)
+    _empty(a)
+    took = []
+    for _ in range(samples):
+        time.sleep(gap_s)
+        t0 = time.perf_counter_ns()
+        _empty(a)
+        took.append(time.perf_counter_ns() - t0)
+    return {
+        "idle_gap_ms": gap_s * 1e3,
+        "p50": float(np.percentile(took, 50) / 1e3),
+        "p99": float(np.percentile(took, 99) / 1e3),
+    }
 
 
 def _response(kind: str, order_id: int, side: int, price: int, now: int) -> Response:
@@ -267,24 +295,27 @@ def main() -> None:
     )
     ap.add_argument(
         "--keep-warm",
-        default="1ms",
-        help="also run 1 instrument with idle makers rehearsing this often (mm engine start --keep-warm); "
-        "0 to skip",
+        default=KEEP_WARM,
+        help="idle makers rehearse their decision this often, as mm engine start --keep-warm (0: off)",
     )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(db_url(str(Path(tmp) / "bench.db")))
         asyncio.run(run_case(1, 200.0, 1.0, store))  # warm-up: compiled code loaded, caches filled
-        warm = parse_duration(args.keep_warm, "--keep-warm") / 1e9 if args.keep_warm else None
-        counts = [int(c) for c in args.instruments.split(",")]
+        warm = parse_duration(args.keep_warm, "--keep-warm") / 1e9 or None
+        floor = machine_floor(1.0 / args.rate)
+        print(
+            f"machine floor: one empty compiled call after {floor['idle_gap_ms']:g} ms idle: "
+            f"p50 {floor['p50']:.0f} p99 {floor['p99']:.0f} us",
+            flush=True,
+        )
         cases = []
-        for count in counts:
-            if count == 1:
-                cases += (
-                    [(1, args.rate, None)] + ([(1, args.rate, warm)] if warm else []) + [(1, 1000.0, None)]
-                )
+        for count in (int(c) for c in args.instruments.split(",")):
+            if count == 1:  # also at 1,000 updates a second, and without keep-warm for comparison
+                cases += [(1, args.rate, warm)] + ([(1, args.rate, None)] if warm else [])
+                cases.append((1, 1000.0, warm))
             else:
-                cases.append((count, args.rate, None))
+                cases.append((count, args.rate, warm))
         results = []
         for n, rate, keep in cases:
             result = asyncio.run(
@@ -292,16 +323,16 @@ def main() -> None:
             )
             results.append(result)
             t, d = result["to_venue_us"], result["decision_us"]
-            warmed = f", kept warm every {keep * 1e6:g} us" if keep else ""
+            warmed = f"kept warm every {keep * 1e6:g} us" if keep else "not kept warm"
             print(
-                f"{n:>5} instruments x {rate:g}/s{warmed}: to venue p50 {t['p50']:.0f} p99 {t['p99']:.0f} "
+                f"{n:>5} instruments x {rate:g}/s, {warmed}: to venue p50 {t['p50']:.0f} p99 {t['p99']:.0f} "
                 f"p99.9 {t['p99.9']:.0f} us ({result['venue_samples']} samples); "
                 f"decision p99 {d['p99']:.0f} us; "
                 f"loop lag p99 {result['loop_lag_ms']['p99']:.1f} ms; backlog {result['backlog']}",
                 flush=True,
             )
         store.close()
-    print(json.dumps({"cases": results}, indent=2))
+    print(json.dumps({"machine_floor_us": floor, "cases": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quotewise.errors import QuotewiseError
-from quotewise.live import paths
+from quotewise.live import KEEP_WARM, paths
 from quotewise.live.client import EngineClient, EngineNotRunning, running_engine
 from quotewise.parsing import parse_duration
 
@@ -111,28 +111,27 @@ def engine_start(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1 (default: a free one)")] = 0,
     foreground: Annotated[bool, typer.Option(help="run here instead of in the background")] = False,
     keep_warm: Annotated[
-        str | None,
+        str,
         typer.Option(
-            help="idle makers rehearse their decision this often (e.g. 1ms), so the first update after "
-            "a quiet spell is not slowed by cold CPU caches; costs about 10% of one CPU"
+            help="idle makers rehearse their decision this often, so the first update after a pause "
+            "does not wait on cold CPU caches (tick-to-quote p50 ~30 us instead of ~70); about 5% of one "
+            "CPU while markets move, next to nothing once they are quiet; 0 turns it off"
         ),
-    ] = None,
+    ] = KEEP_WARM,
 ) -> None:
     """Start the engine: it resumes every maker its database has as running."""
     info = running_engine()
     if info is not None:
         _fail(QuotewiseError(f"an engine is already running (pid {info['pid']}, port {info['port']})"))
-    if keep_warm is not None:
-        try:
-            parse_duration(keep_warm, "--keep-warm")
-        except QuotewiseError as exc:
-            _fail(exc)
+    try:
+        parse_duration(keep_warm, "--keep-warm")
+    except QuotewiseError as exc:
+        _fail(exc)
     paths.ensure_token()
     args = [sys.executable, "-m", "quotewise.live.server", "--port", str(port)]
     if db:
         args += ["--db", db]
-    if keep_warm:
-        args += ["--keep-warm", keep_warm]
+    args += ["--keep-warm", keep_warm]
     if foreground:
         os.execv(sys.executable, args)
     stale = paths.read_engine_info()
@@ -181,13 +180,15 @@ def engine_stop(
 
 @engine_app.command("status")
 def engine_status() -> None:
-    """Whether an engine runs, where, and on which database."""
+    """Whether an engine runs, where, on which database, and whether it keeps idle makers warm."""
     info = running_engine()
     if info is None:
         _fail(EngineNotRunning("no engine running (start one with: mm engine start)"))
     health = _call(_client().health)
+    warm = info.get("keep_warm")
+    warm = f"kept warm every {warm}" if warm and parse_duration(warm) else "not kept warm"
     console.print(
-        f"engine pid {info['pid']} on port {info['port']}, db {info['db']}, {health['makers']} makers"
+        f"engine pid {info['pid']} on port {info['port']}, db {info['db']}, {health['makers']} makers, {warm}"
     )
 
 

@@ -31,6 +31,7 @@ def test_two_paper_makers_config_stop_and_consistent_records(mm, shared_data):
         if not path.exists():
             pytest.skip(f"real market data not available: {path} is missing")
     mm("engine", "start", "--db", mm.db)
+    assert "kept warm every 1ms" in mm("engine", "status").stdout  # the default
     a = mm(
         "start", "paper", "BTCUSDT", "--data", str(binance), "--speed", "5", "--spread", "1tick"
     ).stdout.strip()
@@ -82,7 +83,8 @@ def test_bad_commands_say_what_is_wrong_and_change_nothing(mm):
     bad_warm = mm("engine", "start", "--db", mm.db, "--keep-warm", "often", check=False)
     assert bad_warm.returncode == 2 and "--keep-warm" in bad_warm.stderr and "often" in bad_warm.stderr
 
-    mm("engine", "start", "--db", mm.db)
+    mm("engine", "start", "--db", mm.db, "--keep-warm", "0")
+    assert "not kept warm" in mm("engine", "status").stdout
     again = mm("engine", "start", "--db", mm.db, check=False)
     assert again.returncode == 2 and "already running" in again.stderr
     maker = mm("start", "paper", "SYN", "--data", "synthetic:300000", "--speed", "10").stdout.strip()

@@ -31,14 +31,18 @@ def test_touch_moves_measures_the_share_the_benchmark_defaults_to():
 
 
 def test_tick_to_quote_reports_every_case_it_ran():
-    out = run("tick_to_quote.py", "--seconds", "0.5", "--instruments", "1,20", "--keep-warm", "1ms")
-    cases = json.loads(out[out.index("{") :])["cases"]
+    out = run("tick_to_quote.py", "--seconds", "0.5", "--instruments", "1,20")
+    report = json.loads(out[out.index("{") :])
+    cases = report["cases"]
     assert [(c["instruments"], c["updates_per_second_each"], c["keep_warm_us"]) for c in cases] == [
+        (1, 50.0, 1000.0),  # kept warm, as the engine is by default
         (1, 50.0, None),
-        (1, 50.0, 1000.0),
-        (1, 1000.0, None),
-        (20, 50.0, None),
+        (1, 1000.0, 1000.0),
+        (20, 50.0, 1000.0),
     ]
+    floor = report["machine_floor_us"]
+    assert floor["idle_gap_ms"] == 20.0 and 0 < floor["p50"] <= floor["p99"]
+    assert f"machine floor: one empty compiled call after 20 ms idle: p50 {floor['p50']:.0f}" in out
     busy = cases[2]
     assert busy["updates"] > 300 and 0 < busy["venue_samples"] <= busy["decisions"] <= busy["updates"]
     assert 0 < busy["to_venue_us"]["p50"] <= busy["to_venue_us"]["p99"] <= busy["to_venue_us"]["p99.9"]

@@ -4,6 +4,7 @@ engine-wide budget on the loop's next pass; a Python strategy decides in its tas
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from venues_for_tests import SYMMETRIC, RecordingVenue, book, symmetric_maker
 
 from quotewise.live import maker as maker_module
 from quotewise.live.lane import Lane
-from quotewise.live.maker import InlineBudget, Maker
+from quotewise.live.maker import InlineBudget, Maker, keep_warm
 from quotewise.live.store import Store, db_url
 from quotewise.quoting.loader import make_strategy
 from quotewise.sim.exchange import Response
@@ -195,5 +196,33 @@ def test_a_fill_while_stopping_places_nothing(store, lane, monkeypatch):
         await stopping
         assert maker.fills == 1 and venue.sent == []
         task.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_keep_warm_rehearses_makers_idle_a_while_and_lets_quiet_ones_cool(monkeypatch):
+    monkeypatch.setattr(maker_module, "KEEP_WARM_FOR_S", 0.2)
+
+    class Idle:
+        def __init__(self, active_ago: float) -> None:
+            self.active_at = time.perf_counter() - active_ago
+            self.rehearsals = 0
+
+        def rehearse(self) -> None:
+            self.rehearsals += 1
+
+    async def scenario() -> None:
+        busy, cooling, cold = Idle(0.0), Idle(0.01), Idle(5.0)
+        warmer = asyncio.create_task(keep_warm(lambda: [busy, cooling, cold], 0.002))
+        end = time.perf_counter() + 0.03
+        while time.perf_counter() < end:
+            busy.active_at = time.perf_counter()  # a turn at every pass of the loop
+            await asyncio.sleep(0)
+        assert cooling.rehearsals >= 5 and busy.rehearsals <= cooling.rehearsals // 5 and cold.rehearsals == 0
+        await asyncio.sleep(0.25)  # now no maker has had a turn for KEEP_WARM_FOR_S
+        done = cooling.rehearsals + busy.rehearsals
+        await asyncio.sleep(0.05)
+        assert cooling.rehearsals + busy.rehearsals == done and cold.rehearsals == 0  # left to cool
+        warmer.cancel()
 
     asyncio.run(scenario())

@@ -61,21 +61,30 @@ class InlineBudget:
 INLINE = InlineBudget()
 NO_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
 KEEP_WARM_MAKERS = 8  # at most this many idle makers rehearse per period
+KEEP_WARM_FOR_S = 1.0  # a maker with no turn for this long is left to cool: a quiet market costs no CPU
 
 
 async def keep_warm(makers: Callable[[], Iterable[Maker]], period_s: float) -> None:
-    """Every ``period_s``, makers idle that long rehearse their decision (:meth:`Maker.rehearse`).
+    """Every ``period_s``, makers idle that long, but not longer than ``KEEP_WARM_FOR_S``, rehearse
+    their decision (:meth:`Maker.rehearse`).
 
-    An idle process loses its code and data from the CPU caches within milliseconds, and the first
-    update after a quiet spell pays for it (on the development machine: tick-to-quote p50 ~110 us
-    at 50 updates a second against ~30 us at 1,000). Rehearsing keeps the path warm for about 10% of
-    one CPU; a busy engine rehearses nothing. asyncio's timers do not go below ~1 ms (epoll)."""
+    An idle process loses its code and data from the CPU caches within a millisecond on a shared
+    machine, and the first update after a quiet spell pays for it (on the development machine:
+    tick-to-quote p50 ~70 us at 50 updates a second against ~30 us kept warm). Rehearsing costs
+    about 5% of one CPU while markets move; a busy maker rehearses nothing, and once no maker has
+    had a turn for ``KEEP_WARM_FOR_S`` the warmer looks only every tenth of that. asyncio's timers do
+    not go below ~1 ms (epoll)."""
+    pause = period_s
     while True:
-        await asyncio.sleep(period_s)
-        idle_since = time.perf_counter() - period_s
-        idle = (m for m in makers() if m.active_at < idle_since)
-        for maker in itertools.islice(idle, KEEP_WARM_MAKERS):
+        await asyncio.sleep(pause)
+        now = time.perf_counter()
+        cooling = (m for m in makers() if now - KEEP_WARM_FOR_S < m.active_at < now - period_s)
+        rehearsed = 0
+        for maker in itertools.islice(cooling, KEEP_WARM_MAKERS):
             maker.rehearse()
+            rehearsed += 1
+        quiet = not rehearsed and not any(m.active_at > now - KEEP_WARM_FOR_S for m in makers())
+        pause = max(period_s, KEEP_WARM_FOR_S / 10) if quiet else period_s
 
 
 class Maker:

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from quotewise.errors import ConfigError, QuotewiseError
-from quotewise.live import paths
+from quotewise.live import KEEP_WARM, paths
 from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker
 from quotewise.live.store import Store, db_url, default_db_url
 from quotewise.parsing import parse_duration
@@ -126,9 +126,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(db: str | None = None, port: int = 0, keep_warm: str | None = None) -> None:
+def serve(db: str | None = None, port: int = 0, keep_warm: str = KEEP_WARM) -> None:
     """Run the engine and its API until SIGTERM/SIGINT or ``POST /engine/stop``."""
-    keep_warm_s = parse_duration(keep_warm, "keep_warm") / 1e9 if keep_warm else None
+    keep_warm_s = parse_duration(keep_warm, "keep_warm") / 1e9 or None
     url = db_url(db) if db else default_db_url()
     store = Store(url)
     port = port or free_port()
@@ -147,7 +147,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Run the Quotewise live engine and its local API.")
     ap.add_argument("--db", help="database URL or SQLite file (default: under the user data directory)")
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    ap.add_argument("--keep-warm", help="idle makers rehearse their decision this often, e.g. 1ms")
+    ap.add_argument(
+        "--keep-warm",
+        default=KEEP_WARM,
+        help=f"idle makers rehearse their decision this often (0: off; default {KEEP_WARM})",
+    )
     args = ap.parse_args()
     serve(args.db, args.port, args.keep_warm)
 
