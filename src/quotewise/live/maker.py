@@ -61,7 +61,7 @@ class InlineBudget:
 INLINE = InlineBudget()
 NO_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
 KEEP_WARM_MAKERS = 8  # at most this many idle makers rehearse per period
-KEEP_WARM_FOR_S = 1.0  # a maker with no turn for this long is left to cool: a quiet market costs no CPU
+KEEP_WARM_FOR_S = 1.0  # a maker with no turn for this long is left to cool (a quiet market costs ~no CPU)
 
 
 async def keep_warm(makers: Callable[[], Iterable[Maker]], period_s: float) -> None:
@@ -395,14 +395,11 @@ class Maker:
             self.changed = True
 
     def _apply_updates(self, events: list[np.ndarray]) -> None:
+        """Market updates to the book, kept for what reads them later: a Python strategy's flow
+        signals (MarketView.events) and the risk engine's stale-data check (:attr:`last_event`)."""
         self.changed = True
         for batch in events:  # one by one: joining structured arrays costs more than applying
             self.book.apply(batch)
-        self._noted(events)
-
-    def _noted(self, events: list[np.ndarray]) -> None:
-        """Keep what the strategy's flow signals (MarketView.events) and the risk engine's stale-data
-        check read about updates applied to the book."""
         if self._kernel is None:
             self._seen = [*self._seen, *events][-64:]
         self._last_update = events[-1]
