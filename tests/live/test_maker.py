@@ -176,7 +176,6 @@ def test_a_one_sided_book_leaves_the_task_waiting(store, lane, monkeypatch):
     asyncio.run(scenario())
 
 
-
 def test_a_fill_while_stopping_places_nothing(store, lane, monkeypatch):
     """A fill that arrives while the maker cancels its orders wakes its task to store the fill; the
     task must not quote again (it used to, leaving an order open after ``mm stop``)."""
