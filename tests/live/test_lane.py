@@ -134,3 +134,30 @@ def test_a_maker_whose_data_ended_gives_its_slot_back(tmp_path):
     maker.end("finished")
     assert lane.makers == [None] and maker.state == "finished"
     store.close()
+
+
+def test_a_one_sided_book_in_the_lane_waits_for_its_touch_to_change(tmp_path, monkeypatch):
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(0))
+    store = Store(db_url(str(tmp_path / "l.db")))
+
+    async def scenario() -> None:
+        venue = RecordingVenue()
+        maker = symmetric_maker("m", venue, store, Lane())
+        turns = []
+        process_inputs = maker.process_inputs
+        maker.process_inputs = lambda: turns.append(1) or process_inputs()
+        bid_only = book(9_999, 10_001)[:1]
+        maker.on_market(bid_only)
+        await asyncio.sleep(0)
+        assert len(turns) == 1  # its first look: nothing to quote on
+        for size in (3, 4, 5):  # the same one-sided touch
+            bid_only["size"] = size
+            maker.on_market(bid_only.copy())
+            await asyncio.sleep(0)
+        assert len(turns) == 1 and venue.sent == []
+        maker.on_market(book(9_999, 10_001)[1:])  # the ask arrives: the touch changed
+        await asyncio.sleep(0)
+        assert venue.sent == [("place", 1, 9_999), ("place", -1, 10_001)]
+
+    asyncio.run(scenario())
+    store.close()

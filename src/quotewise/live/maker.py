@@ -243,8 +243,8 @@ class Maker:
             self._stepping = False
 
     def rehearse(self) -> None:
-        """Walk a turn without acting: the input step (nothing queued), the clock, the compiled
-        decision, the quote set and the diff against our orders. Changes nothing; run on an idle
+        """Walk a decision without acting: the clock, the compiled call on an empty update, the quotes
+        and their diff against our orders (:meth:`_decide_compiled`). Changes nothing; run on an idle
         maker (see :func:`keep_warm`) so that the next real update finds this code and data still in
         the CPU's caches."""
         in_lane = self._slot is not None and not self.lane.idle
@@ -465,6 +465,8 @@ class Maker:
             if update is not None:
                 self._last_update = update
             if not two_sided:
+                if self._slot is not None:  # the lane wakes it when this touch changes, not before
+                    self.lane.decided[self._slot] = (touch_bid, touch_ask)
                 self._nothing_to_quote(now)
                 return
             self.changed = False
