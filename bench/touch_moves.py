@@ -13,6 +13,7 @@ import numpy as np
 
 from quotewise.book.orderbook import OrderBook
 from quotewise.data.convert import load_source
+from quotewise.errors import DataError
 from quotewise.model.events import CLEAR, TRADE
 
 
@@ -21,7 +22,7 @@ def touch_moves(events: np.ndarray) -> tuple[int, float, float]:
     book_events = events[events["kind"] != TRADE]
     priced = book_events["price"][book_events["kind"] != CLEAR]
     if not len(priced):
-        raise ValueError("no book updates (a depth stream with no snapshot has none: its diffs are dropped)")
+        raise ValueError("no book updates (only trades)")
     book = OrderBook(int(priced.min()), int(priced.max()))
     local = book_events["local_ts"]
     starts = np.flatnonzero(np.r_[True, local[1:] != local[:-1]])
@@ -44,6 +45,9 @@ def main() -> None:
     for path in ap.parse_args().files:
         try:
             messages, rate, share = touch_moves(load_source(path).events)
+        except DataError as exc:  # a file the readers refuse, e.g. depth updates with no snapshot
+            print(exc)  # it names the file
+            continue
         except ValueError as exc:
             print(f"{path}: {exc}")
             continue

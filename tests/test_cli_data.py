@@ -71,3 +71,64 @@ def test_convert_refuses_bad_input(tmp_path):
     bad = runner.invoke(app, ["backtest", "--data", str(broken), "--quiet", "--out", str(tmp_path / "run")])
     assert bad.exit_code == 2 and "broken.parquet" in bad.output
     assert not (tmp_path / "run").exists()
+
+
+def test_info_and_convert_take_consecutive_files_like_backtest(tmp_path, shared_data):
+    spot = shared_data / "binance" / "spot"
+    first, second = spot / "btcusdt_20240808.gz", spot / "btcusdt_20240809.gz"
+    info = runner.invoke(app, ["data", "info", f"{first},{second}", "--json"])
+    assert info.exit_code == 0, info.output
+    summary = json.loads(info.stdout)
+    assert summary["report"]["files"] == [str(first), str(second)]
+    assert summary["events"] == 319_999  # what `mm backtest --data a,b` replays
+    out = tmp_path / "spot.parquet"
+    convert = runner.invoke(app, ["data", "convert", f"{first},{second}", "--out", str(out)])
+    assert convert.exit_code == 0, convert.output
+    assert len(read_events(out).events) == 319_999
+    alone = runner.invoke(app, ["data", "info", str(second)])
+    assert alone.exit_code == 2
+    assert f"{second}: " in alone.stderr and "no depth snapshot" in alone.stderr
+    assert f"--dataEARLIER.gz,{second}" in "".join(alone.stderr.split())  # rich may wrap the line
+
+
+def _late_snapshot_csv(path):
+    """A tardis incremental_book_L2 file whose first snapshot comes 2 s after its first update."""
+    rows = [
+        "x,S,1600000000000000,1600000000000000,false,bid,5.0,1",
+        "x,S,1600000002000000,1600000002000000,true,bid,4.0,3",
+        "x,S,1600000002000000,1600000002000000,true,ask,4.5,3",
+        "x,S,1600000003000000,1600000003000000,false,bid,4.1,1",
+    ]
+    header = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
+    path.write_text("\n".join([header, *rows]))
+    return path
+
+
+def test_reader_warnings_are_printed_by_info_convert_and_backtest(tmp_path):
+    path = _late_snapshot_csv(tmp_path / "late.csv")
+    warning = f"warning: {path}:3: the book starts at the first is_snapshot row, 2.0 s after the first row"
+    info = runner.invoke(app, ["data", "info", str(path), "--json"])
+    assert info.exit_code == 0 and info.stderr.startswith(warning)
+    assert json.loads(info.stdout)["report"]["warnings"][0].startswith(warning.removeprefix("warning: "))
+    out = tmp_path / "late.parquet"
+    convert = runner.invoke(app, ["data", "convert", str(path), "--out", str(out)])
+    assert convert.exit_code == 0 and convert.stderr.startswith(warning)
+    for data in (path, out):  # the warning travels with the converted file
+        out_dir = str(tmp_path / data.suffix)
+        args = ["backtest", "--data", str(data), "--quiet", "--no-report", "--out", out_dir]
+        run = runner.invoke(app, args)
+        assert run.exit_code == 0, run.output
+        assert run.stderr.startswith(warning)
+
+
+def test_trades_alone_are_read_but_not_backtested(tmp_path, shared_data):
+    trades = shared_data / "tardis" / "bitmex_trades_XBTUSD.csv"
+    info = runner.invoke(app, ["data", "info", str(trades), "--json"])
+    assert info.exit_code == 0 and set(json.loads(info.stdout)["events_by_kind"]) == {"TRADE"}
+    out = tmp_path / "trades.parquet"
+    assert runner.invoke(app, ["data", "convert", str(trades), "--out", str(out)]).exit_code == 0
+    for data in (trades, out):
+        run = runner.invoke(app, ["backtest", "--data", str(data), "--quiet", "--out", str(tmp_path / "run")])
+        assert run.exit_code == 2
+        assert "only trades, no order book events" in run.stderr and data.name in run.stderr
+    assert not (tmp_path / "run").exists()

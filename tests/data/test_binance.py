@@ -87,6 +87,8 @@ def test_reads_venue_symbol_and_units(stream: tuple[str, EventData, list]) -> No
     rep = data.report
     assert rep["lines"] == len(raw)
     assert rep["gaps"] == 0
+    assert rep["time_units"] == {"local": "ns", "exchange": "ms"}
+    assert "warnings" not in rep  # each day's snapshot comes about a second after its first update
     assert rep["local_clock_shift_ns"] > 1_000_000_000  # this capture clock runs ~1.27 s behind Binance
     assert rep["book_tickers_ignored"] == sum(r[1] == "bookTicker" for r in raw)
     assert rep["depth_messages"] == sum(r[1] == "depth" for r in raw)
@@ -235,11 +237,43 @@ def test_spot_sequencing_rule(tmp_path: Path) -> None:
         read_binance(_write(tmp_path / "spotgap.gz", [*good[:3], spot(105, 106, [])]))
 
 
-def test_diffs_without_any_snapshot_are_counted(tmp_path: Path) -> None:
+def test_diffs_without_any_snapshot_are_refused(tmp_path: Path) -> None:
     messages = [m for m in _messages() if "lastUpdateId" not in m]
-    data = read_binance(_write(tmp_path / "nosnap.gz", messages))
-    assert data.report["diffs_skipped_before_snapshot"] == 4
-    assert data.events["kind"].tolist() == [TRADE]
+    path = _write(tmp_path / "nosnap.gz", messages)
+    with pytest.raises(DataError, match=r"nosnap.gz: 4 depth updates but no depth snapshot .* --data EAR"):
+        read_binance(path)
+    trades_only = read_binance(_write(tmp_path / "trades.gz", [_trade(1, "100.0", True)]))
+    assert trades_only.events["kind"].tolist() == [TRADE] and "warnings" not in trades_only.report
+
+
+def test_real_day_without_its_snapshot_is_refused_and_chains_after_the_previous_day() -> None:
+    second = shared_path("binance", "spot", "btcusdt_20240809.gz")
+    with pytest.raises(DataError) as info:
+        read_binance(second)
+    text = str(info.value)
+    assert "\n" not in text and text.startswith(f"{second}: ")
+    assert "depth updates but no depth snapshot" in text and f"--data EARLIER.gz,{second}" in text
+    assert int(text.split(": ")[1].split()[0].replace(",", "")) > 1000
+    pair = read_binance([shared_path("binance", "spot", "btcusdt_20240808.gz"), second])
+    assert pair.report["snapshots"] == 1 and "warnings" not in pair.report
+
+
+def test_late_snapshot_starts_the_book_with_a_warning(tmp_path: Path) -> None:
+    """A snapshot 10 s into the stream: the book starts there and the skipped updates are said."""
+    second = 1_000_000_000
+    early = [_diff(80 + i, 80 + i, 79 + i, [["99.0", "1.000"]], [], e=E0 + i * 1000) for i in range(10)]
+    lines = [*early, *_messages()]
+    path = tmp_path / "late.gz"
+    with gzip.open(path, "wt") as fh:
+        for i, msg in enumerate(lines):
+            fh.write(f"{T0 + i * second} {json.dumps(msg)}\n")
+    data = read_binance(path)
+    assert data.report["warnings"] == [
+        f"{path}:13: the book starts at this first depth snapshot, 12.0 s after the first depth update; "
+        "the 11 depth updates before it were skipped"
+    ]
+    assert data.events["kind"][0] == CLEAR  # nothing of the early updates reaches the book
+    assert read_binance(_write(tmp_path / "prompt.gz", _messages())).report.get("warnings") is None
 
 
 def test_malformed_json_names_the_line(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from quotewise.data.store import write_events
 from quotewise.errors import ConfigError, DataError
 from quotewise.model.events import SET, TRADE
 
+T0 = 1_700_000_000_000_000_000  # local receive times in ns, as the captures write them
 SNAPSHOT = {"lastUpdateId": 10, "E": 1_700_000_000_000, "bids": [["10.0", "1"]], "asks": [["10.5", "2"]]}
 TRADE_LINE = {
     "stream": "abcusdt@trade",
@@ -49,7 +50,7 @@ def test_detects_every_real_format() -> None:
 
 
 def test_detects_our_files_and_hftbacktest(tmp_path: Path) -> None:
-    data = load_source(_capture(tmp_path / "a.gz", 1_700_000_000_000_000_000))
+    data = load_source(_capture(tmp_path / "a.gz", T0))
     assert detect_format(write_events(tmp_path / "a.parquet", data)) == "parquet"
     assert detect_format(write_hftbacktest_npz(data, tmp_path / "a.npz")) == "hftbacktest"
     back = load_source(tmp_path / "a.parquet")
@@ -76,7 +77,7 @@ def test_unknown_or_undetectable_formats_list_the_accepted_ones(tmp_path: Path) 
 
 
 def test_options_are_checked(tmp_path: Path) -> None:
-    data = load_source(_capture(tmp_path / "a.gz", 1))
+    data = load_source(_capture(tmp_path / "a.gz", T0))
     write_hftbacktest_npz(data, tmp_path / "a.npz")
     with pytest.raises(ConfigError, match="tick and lot"):
         load_source(tmp_path / "a.npz")
@@ -88,8 +89,8 @@ def test_options_are_checked(tmp_path: Path) -> None:
 
 
 def test_several_binance_files_are_one_stream(tmp_path: Path) -> None:
-    first = _capture(tmp_path / "d1.gz", 1_000)
-    second = _capture(tmp_path / "d2.gz", 2_000)
+    first = _capture(tmp_path / "d1.gz", T0 + 1_000)
+    second = _capture(tmp_path / "d2.gz", T0 + 2_000)
     data = load_source([first, second], tick_size=0.5, symbol="ABC")
     assert data.instrument.symbol == "ABC" and data.instrument.tick_size == 0.5
     assert data.report["snapshots"] == 2 and data.report["snapshots_redundant"] == 1

@@ -23,9 +23,10 @@ DEPTH, TRADE_EV, CLEAR_EV, SNAPSHOT = 1, 2, 3, 4
 FIELDS = [("ev", "u8"), ("exch_ts", "i8"), ("local_ts", "i8"), ("px", "f8"), ("qty", "f8")]
 HBT = np.dtype([*FIELDS, ("order_id", "u8"), ("ival", "i8"), ("fval", "f8")], align=True)
 INSTRUMENT = Instrument(symbol="BTCUSDT", venue="test", tick_size=0.1, lot_size=0.001)
+T0 = 1_700_000_000_000_000_000  # ns since the epoch: 2023-11-14
 
 
-def _events(rows: list[tuple[int, int, int, int, int]], t0: int = 1_000) -> np.ndarray:
+def _events(rows: list[tuple[int, int, int, int, int]], t0: int = T0) -> np.ndarray:
     """(kind, side, price, size, order_id) rows at increasing times."""
     ev = np.zeros(len(rows), EVENT_DTYPE)
     for i, (kind, side, price, size, oid) in enumerate(rows):
@@ -86,11 +87,11 @@ def test_side_clears_round_trip(tmp_path: Path) -> None:
     assert back.report["side_clears"] == 3
 
 
-def _hbt(rows: list[tuple[int, int, float, float, int]]) -> np.ndarray:
-    """Rows (ev, exch_ts, px, qty, order_id) in hftbacktest's array layout, local = exch + 10."""
+def _hbt(rows: list[tuple[int, int, float, float, int]], t0: int = T0) -> np.ndarray:
+    """Rows (ev, exch_ts after t0, px, qty, order_id) in hftbacktest's array layout, local = exch + 10."""
     data = np.zeros(len(rows), HBT)
     for i, (ev, ts, px, qty, oid) in enumerate(rows):
-        data[i] = (ev, ts, ts + 10, px, qty, oid, 0, 0.0)
+        data[i] = (ev, t0 + ts, t0 + ts + 10, px, qty, oid, 0, 0.0)
     return data
 
 
@@ -205,3 +206,26 @@ def test_real_l3_lobster_keeps_every_book(tmp_path: Path) -> None:
     lo, hi = int(prices.min()), int(prices.max())
     for i in range(0, len(kinds), 97):
         assert _book(back.events[: ends[i]], lo, hi) == _book(l3.events[: i + 1], lo, hi)
+
+
+def test_microsecond_times_of_older_versions_are_read_as_such(tmp_path: Path) -> None:
+    rows = [
+        (EXCH | LOCAL | DEPTH | BUY, 1, 100.0, 1.0, 0),
+        (EXCH | LOCAL | TRADE_EV | SELL, 2, 100.0, 0.5, 7),
+    ]
+    path = tmp_path / "times.npz"
+    np.savez(path, data=_hbt(rows, t0=T0 // 1000))
+    data = read_hftbacktest_npz(path, tick_size=0.1, lot_size=0.001)
+    assert data.report["time_units"] == {"local": "us", "exchange": "us"}
+    assert data.events["exch_ts"].tolist() == [T0 + 1_000, T0 + 2_000]
+    assert np.array_equal(data.events["local_ts"], data.events["exch_ts"] + 10_000)
+    mixed = _hbt(rows)
+    mixed["local_ts"][1] //= 1000
+    np.savez(path, data=mixed)
+    with pytest.raises(DataError, match=r"times.npz: row 1: local_ts \d+ is not in ns like the first one"):
+        read_hftbacktest_npz(path, tick_size=0.1, lot_size=0.001)
+    late = _hbt(rows)
+    late["local_ts"] += 2 * 3_600 * 10**9  # local times written in UTC+2
+    np.savez(path, data=late)
+    with pytest.raises(DataError, match=r"times.npz: local receive times are 2.0 hours ahead of"):
+        read_hftbacktest_npz(path, tick_size=0.1, lot_size=0.001)

@@ -118,9 +118,19 @@ def test_trades() -> None:
 
 
 HEAD = "exchange,symbol,timestamp,local_timestamp"
+T0_US = 1_600_000_000_000_000  # 2020-09-13 in microseconds, as tardis.dev writes times
 
 
-def _write(path: Path, header: str, lines: list[str]) -> Path:
+def _after(t0: int, line: str) -> str:
+    fields = line.split(",")
+    fields[2:4] = [str(t0 + int(f)) for f in fields[2:4]]
+    return ",".join(fields)
+
+
+def _write(path: Path, header: str, lines: list[str], t0: int = T0_US) -> Path:
+    """A tardis CSV whose rows' two times are ``t0`` plus the ones written in ``lines``."""
+    if header.startswith(HEAD):
+        lines = [_after(t0, line) for line in lines]
     text = "\n".join([header, *lines]) + "\n"
     if path.suffix == ".gz":
         with gzip.open(path, "wt") as fh:
@@ -145,7 +155,7 @@ def test_snapshot_window_rule(tmp_path: Path) -> None:
     book = new_book(0, 200)
     states = []
     for t in (10, 20, 30, 40):
-        apply_events(*book, ev[ev["local_ts"] == t * 1000])
+        apply_events(*book, ev[ev["local_ts"] == (T0_US + t) * 1000])
         states.append((_top(book, BID, 5), _top(book, ASK, 5)))
     assert states[1][0] == [(102, 1), (100, 2)]
     assert states[2][0] == [(104, 1), (103, 1), (102, 1), (100, 2)]
@@ -199,3 +209,35 @@ def test_bad_files(tmp_path: Path) -> None:
         read_tardis(_write(tmp_path / "price.csv", header, ["x,S,1,10,1,buy,1.5,2", "x,S,2,20,2,buy,1.5x,1"]))
     with pytest.raises(DataError, match="off the price grid"):
         read_tardis(_write(tmp_path / "grid.csv", header, ["x,S,1,10,1,buy,1.55,2"]), tick_size=0.1)
+
+
+def test_time_units_are_checked_not_assumed(tmp_path: Path) -> None:
+    header = f"{HEAD},id,side,price,amount"
+    rows = ["x,S,1,10,1,buy,1.5,2", "x,S,2,20,2,buy,1.5,1"]
+    documented = read_tardis(_write(tmp_path / "us.csv", header, rows))
+    assert documented.report["time_units"] == {"local": "us", "exchange": "us"}
+    assert documented.events["exch_ts"].tolist() == [(T0_US + 1) * 1000, (T0_US + 2) * 1000]
+    in_ns = read_tardis(_write(tmp_path / "ns.csv", header, rows, t0=T0_US * 1000))
+    assert in_ns.report["time_units"] == {"local": "ns", "exchange": "ns"}
+    assert in_ns.events["exch_ts"].tolist() == [T0_US * 1000 + 1, T0_US * 1000 + 2]
+    mixed = [_after(T0_US, rows[0]), f"x,S,{T0_US + 2},{(T0_US + 20) // 1000},2,buy,1.5,1"]
+    with pytest.raises(DataError, match=r"mixed.csv:3: local_timestamp \d+ is not in us like the first one"):
+        read_tardis(_write(tmp_path / "mixed.csv", header, mixed, t0=0))
+    with pytest.raises(DataError, match=r"tiny.csv:2: timestamp 1 is no epoch time in s, ms, us or ns"):
+        read_tardis(_write(tmp_path / "tiny.csv", header, rows, t0=0))
+
+
+def test_incremental_book_starts_at_its_first_snapshot(tmp_path: Path) -> None:
+    header = f"{HEAD},is_snapshot,side,price,amount"
+    updates = ["x,S,1,1000000,false,bid,5.0,1", "x,S,2,2000000,false,ask,5.5,1"]
+    path = _write(tmp_path / "nosnap.csv", header, updates)
+    with pytest.raises(DataError, match=r"nosnap.csv: 2 incremental_book_L2 rows but no is_snapshot=true"):
+        read_tardis(path)
+    later = [*updates, "x,S,3,3500000,true,bid,4.0,3", "x,S,3,3500000,true,ask,4.5,3"]
+    data = read_tardis(_write(tmp_path / "late.csv", header, later))
+    assert data.report["warnings"] == [
+        f"{tmp_path / 'late.csv'}:4: the book starts at the first is_snapshot row, 2.5 s after the first "
+        "row; the 2 update rows before it were skipped"
+    ]
+    assert data.events["kind"].tolist() == [CLEAR, SET, SET] and data.events["price"].tolist() == [0, 40, 45]
+    assert data.report["rows_before_first_snapshot"] == 2

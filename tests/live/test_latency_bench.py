@@ -24,10 +24,11 @@ def run(script: str, *args: str) -> str:
 def test_touch_moves_measures_the_share_the_benchmark_defaults_to():
     spot = shared_path("binance", "spot", "btcusdt_20240808.gz")
     no_snapshot = shared_path("binance", "spot", "btcusdt_20240809.gz")  # diffs only: no book to build
-    first, second = run("touch_moves.py", str(spot), str(no_snapshot)).splitlines()
+    trades = shared_path("tardis", "bitmex_trades_XBTUSD.csv")
+    first, second, third = run("touch_moves.py", str(spot), str(no_snapshot), str(trades)).splitlines()
     assert "3,448 book messages" in first and "touch moved after 8.1%" in first
-    why = "no book updates (a depth stream with no snapshot has none: its diffs are dropped)"
-    assert second == f"{no_snapshot}: {why}"
+    assert second.startswith(f"{no_snapshot}: ") and "depth updates but no depth snapshot" in second
+    assert third == f"{trades}: no book updates (only trades)"
 
 
 def test_tick_to_quote_reports_every_case_it_ran():

@@ -11,7 +11,8 @@ import numpy as np
 
 from quotewise.data import store
 from quotewise.data.store import EventData
-from quotewise.model.events import ADD, EXECUTE
+from quotewise.errors import ConfigError, DataError
+from quotewise.model.events import ADD, EXECUTE, TRADE
 from quotewise.model.instrument import Instrument
 
 
@@ -34,12 +35,30 @@ def _has_l3(events: np.ndarray) -> bool:
     return bool(np.any((kinds >= ADD) & (kinds <= EXECUTE)))
 
 
+def data_paths(data: str) -> str | list[str]:
+    """A ``--data`` value as one path, or the list of consecutive files of one stream (``a.gz,b.gz``)."""
+    if "," not in data or Path(data).exists():
+        return data
+    paths = data.split(",")
+    if not all(paths):
+        raise ConfigError(f"--data {data!r}: an empty file name between commas")
+    return paths
+
+
+def _refuse_without_book(name: str, lowest_kind: int, highest_kind: int) -> None:
+    """Quotes need a book to rest in: trades alone would run to a backtest with no orders."""
+    if lowest_kind == highest_kind == TRADE:
+        raise DataError(
+            f"{name}: only trades, no order book events: a market-making backtest needs depth data "
+            "(book snapshots and updates)"
+        )
+
+
 def from_event_data(data: EventData, name: str, chunk: int = 1_000_000) -> DataSource:
     events = data.events
     if len(events) == 0:
-        from quotewise.errors import DataError
-
         raise DataError(f"{name}: holds no events")
+    _refuse_without_book(name, int(events["kind"].min()), int(events["kind"].max()))
 
     def chunks() -> Iterator[np.ndarray]:
         for start in range(0, len(events), chunk):
@@ -60,6 +79,7 @@ def from_event_data(data: EventData, name: str, chunk: int = 1_000_000) -> DataS
 def from_parquet(path: str | Path) -> DataSource:
     """Stream a converted file row group by row group: memory does not grow with history."""
     meta = store.read_meta(path)
+    _refuse_without_book(str(path), *store.column_range(path, "kind"))
     lo, hi = store.price_range(path)
     first = next(store.iter_event_chunks(path), np.zeros(0, dtype=store.EVENT_DTYPE))
     return DataSource(

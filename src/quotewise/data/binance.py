@@ -1,4 +1,4 @@
-"""Binance captures (``<local receive ns> <JSON>`` lines, gzipped) to normalized L2 events.
+"""Binance captures (``<local receive time> <JSON>`` lines, gzipped) to normalized L2 events.
 
 One capture holds a symbol's combined streams: diff depth (``depthUpdate``), trades (``trade`` or
 ``aggTrade``), ``bookTicker``, and REST depth snapshots (``{"lastUpdateId": ...}``) written on
@@ -11,12 +11,17 @@ one must continue the chain (futures: ``pu`` equals the previous ``u``; spot: ``
 A broken chain raises :class:`DataError`, or with ``allow_gaps`` clears the book (the book is
 unknown from there on, and an empty book is safer to trade against than a stale one) and skips
 diffs until a later snapshot re-syncs it. Buffered diffs applied at a snapshot take the snapshot
-line's local time: that is when a live reader could first apply them.
+line's local time: that is when a live reader could first apply them. Depth updates with no snapshot
+anywhere cannot give a book and are refused; a first snapshot that comes more than
+:data:`SNAPSHOT_WAIT_NS` after the first update is a warning in the report (the book is unknown
+until then).
 
 Trades become TRADE events on the resting side (``m`` true: the buyer made the market, so the bid
 rested: side +1). ``bookTicker`` only repeats the depth stream and is counted, not emitted. Exchange
-times are ``E`` for depth and ``T`` for trades; see :func:`quotewise.data.units.normalize_clocks`
-for how both clocks are made monotone and consistent.
+times are ``E`` for depth and ``T`` for trades, normally milliseconds; local times are normally
+nanoseconds, but older captures wrote microseconds. Both units are read from the magnitudes, per file
+(:class:`quotewise.data.units.EpochClock`, reported under ``time_units``); see
+:func:`quotewise.data.units.normalize_clocks` for how both clocks are made monotone and consistent.
 """
 
 from __future__ import annotations
@@ -25,19 +30,19 @@ import gzip
 import json
 import zlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from quotewise.data.store import EventData
-from quotewise.data.units import ValueFormatError, normalize_clocks, units_and_step
+from quotewise.data.store import EventData, add_warning
+from quotewise.data.units import EpochClock, ValueFormatError, normalize_clocks, units_and_step
 from quotewise.errors import DataError
 from quotewise.model.events import ASK, BID, CLEAR, EVENT_DTYPE, SET, TRADE
 from quotewise.model.instrument import Instrument
 
-MS = 1_000_000
+SNAPSHOT_WAIT_NS = 5_000_000_000  # a REST snapshot fetched on subscribing comes sooner than this
 PENDING_MAX = 10_000  # diffs kept while waiting for a snapshot; older ones cannot be needed
 _NO_TIME = -1  # a snapshot without its own exchange time takes the running maximum
 _decode = json.JSONDecoder().decode
@@ -141,6 +146,9 @@ class _Reader:
         self.prev_u = -1  # u of the last applied diff; -1 while awaiting the first after a snapshot
         self.pending: deque[tuple[dict[str, Any], int, tuple[str, int]]] = deque()
         self.prev_local = -1
+        self.clocks: list[tuple[EpochClock, EpochClock]] = []
+        self.first_depth_local: int | None = None
+        self.applied = 0
         self.symbol = ""
         self.venue: str | None = None
         self.venue_guess: str | None = None
@@ -159,6 +167,19 @@ class _Reader:
         }
 
     # -- lines -------------------------------------------------------------------------------
+    def start_file(self) -> None:
+        """Each file's times may be in their own units; within a file they must not change."""
+        self.clocks.append((EpochClock("local receive time"), EpochClock("exchange time")))
+
+    def _ns(self, clock: EpochClock, value: Any, where: tuple[str, int]) -> int:
+        try:
+            return clock.ns(int(value))
+        except DataError as exc:
+            raise DataError(f"{where[0]}:{where[1]}: {exc}") from None
+
+    def _exch(self, value: Any, where: tuple[str, int]) -> int:
+        return self._ns(self.clocks[-1][1], value, where)
+
     def line(self, raw: bytes, where: tuple[str, int]) -> None:
         self.report["lines"] += 1
         space = raw.find(b" ")
@@ -171,8 +192,9 @@ class _Reader:
                 raise ValueError("the JSON is not an object")
         except ValueError as exc:
             raise DataError(
-                f"{where[0]}:{where[1]}: malformed line, expected '<int ns> <JSON>': {exc}"
+                f"{where[0]}:{where[1]}: malformed line, expected '<int time> <JSON>': {exc}"
             ) from None
+        local = self._ns(self.clocks[-1][0], local, where)
         if local < self.prev_local:
             raise DataError(
                 f"{where[0]}:{where[1]}: non-monotonic timestamps: local time {local} is before the "
@@ -197,6 +219,8 @@ class _Reader:
         self._note_symbol(str(msg.get("s", "")) or stream.partition("@")[0].upper(), msg, where)
         if kind == "depthUpdate":
             self.report["depth_messages"] += 1
+            if self.first_depth_local is None:
+                self.first_depth_local = local
             if self.synced:
                 self._diff(msg, local, where)
             else:
@@ -207,7 +231,7 @@ class _Reader:
             trade_id = int(msg["t"] if kind == "trade" else msg["a"])
             self.out.prices.append(msg["p"])
             self.out.sizes.append(msg["q"])
-            self.out.block(1, TRADE, side, int(msg["T"]) * MS, local, trade_id, where)
+            self.out.block(1, TRADE, side, self._exch(msg["T"], where), local, trade_id, where)
         elif kind == "bookTicker":
             self.report["book_tickers_ignored"] += 1
         else:
@@ -248,7 +272,7 @@ class _Reader:
             # the unbroken diff chain already gives this book exactly
             self.report["snapshots_redundant"] += 1
             return
-        exch = int(snap["E"]) * MS if "E" in snap else _NO_TIME
+        exch = self._exch(snap["E"], where) if "E" in snap else _NO_TIME
         self.out.block(1, CLEAR, 0, exch, local, 0, where)
         self.out.levels(snap["bids"], BID, exch, local, where)
         self.out.levels(snap["asks"], ASK, exch, local, where)
@@ -263,6 +287,21 @@ class _Reader:
                 self.pending.append((msg, local, held_where))
         if self.synced:
             self.in_gap = False
+        if self.report["snapshots"] == 1:
+            self._note_book_start(local, where)
+
+    def _note_book_start(self, local: int, where: tuple[str, int]) -> None:
+        """Warn when the first snapshot comes long after the depth stream began: no book until then."""
+        if self.first_depth_local is None:
+            return
+        waited = local - self.first_depth_local
+        if waited > SNAPSHOT_WAIT_NS:
+            skipped = self.report["depth_messages"] - self.applied
+            add_warning(
+                self.report,
+                f"{where[0]}:{where[1]}: the book starts at this first depth snapshot, {waited / 1e9:.1f} s "
+                f"after the first depth update; the {skipped:,} depth updates before it were skipped",
+            )
 
     def _diff(self, msg: dict[str, Any], local: int, where: tuple[str, int]) -> None:
         first, last = int(msg["U"]), int(msg["u"])
@@ -289,10 +328,11 @@ class _Reader:
             ids = f"pu={prev}, U={first}, u={last}" if futures else f"U={first}, u={last}"
             self._gap(msg, local, where, f"previous diff ended at u={self.prev_u} but this one has {ids}")
             return
-        exch = int(msg["E"]) * MS
+        exch = self._exch(msg["E"], where)
         self.out.levels(msg["b"], BID, exch, local, where)
         self.out.levels(msg["a"], ASK, exch, local, where)
         self.prev_u = last
+        self.applied += 1
 
     def _gap(self, msg: dict[str, Any], local: int, where: tuple[str, int], detail: str) -> None:
         if not self.allow_gaps:
@@ -304,12 +344,29 @@ class _Reader:
         self.synced = False
         self.in_gap = True
         self.prev_u = -1
-        self.out.block(1, CLEAR, 0, int(msg["E"]) * MS, local, 0, where)
+        self.out.block(1, CLEAR, 0, self._exch(msg["E"], where), local, 0, where)
         self._hold(msg, local, where)
 
-    def finish(self) -> None:
+    def finish(self, files: list[Path]) -> None:
+        """Count what never found a snapshot; refuse a stream whose book cannot be built at all."""
         self._count_skipped(len(self.pending))
         self.pending.clear()
+        depth = self.report["depth_messages"]
+        if depth and not self.report["snapshots"]:
+            names = ",".join(map(str, files))
+            raise DataError(
+                f'{names}: {depth:,} depth updates but no depth snapshot (a {{"lastUpdateId": ...}} line) '
+                f"to build the book from; give the earlier file that has it first: --data EARLIER.gz,{names}"
+            )
+        self.report["time_units"] = {
+            "local": _units(c[0] for c in self.clocks),
+            "exchange": _units(c[1] for c in self.clocks),
+        }
+
+
+def _units(clocks: Iterable[EpochClock]) -> str | None:
+    """The units the files were in, in file order (one when they agree)."""
+    return ", ".join(dict.fromkeys(c.unit for c in clocks if c.unit)) or None
 
 
 def _fill_missing_exch(events: np.ndarray) -> None:
@@ -342,7 +399,8 @@ def read_binance(
 
     ``tick_size``/``lot_size`` default to the finest decimals in the data. Raises
     :class:`DataError` naming the file and line for malformed lines, non-monotonic local times,
-    update-id gaps (unless ``allow_gaps``) and truncated or corrupt gzip files.
+    times in no unit or mixed units, update-id gaps (unless ``allow_gaps``) and truncated or corrupt
+    gzip files, and naming the files for depth updates without any snapshot.
     """
     files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     if not files:
@@ -351,19 +409,20 @@ def read_binance(
     for path in files:
         if not path.is_file():
             raise DataError(f"{path}: no such file")
+        reader.start_file()
         try:
             with _lines(path) as fh:
                 for number, raw in enumerate(fh, 1):
                     reader.line(raw, (str(path), number))
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise DataError(f"{path}: truncated or corrupt gzip file ({exc})") from None
-    reader.finish()
+    reader.finish(files)
     if not reader.out.count:
         raise DataError(f"{', '.join(map(str, files))}: no depth snapshot, diff or trade to read")
     events, tick, lot = reader.out.build(tick_size, lot_size)
     _fill_missing_exch(events)
     report = reader.report
-    normalize_clocks(events, report)
+    normalize_clocks(events, report, ", ".join(map(str, files)))
     report["files"] = [str(p) for p in files]
     venue = reader.venue or reader.venue_guess or "binance"
     instrument = Instrument(symbol=reader.symbol or "UNKNOWN", venue=venue, tick_size=tick, lot_size=lot)

@@ -12,6 +12,8 @@ the best price to ``px`` inclusive (the whole side when ``px`` is not finite), s
 replaying the book: CLEAR of that side when it covers every level, otherwise one SET 0 per removed
 level. hftbacktest's event-order correction can split one event into an exchange-only and a
 local-only copy; the local-only copy of such a pair is dropped so trades are not counted twice.
+Times are nanoseconds in hftbacktest v2, microseconds in older versions: each column's unit is read
+from its magnitudes (reported under ``time_units``), and clocks more than an hour apart are refused.
 
 Writing: every row carries both processor flags. L3 events have no place in this L2 format, so
 they are replayed through the book and written as the level's new total size (an EXECUTE also
@@ -28,6 +30,7 @@ import numpy as np
 
 from quotewise.book.core import ASK_HI, BA, BASE, BB, BID_LO, apply_event, apply_events, level_size, new_book
 from quotewise.data.store import EventData
+from quotewise.data.units import ValueFormatError, check_clock_offset, to_epoch_ns
 from quotewise.errors import ConfigError, DataError
 from quotewise.model.events import ADD, ASK, BID, CLEAR, EVENT_DTYPE, EXECUTE, SET, TRADE
 from quotewise.model.instrument import Instrument
@@ -67,6 +70,19 @@ def _on_grid(path: Path, values: np.ndarray, step: float, what: str, check: np.n
             f"{path}: row {row}: {what} {float(values[row])!r} is not a multiple of the {what} step {step}"
         )
     return np.where(check, rounded, 0).astype(np.int64)
+
+
+def _times_to_ns(path: Path, raw: np.ndarray) -> dict[str, str]:
+    """Put both time columns in nanoseconds, in place, and check they agree; the units found."""
+    units = {}
+    for name, clock in (("local_ts", "local"), ("exch_ts", "exchange")):
+        try:
+            raw[name], units[clock] = to_epoch_ns(raw[name], name)
+        except ValueFormatError as exc:
+            raise DataError(f"{path}: row {exc.index}: {exc}") from None
+    if len(raw):
+        check_clock_offset(int((raw["local_ts"] - raw["exch_ts"]).min()), str(path))
+    return units
 
 
 def _drop_split_copies(raw: np.ndarray, report: dict[str, Any]) -> np.ndarray:
@@ -142,7 +158,7 @@ def read_hftbacktest_npz(
     missing = set(HBT_DTYPE.names) - set(raw.dtype.names or ())
     if missing:
         raise DataError(f"{path}: 'data' lacks hftbacktest fields {sorted(missing)}")
-    report: dict[str, Any] = {"rows": len(raw)}
+    report: dict[str, Any] = {"rows": len(raw), "time_units": _times_to_ns(path, raw)}
     raw = raw[_drop_split_copies(raw, report)]
     ev = raw["ev"]
     kind = (ev & np.uint64(0xFF)).astype(np.int64)

@@ -35,6 +35,12 @@ class EventData:
     report: dict[str, Any] = field(default_factory=dict)
 
 
+def add_warning(report: dict[str, Any], text: str) -> None:
+    """Note in a reader's report what a user must know before trusting a run on the data (the CLI
+    prints every one): what was skipped or assumed beyond the routine counts."""
+    report.setdefault("warnings", []).append(text)
+
+
 def _schema(meta: dict[str, Any]) -> pa.Schema:
     fields = [pa.field(name, pa.from_numpy_dtype(EVENT_DTYPE[name])) for name in EVENT_DTYPE.names]
     return pa.schema(fields, metadata={META_KEY: json.dumps(meta).encode()})
@@ -117,15 +123,19 @@ def count_events(path: str | Path) -> int:
 
 def price_range(path: str | Path) -> tuple[int, int]:
     """Lowest and highest price tick in the file, from the Parquet statistics (no data read)."""
+    return column_range(path, "price")
+
+
+def column_range(path: str | Path, column: str) -> tuple[int, int]:
+    """Lowest and highest value of an integer event column, from the statistics where they are."""
     pf = _open(path)
-    col = pf.schema_arrow.get_field_index("price")
+    col = pf.schema_arrow.get_field_index(column)
     lo, hi = None, None
     for i in range(pf.num_row_groups):
         stats = pf.metadata.row_group(i).column(col).statistics
         if stats is None or not stats.has_min_max:
-            table = pf.read_row_group(i, columns=["price", "kind"])
-            prices = table.column("price").to_numpy()
-            gmin, gmax = int(prices.min()), int(prices.max())
+            values = pf.read_row_group(i, columns=[column]).column(column).to_numpy()
+            gmin, gmax = int(values.min()), int(values.max())
         else:
             gmin, gmax = int(stats.min), int(stats.max)
         lo = gmin if lo is None else min(lo, gmin)

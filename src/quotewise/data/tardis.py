@@ -4,7 +4,9 @@ The data type is read from the header:
 
 - ``incremental_book_L2`` (``is_snapshot, side, price, amount``): one SET per row (amount 0
   removes the level). A run of ``is_snapshot=true`` rows at the start of the file or after
-  non-snapshot rows is a fresh book, so it begins with CLEAR (side 0).
+  non-snapshot rows is a fresh book, so it begins with CLEAR (side 0). Updates before the first
+  snapshot change a book nobody has: they are skipped with a warning, and a file without any
+  snapshot row is refused.
 - ``book_snapshot_N`` (``asks[i].price/amount, bids[i].price/amount``) and ``quotes`` (the top
   level only, handled as ``book_snapshot_1``): each row shows the best N levels. The first row
   becomes CLEAR + SETs; every later row only its differences from the book built so far. A level
@@ -16,7 +18,9 @@ The data type is read from the header:
   ``buy`` rests on the ask: side -1); a non-numeric trade id becomes order_id 0, an ``unknown``
   aggressor side 0 (both counted).
 
-Times are microseconds (``timestamp`` = exchange, ``local_timestamp`` = local); empty price fields
+Times are microseconds (``timestamp`` = exchange, ``local_timestamp`` = local), which is checked
+rather than assumed: each column's unit is read from its magnitudes (reported under ``time_units``,
+see :func:`quotewise.data.units.epoch_unit`). Empty price fields
 (fewer levels than N) are skipped. Clocks are normalized as for every reader
 (:func:`quotewise.data.units.normalize_clocks`). Errors name the file line (the header is line 1).
 """
@@ -35,13 +39,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from quotewise.book.core import ASK_HI, BA, BASE, BB, BID_LO, N, level_size, new_book, set_level
-from quotewise.data.store import EventData
-from quotewise.data.units import ValueFormatError, normalize_clocks, units_and_step
+from quotewise.data.store import EventData, add_warning
+from quotewise.data.units import ValueFormatError, normalize_clocks, to_epoch_ns, units_and_step
 from quotewise.errors import DataError
 from quotewise.model.events import ASK, BID, CLEAR, EVENT_DTYPE, SET, TRADE
 from quotewise.model.instrument import Instrument
 
-US = 1_000
 _BASE_COLUMNS = ("exchange", "symbol", "timestamp", "local_timestamp")
 _LEVEL_COLUMN = re.compile(r"(asks|bids)\[(\d+)\]\.(price|amount)")
 
@@ -85,6 +88,13 @@ def _to_units(
         return units_and_step(values, step, what=what)
     except ValueFormatError as exc:
         raise DataError(f"{path}:{int(rows[exc.index]) + 2}: {exc}") from None
+
+
+def _epoch_ns(path: Path, table: pa.Table, name: str) -> tuple[np.ndarray, str]:
+    try:
+        return to_epoch_ns(table.column(name).to_numpy(), name)
+    except ValueFormatError as exc:
+        raise DataError(f"{path}:{exc.index + 2}: {exc}") from None
 
 
 @nb.njit(cache=True)
@@ -154,9 +164,12 @@ class _Reader:
         self.table = table
         self.tick = tick
         self.lot = lot
-        self.exch = table.column("timestamp").to_numpy() * US
-        self.local = table.column("local_timestamp").to_numpy() * US
-        self.report: dict[str, Any] = {"rows": table.num_rows}
+        self.exch, exch_unit = _epoch_ns(path, table, "timestamp")
+        self.local, local_unit = _epoch_ns(path, table, "local_timestamp")
+        self.report: dict[str, Any] = {
+            "rows": table.num_rows,
+            "time_units": {"local": local_unit, "exchange": exch_unit},
+        }
 
     def units(self, prices: np.ndarray, sizes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Prices and sizes as ticks and lots; the first call fixes (or infers) the tick and lot."""
@@ -182,6 +195,7 @@ class _Reader:
         price = _strings(t, "price")
         keep = np.flatnonzero(price != b"")
         self.report["empty_prices_skipped"] = int(len(price) - len(keep))
+        keep, snap = self._from_first_snapshot(keep)
         side_text = _strings(t, "side")[keep]
         side = np.where(side_text == b"bid", BID, np.where(side_text == b"ask", ASK, 0))
         if (side == 0).any():
@@ -189,11 +203,29 @@ class _Reader:
             raise DataError(f"{self.path}:{line}: side {side_text[side == 0][0].decode()!r} is not bid/ask")
         ticks, lots = self.units(price[keep], _strings(t, "amount")[keep], keep)
         sets = self.events(keep, SET, side, ticks, lots)
-        snap = _strings(t, "is_snapshot")[keep] == b"true"
         starts = np.flatnonzero(snap & ~np.concatenate(([False], snap[:-1])))
         self.report["snapshots"] = len(starts)
         clears = self.events(keep[starts], CLEAR, 0, 0, 0)
         return np.insert(sets, starts, clears)
+
+    def _from_first_snapshot(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``rows`` from the first snapshot row on, and which of them are snapshot rows."""
+        snap = _strings(self.table, "is_snapshot")[rows] == b"true"
+        if not snap.any():
+            raise DataError(
+                f"{self.path}: {len(rows):,} incremental_book_L2 rows but no is_snapshot=true row to build "
+                "the book from; use a file that starts with a snapshot (tardis.dev daily files do)"
+            )
+        first = int(np.argmax(snap))
+        self.report["rows_before_first_snapshot"] = first
+        if first:
+            seconds = (self.local[rows[first]] - self.local[rows[0]]) / 1e9
+            add_warning(
+                self.report,
+                f"{self.path}:{rows[first] + 2}: the book starts at the first is_snapshot row, "
+                f"{seconds:.1f} s after the first row; the {first:,} update rows before it were skipped",
+            )
+        return rows[first:], snap[first:]
 
     def trades(self) -> np.ndarray:
         t = self.table
@@ -300,7 +332,7 @@ def read_tardis(
         events = reader.snapshots(columns)
     report = reader.report
     report["data_type"] = kind
-    normalize_clocks(events, report)
+    normalize_clocks(events, report, str(path))
     instrument = Instrument(
         symbol=str(symbols[0]),
         venue=str(table.column("exchange")[0].as_py()),

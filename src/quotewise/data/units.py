@@ -5,6 +5,10 @@ accepts an off-grid price, so the digits are turned into integers directly: the 
 byte matrix and the digit arithmetic is vectorized with numpy (hundreds of thousands of values in
 milliseconds). The tick or lot of a feed that does not publish it is inferred the same way: the
 finest significant decimal seen ("61800.20" and "61799.90" give 0.1).
+
+Epoch times come in seconds, milliseconds, microseconds or nanoseconds, and a file rarely says
+which. The unit is read from the magnitude: an epoch time of a date in 2000-2100 has a different
+number of digits in each unit, so the ranges never overlap and one value is enough to tell.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ _CHUNK = 1 << 20
 _MAX_DIGITS = 18  # 10**18 < 2**63: every mantissa kept fits int64
 _POW10 = 10 ** np.arange(_MAX_DIGITS + 1, dtype=np.int64)
 _ZERO, _NINE, _DOT = ord("0"), ord("9"), ord(".")
+NS_PER = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_EPOCH_NS = (946_684_800 * NS_PER["s"], 4_102_444_800 * NS_PER["s"])  # 2000-01-01 and 2100-01-01 UTC
+_BOUNDS = {unit: (_EPOCH_NS[0] // ns, _EPOCH_NS[1] // ns) for unit, ns in NS_PER.items()}
+MAX_CLOCK_OFFSET_NS = 3_600 * NS_PER["s"]  # no capture clock is an hour off; a unit or time zone can be
 
 
 class ValueFormatError(DataError):
@@ -194,14 +202,97 @@ def _text(values: Sequence[Any] | np.ndarray, i: int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def normalize_clocks(events: np.ndarray, report: dict[str, Any]) -> None:
+def _unit_of(value: int) -> str | None:
+    return next((unit for unit, (lo, hi) in _BOUNDS.items() if lo <= value < hi), None)
+
+
+def _no_unit(what: str, value: int) -> str:
+    return f"{what} {value} is no epoch time in s, ms, us or ns (of a date in 2000-2100)"
+
+
+def _mixed(what: str, value: int, first: int, first_unit: str) -> str:
+    return f"{what} {value} is not in {first_unit} like the first one ({first}): the file mixes time units"
+
+
+def epoch_unit(values: np.ndarray, what: str) -> str:
+    """The one unit in which every value is an epoch time of 2000-2100 ("ns" when there is none).
+
+    Raises :class:`ValueFormatError` at the first value that fits no unit or not the first value's.
+    """
+    values = np.asarray(values, np.int64)
+    if len(values) == 0:
+        return "ns"
+    codes = np.full(len(values), -1)
+    for code, (lo, hi) in enumerate(_BOUNDS.values()):
+        codes[(values >= lo) & (values < hi)] = code
+    if (codes < 0).any():
+        i = int(np.argmax(codes < 0))
+        raise ValueFormatError(_no_unit(what, int(values[i])), i)
+    unit = list(_BOUNDS)[codes[0]]
+    if (codes != codes[0]).any():
+        i = int(np.argmax(codes != codes[0]))
+        raise ValueFormatError(_mixed(what, int(values[i]), int(values[0]), unit), i)
+    return unit
+
+
+def to_epoch_ns(values: np.ndarray, what: str) -> tuple[np.ndarray, str]:
+    """``values`` in nanoseconds and the unit they were in (see :func:`epoch_unit`)."""
+    unit = epoch_unit(values, what)
+    return np.asarray(values, np.int64) * NS_PER[unit], unit
+
+
+class EpochClock:
+    """One file's epoch times to nanoseconds one by one, for line readers: the first value fixes the
+    unit and every later one must be in it (:class:`DataError` without the place, which the caller adds)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.unit: str | None = None
+        self.first = 0
+        self.lo = self.hi = self.scale = 0  # the unit's range: one comparison per value once it is known
+
+    def ns(self, value: int) -> int:
+        if not self.lo <= value < self.hi:
+            self._fix_unit(value)
+        return value * self.scale
+
+    def _fix_unit(self, value: int) -> None:
+        unit = _unit_of(value)
+        if unit is None:
+            raise DataError(_no_unit(self.what, value))
+        if self.unit is not None:
+            raise DataError(_mixed(self.what, value, self.first, self.unit))
+        self.unit, self.first, self.scale = unit, value, NS_PER[unit]
+        self.lo, self.hi = _BOUNDS[unit]
+
+
+def _span(ns: int) -> str:
+    for name, size in (("years", 365.25 * 86_400e9), ("days", 86_400e9), ("hours", 3_600e9)):
+        if ns >= size:
+            return f"{ns / size:.1f} {name}"
+    return f"{ns / 1e9:.1f} s"
+
+
+def check_clock_offset(offset_ns: int, source: str) -> None:
+    """Refuse local times more than an hour from the exchange times (``offset_ns`` = smallest
+    ``local - exch``): shifting them would hide times read in the wrong unit or time zone."""
+    if abs(offset_ns) > MAX_CLOCK_OFFSET_NS:
+        where = "behind" if offset_ns < 0 else "ahead of"
+        raise DataError(
+            f"{source}: local receive times are {_span(abs(offset_ns))} {where} the exchange times "
+            "(more than the one hour a capture clock can be off); are they in another unit or time zone?"
+        )
+
+
+def normalize_clocks(events: np.ndarray, report: dict[str, Any], source: str) -> None:
     """Make ``exch_ts`` non-decreasing and put ``local_ts`` on or after it, in place.
 
     Exchange times of different streams interleave slightly out of order, so a running maximum is
     taken (``exch_ts_raised`` counts the raised events). When the capture clock runs behind the
     exchange clock, local times would precede the events they record; all of them are shifted by one
     constant so that ``min(local_ts - exch_ts) == 0`` (``local_clock_shift_ns``), which keeps every
-    measured latency difference while making latencies non-negative.
+    measured latency difference while making latencies non-negative. Clocks more than an hour apart
+    are refused (:func:`check_clock_offset`), never shifted.
     """
     if len(events) == 0:
         report["exch_ts_raised"] = 0
@@ -212,6 +303,7 @@ def normalize_clocks(events: np.ndarray, report: dict[str, Any]) -> None:
     report["exch_ts_raised"] = int(np.count_nonzero(exch < running))
     events["exch_ts"] = running
     lag = int((events["local_ts"] - running).min())
+    check_clock_offset(lag, source)
     shift = -lag if lag < 0 else 0
     events["local_ts"] += shift
     report["local_clock_shift_ns"] = shift
