@@ -17,6 +17,7 @@ from quotewise.analytics.attribution import attribute, final_mark, mid_as_of
 from quotewise.backtest.runner import run_backtest
 from quotewise.backtest.source import DataSource, from_event_data, from_path
 from quotewise.data.lobster import read_lobster
+from quotewise.model.instrument import Instrument
 from quotewise.quoting.loader import make_strategy
 from quotewise.sim.exchange import SimConfig
 
@@ -37,6 +38,23 @@ def test_tiny_run_by_hand() -> None:
     # -1*(100.2-100.1) = -0.1; fill 3 -> mid(35 s) 100.3 vs its price 100.0: +0.3. Sum -0.2.
     assert result.adverse_selection == pytest.approx(-0.2, abs=1e-12)
     assert (result.fills, result.fills_without_mid, result.adverse_horizon_s) == (3, 1, 5)
+
+
+def test_inverse_contract_parts_are_in_coins_and_add_up() -> None:
+    """The tiny run's fills as inverse contracts of 10 USD: each part is the linear formula with
+    v(x) = -10 / x in place of the price, and the parts add up to cash + P v(M) in coins."""
+    inst = Instrument(tick_size=0.1, contract="inverse", contract_size=10.0)
+    result = attribute(fills(), 100.3, equity(), inst)
+    f = fills()
+    v = inst.unit_value
+    mid = f["mid"].fillna(f["price"]).to_numpy()
+    signed = (f["side"] * f["size"]).to_numpy()
+    price = f["price"].to_numpy()
+    assert result.spread_capture == pytest.approx(float(np.sum(signed * (v(mid) - v(price)))), rel=1e-12)
+    cash = float(np.sum(-signed * v(price)) - f["fee"].sum())
+    assert result.total == pytest.approx(cash + signed.sum() * v(100.3), rel=1e-12)
+    # buying 2 at 99.9 below the mid 100.0 earns 2 x 10 x (1/99.9 - 1/100.0) coins of edge
+    assert result.spread_capture > 0
 
 
 def test_adverse_selection_leaves_out_fills_whose_horizon_is_past_the_data() -> None:

@@ -88,6 +88,8 @@ def test_no_quote_pair_spans_less_than_the_round_trip_fee(
             params["A"] = 10.0
     else:
         params["spread"] = f"{spread_ticks}ticks"
+        if spread_ticks == 0:  # a zero base spread is valid with a volatility term (none known yet)
+            params["vol_mult"] = 1.0
     s = make_strategy(name, params)
     s.on_start(inst)
     q = s.quotes(view(bb, ba, position, inst=inst))
@@ -136,6 +138,8 @@ def test_ladder_by_hand():
     assert ladder(100, 1, 3, 2, 10, 0.6, 1) == [Quote(100, 10), Quote(98, 6), Quote(96, 4)]
     assert ladder(100, -1, 2, 1, 10, 0.01, 2) == [Quote(100, 10), Quote(101, 2)]  # at least min lots
     assert ladder(2, 1, 5, 1, 1, 1.0, 1) == [Quote(2, 1), Quote(1, 1)]  # no bid at or below zero
+    # the venue's size step: 10 x 0.6 = 6 -> 5 in steps of 5; 3.6 -> 5 (the minimum)
+    assert ladder(100, 1, 3, 1, 10, 0.6, 5, 5) == [Quote(100, 10), Quote(99, 5), Quote(98, 5)]
 
 
 def test_ladder_strategy_levels():

@@ -203,6 +203,51 @@ def test_max_loss_halts_cancels_everything_and_only_an_operator_resumes():
     assert d.book(SELL) == [(10_501, 1, "pending_new")]
 
 
+COINM = Instrument(
+    symbol="BTCUSD_PERP", tick_size=0.1, contract="inverse", contract_size=100.0, base="BTC", quote="USD"
+)
+
+
+def test_inverse_losses_and_notional_are_counted_in_coins():
+    """COIN-M BTCUSD_PERP (100 USD a contract): long 10 contracts from 60,000, marked at 59,000, has
+    lost 10 x 100 x (1/59000 - 1/60000) = 0.000282 BTC. A linear reading would say 10,000 "USD" and
+    halt at once; a 0.0005 BTC limit does not halt there, and does at 55,000 (0.001515 BTC)."""
+    d = Desk(COINM, max_loss=0.0005, max_notional=0.02).at(0)
+    d.fair = 600_000.0
+    d.decide(bids=[(600_000, 10)])  # 10 contracts = 1,000 USD = 0.01667 BTC: inside 0.02 BTC
+    assert d.book(BUY) == [(600_000, 10, "pending_new")]
+    d.ack_all()
+    d.fill(BUY, 600_000, 10)
+    d.fair = 590_000.0
+    d.at(1).update()
+    assert not d.risk.halted
+    assert d.risk.pnl == pytest.approx(-1000 * (1 / 59_000 - 1 / 60_000), rel=1e-12)
+    d.fair = 550_000.0
+    d.at(2).update()
+    assert d.risk.halted
+    assert d.risk.events[-1].value == pytest.approx(1000 * (1 / 55_000 - 1 / 60_000), rel=1e-12)
+
+
+def test_inverse_notional_limit_is_coins_at_fair_value():
+    """max_notional 0.02 BTC at 60,000 is 0.02 x 60,000 / 100 = 12 contracts."""
+    d = Desk(COINM, max_notional=0.02).at(0)
+    d.fair = 600_000.0
+    d.decide(bids=[(599_990, 20)])
+    assert d.book(BUY) == [(599_990, 12, "pending_new")]
+    assert d.risk.events[-1].limit == pytest.approx(0.02)
+
+
+def test_orders_below_the_venue_minimum_value_are_rejected_before_sending():
+    inst = Instrument(symbol="BTCUSDT", tick_size=0.1, lot_size=0.001, min_notional=100.0)
+    d = Desk(inst, max_pos=1).at(0)
+    d.fair = 600_000.0
+    d.decide(bids=[(599_990, 1), (599_980, 2)])  # 60 and 120 USDT
+    assert d.book(BUY) == [(599_980, 2, "pending_new")]
+    reject = next(e for e in d.risk.events if e.action == "reject")
+    assert (reject.rule, reject.limit) == ("min_notional", 100.0)
+    assert reject.value == pytest.approx(59.999)
+
+
 def test_kill_switch_by_hand():
     d = Desk().at(0)
     d.decide(bids=[(9_999, 1)], asks=[(10_001, 1)])

@@ -243,9 +243,87 @@ def test_off_tick_and_below_minimum_are_rejected_with_reason():
         [
             "price is not on the tick grid",
             "size is below the instrument minimum",
-            "size is not a whole number of lots",
+            "size is not a whole number of the venue's size step (lot)",
         ]
     )
+
+
+def test_below_the_venue_minimum_order_value_is_rejected_with_reason():
+    """Binance's MIN_NOTIONAL: price x size below the minimum (quote currency) is rejected on arrival;
+    at or above it the order rests. 5 lots at 1.00 is worth 5.00; 4 lots is worth 4.00."""
+    inst = INST.model_copy(update={"min_notional": 5.0})
+    rows = [*book(100, 101), (20, "trade", 1, 99, 1)]
+
+    def script(ex):
+        if ex.orders_placed == 0 and ex.now >= T0 + MS:
+            ex.place(BUY, 100, 4)
+            ex.place(BUY, 100, 5)
+
+    _, seen = run(rows, script, instrument=inst)
+    outcome = {r.order_id: (r.kind, r.reason) for r in seen if r.kind in ("accepted", "rejected")}
+    assert outcome == {
+        1: ("rejected", "order value is below the venue's minimum (min notional)"),
+        2: ("accepted", ""),
+    }
+
+
+def test_inverse_minimum_order_value_counts_contracts_not_price():
+    """An inverse contract's order value in the quote currency is size x contract size, whatever the
+    price: with 10 USD contracts and a 20 USD minimum, 1 contract is refused and 2 pass."""
+    inst = INST.model_copy(update={"contract": "inverse", "contract_size": 10.0, "min_notional": 20.0})
+    rows = [*book(100, 101), (20, "trade", 1, 99, 1)]
+
+    def script(ex):
+        if ex.orders_placed == 0 and ex.now >= T0 + MS:
+            ex.place(BUY, 100, 1)
+            ex.place(BUY, 100, 2)
+
+    _, seen = run(rows, script, instrument=inst)
+    assert [r.kind for r in seen if r.kind in ("accepted", "rejected")] == ["rejected", "accepted"]
+
+
+def test_price_outside_the_venue_band_is_rejected_with_reason():
+    """Binance's PERCENT_PRICE: a price beyond up x mid or below down x mid is rejected. The mid is
+    100.5 ticks and the band 0.95-1.05, so the edges are 95.475 and 105.525: 95 and 106 fail, 96
+    passes."""
+    inst = INST.model_copy(update={"price_band": (0.95, 1.05)})
+    rows = [*book(100, 101), (20, "trade", 1, 99, 1)]
+
+    def script(ex):
+        if ex.orders_placed == 0 and ex.now >= T0 + MS:
+            ex.place(BUY, 95, 1)
+            ex.place(BUY, 96, 1)
+            ex.place(SELL, 106, 1)
+
+    _, seen = run(rows, script, instrument=inst)
+    outcome = {r.order_id: r.kind for r in seen if r.kind in ("accepted", "rejected")}
+    assert outcome == {1: "rejected", 2: "accepted", 3: "rejected"}
+    reason = next(r.reason for r in seen if r.kind == "rejected")
+    assert reason == "price is outside the venue's band around the mid (percent price filter)"
+
+
+def test_inverse_fill_books_coins_and_fees_on_the_coin_notional():
+    """An inverse contract (10 USD each, settled in the coin): buying q at p pays nothing in USD but
+    gains q x 10 / p coins of cash against a position worth -q x 10 / m at mark m; the fee is a
+    fraction of the coin notional q x 10 / p. Price 100 ticks of 0.01 = 1.00 USD."""
+    inst = INST.model_copy(update={"contract": "inverse", "contract_size": 10.0})
+    rows = [*book(100, 101, 10, 10), (5, "trade", -1, 101, 20), (6, "trade", -1, 102, 1)]
+
+    def script(ex):
+        if ex.now >= T0 + MS and ex.orders_placed == 0:
+            ex.place(SELL, 101, 2)  # maker at 1.01
+            ex.place(SELL, 100, 1, False)  # taker at 1.00
+
+    ex, seen = run(rows, script, instrument=inst)
+    by_maker = {r.maker: r for r in seen if r.kind == "fill"}
+    taker, maker = by_maker[False], by_maker[True]
+    coins_taker, coins_maker = 1 * 10 / 1.00, 2 * 10 / 1.01
+    assert taker.fee == pytest.approx(coins_taker * INST.taker_fee, rel=1e-12)
+    assert maker.fee == pytest.approx(coins_maker * INST.maker_fee, rel=1e-12)
+    # selling inverse contracts: cash = sum(side x q x 10 / p) - fees with side -1
+    assert ex.cash == pytest.approx(-(coins_taker + coins_maker) - taker.fee - maker.fee, rel=1e-12)
+    assert ex.notional == pytest.approx(coins_taker + coins_maker, rel=1e-12)
+    assert ex.position_lots == -3
 
 
 # -- cancels -----------------------------------------------------------------------------------------

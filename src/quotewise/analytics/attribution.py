@@ -4,26 +4,30 @@ A market maker's result mixes three things that call for different fixes (quote 
 pick another fee tier), so the total is split into parts that add up to it exactly.
 
 For fill i let s_i be its side (+1 buy, -1 sell), q_i its size, p_i its price, f_i its fee
-(positive = paid) and m_i the exchange mid at the fill (p_i when the book had no mid then). With
-P = sum s_i q_i the final position and M the final mid::
+(positive = paid) and m_i the exchange mid at the fill (p_i when the book had no mid then). Let v(x)
+be what one unit of size is worth at price x in the settlement currency
+(:meth:`quotewise.model.instrument.Instrument.unit_value`: ``c x`` for a linear contract of size c,
+``-c / x`` for an inverse one). With P = sum s_i q_i the final position and M the final mid::
 
-    spread_capture = sum s_i q_i (m_i - p_i)         edge against the mid at the moment of each fill
-    inventory      = P M - sum s_i q_i m_i           the mid's moves on what we held after each fill
+    spread_capture = sum s_i q_i (v(m_i) - v(p_i))   edge against the mid at the moment of each fill
+    inventory      = P v(M) - sum s_i q_i v(m_i)     the mid's moves on what we held after each fill
     fees           = -sum f_i                        rebates count positive
 
-Identity: the engine's P&L is ``cash + P M`` with ``cash = -sum s_i q_i p_i - sum f_i``, and
+Identity: the engine's P&L is ``cash + P v(M)`` with ``cash = -sum s_i q_i v(p_i) - sum f_i``, and
 
     spread_capture + inventory + fees
-      = sum s_i q_i m_i - sum s_i q_i p_i + P M - sum s_i q_i m_i - sum f_i
-      = (-sum s_i q_i p_i - sum f_i) + P M = cash + P M = total_pnl.
+      = sum s_i q_i v(m_i) - sum s_i q_i v(p_i) + P v(M) - sum s_i q_i v(m_i) - sum f_i
+      = cash + P v(M) = total_pnl.
 
+For a linear contract of size 1, v(x) = x and the parts read as usual (``sum s_i q_i (m_i - p_i)``).
 The m_i terms cancel whatever they are, which is why a fill without a mid may use its own price
 (zero edge, all of its result counted as inventory) without breaking the identity. When the run never
-saw a mid (M undefined) the engine reports ``cash`` alone, so P M is taken as 0 here as well.
+saw a mid (M undefined) the engine reports ``cash`` alone, so P v(M) is taken as 0 here as well.
 
-``adverse_selection`` = sum s_i q_i (mid(t_i + 5 s) - m_i) is a diagnostic *inside* ``inventory``:
-the first five seconds of the inventory term, i.e. how far the mid ran against (negative) or with us
-right after we were filled. Fills whose horizon ends after the data are left out of it.
+``adverse_selection`` = sum s_i q_i (v(mid(t_i + 5 s)) - v(m_i)) is a diagnostic *inside*
+``inventory``: the first five seconds of the inventory term, i.e. how far the mid ran against
+(negative) or with us right after we were filled. Fills whose horizon ends after the data are left
+out of it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from quotewise.model.instrument import Instrument
 
 SECOND_NS = 1_000_000_000
 ADVERSE_HORIZON_S = 5
@@ -94,23 +100,26 @@ def attribute(
     fills: pd.DataFrame,
     final_mid: float | None,
     equity: pd.DataFrame,
+    instrument: Instrument | None = None,
     adverse_horizon_s: int = ADVERSE_HORIZON_S,
 ) -> Attribution:
-    """Split the run's P&L (see the module docstring for the formulas and the identity)."""
+    """Split the run's P&L (see the module docstring for the formulas and the identity); money in
+    the settlement currency of ``instrument`` (default: a linear contract of size 1)."""
+    v = (instrument or Instrument()).unit_value
     side = fills["side"].to_numpy(dtype=np.float64, na_value=np.nan)
     size = fills["size"].to_numpy(dtype=np.float64, na_value=np.nan)
     price = fills["price"].to_numpy(dtype=np.float64, na_value=np.nan)
     fee = fills["fee"].to_numpy(dtype=np.float64, na_value=np.nan)
     signed = side * size
-    mid = mids_at_fill(fills)
-    mark = 0.0 if final_mid is None or math.isnan(final_mid) else final_mid
+    mid = v(mids_at_fill(fills))
+    marked = final_mid is not None and not math.isnan(final_mid)
     position = math.fsum(signed)
-    spread = math.fsum(signed * (mid - price))
-    inventory = position * mark - math.fsum(signed * mid)
+    spread = math.fsum(signed * (mid - v(price)))
+    inventory = (position * v(final_mid) if marked else 0.0) - math.fsum(signed * mid)
     fees = 0.0 - math.fsum(fee)  # not -fsum: a fee-free run shows 0.00, not -0.00
     later = mid_as_of(equity, fills["exch_ts"].to_numpy(dtype=np.int64) + adverse_horizon_s * SECOND_NS)
     known = ~np.isnan(later)
-    adverse = math.fsum(signed[known] * (later[known] - mid[known]))
+    adverse = math.fsum(signed[known] * (v(later[known]) - mid[known]))
     without_mid = len(fills) if "mid" not in fills.columns else int(fills["mid"].isna().sum())
     return Attribution(
         spread_capture=spread,
@@ -132,3 +141,9 @@ def final_mark(summary: dict[str, Any], equity: pd.DataFrame) -> float:
     mids = equity["mid"].to_numpy(dtype=np.float64, na_value=np.nan) if len(equity) else np.zeros(0)
     mids = mids[~np.isnan(mids)]
     return float(mids[-1]) if len(mids) else math.nan
+
+
+def run_instrument(summary: dict[str, Any]) -> Instrument:
+    """The instrument a run's summary.json names (a linear contract of size 1 when it names none)."""
+    spec = summary.get("instrument")
+    return Instrument(**spec) if isinstance(spec, dict) else Instrument()

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from plotly.subplots import make_subplots
 
 from quotewise import __version__
-from quotewise.analytics.attribution import Attribution, attribute, final_mark
+from quotewise.analytics.attribution import Attribution, attribute, final_mark, run_instrument
 from quotewise.analytics.metrics import (
     ADVERSE_HORIZON_S,
     MARKOUT_HORIZONS_S,
@@ -315,7 +315,7 @@ def render_report(run: RunData, *, max_points: int = MAX_POINTS, max_fills: int 
     """The report page as one HTML string (plotly.js inlined once, no external references)."""
     summary = run.summary
     instrument = _instrument(summary)
-    attribution = attribute(run.fills, final_mark(summary, run.equity), run.equity)
+    attribution = attribute(run.fills, final_mark(summary, run.equity), run.equity, run_instrument(summary))
     metrics = compute_metrics(run.fills, run.orders, run.equity)
     figure, notes = build_figure(run, max_points=max_points, max_fills=max_fills)
     # the first chart carries the plotly.js bundle; the later ones run after it in document order
@@ -481,7 +481,7 @@ def _add_pnl(fig: go.Figure, equity: pd.DataFrame, times: np.ndarray, max_points
         fig.add_annotation(
             x=drawdown.trough_ts / 1e6,
             y=drawdown.trough_pnl,
-            text=f"max drawdown {_fmt_money(drawdown.amount)}",
+            text=f"max drawdown {fmt_money(drawdown.amount)}",
             showarrow=True,
             arrowhead=2,
             ax=0,
@@ -744,7 +744,7 @@ def _attribution_figure(attribution: Attribution) -> go.Figure:
                 "color": [ATTRIBUTION_COLORS[label] for label in labels],
                 "pattern": {"shape": ["", "", "/", "", ""]},
             },
-            text=[_fmt_money(value, signed=True) for value in values],
+            text=[fmt_money(value, signed=True) for value in values],
             textposition="outside",
             cliponaxis=False,
             customdata=[formula for _, _, formula in bars],
@@ -858,12 +858,14 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _fmt_money(value: Any, *, signed: bool = False) -> str:
+def fmt_money(value: Any, *, signed: bool = False, missing: str = MISSING) -> str:
     """Cents for meaningful amounts, more decimals for small ones so a 0.0042 fee does not read as 0.00."""
     x = _number(value)
     if x is None:
-        return MISSING
+        return missing
     decimals = 2 if x == 0 or abs(x) >= 10 else 4
+    if 0 < abs(x) < 0.01:  # coin amounts of an inverse contract: three significant digits
+        decimals = min(12, 2 - math.floor(math.log10(abs(x))))
     return f"{x:{'+' if signed else ''},.{decimals}f}"
 
 
@@ -959,23 +961,33 @@ def _summary_table(run: RunData, instrument: dict[str, Any], metrics: Metrics) -
     if len(run.fills):
         maker = float((run.fills["liquidity"].astype(str) == "maker").mean())
         fills_hint = f"{maker:.0%} maker, {1 - maker:.0%} taker"
-    rows = (
-        ("Total P&L", _fmt_money(s.get("total_pnl"), signed=True), ""),
-        ("Fees", _fmt_money(s.get("fees")), fees_hint),
-        ("Max drawdown", _fmt_money(metrics.max_drawdown), "largest fall of P&L from a running peak"),
+    units = s.get("units") if isinstance(s.get("units"), dict) else {}
+    money, size = units.get("total_pnl", ""), units.get("traded_volume", "size units")
+    quote = units.get("total_pnl_quote", "")
+    rows = [
+        ("Total P&L", fmt_money(s.get("total_pnl"), signed=True), money),
+        ("Fees", fmt_money(s.get("fees")), f"{money}; {fees_hint}" if money else fees_hint),
+        ("Max drawdown", fmt_money(metrics.max_drawdown), "largest fall of P&L from a running peak"),
         ("Fills", _fmt_int(s.get("fills")), fills_hint),
-        ("Traded volume", _fmt_fixed(s.get("traded_volume"), size_decimals), "size units"),
-        ("Traded notional", _fmt_money(s.get("traded_notional")), ""),
-        ("Final position", _fmt_fixed(s.get("final_position"), size_decimals, signed=True), ""),
-        ("Max |position|", _fmt_fixed(s.get("max_abs_position"), size_decimals), ""),
-        ("Final mid", _fmt_fixed(s.get("final_mid"), price_decimals), ""),
+        ("Traded volume", _fmt_fixed(s.get("traded_volume"), size_decimals), size),
+        ("Traded notional", fmt_money(s.get("traded_notional")), money),
+        ("Final position", _fmt_fixed(s.get("final_position"), size_decimals, signed=True), size),
+        ("Max |position|", _fmt_fixed(s.get("max_abs_position"), size_decimals), size),
+        ("Final mid", _fmt_fixed(s.get("final_mid"), price_decimals), units.get("final_mid", "")),
         ("Orders placed", _fmt_int(s.get("orders_placed")), ""),
         ("Cancels", _fmt_int(s.get("cancels")), ""),
         ("Rejects", _fmt_int(s.get("rejects")), ""),
         ("Events", _fmt_int(s.get("events")), ""),
         ("Events/s", _fmt_int(s.get("events_per_second")), ""),
         ("Wall time", _fmt_duration(s.get("wall_seconds")), ""),
-    )
+    ]
+    if quote and quote != money:  # an inverse contract: the coin figures in the quote currency too
+        pnl_quote = fmt_money(s.get("total_pnl_quote"), signed=True)
+        notional_quote = fmt_money(s.get("traded_notional_quote"))
+        rows[1:1] = [
+            (f"Total P&L in {quote}", pnl_quote, "at the final mid"),
+            (f"Traded notional in {quote}", notional_quote, "size x contract size"),
+        ]
     return f"<table>{_hint_rows(rows)}</table>"
 
 
@@ -1010,27 +1022,27 @@ def _attribution_rows(attribution: Attribution, summary: dict[str, Any]) -> list
         check = "spread capture + inventory + fees"
     else:
         gap = attribution.total - engine_total
-        check = f"spread capture + inventory + fees; engine total P&L {_fmt_money(engine_total, signed=True)}"
+        check = f"spread capture + inventory + fees; engine total P&L {fmt_money(engine_total, signed=True)}"
         check += f", difference {gap:.3g}"
     rows = [
         (
             "Spread capture",
-            _fmt_money(attribution.spread_capture, signed=True),
+            fmt_money(attribution.spread_capture, signed=True),
             "Σ side·size·(mid at fill − price)",
         ),
         (
             "Inventory",
-            _fmt_money(attribution.inventory, signed=True),
+            fmt_money(attribution.inventory, signed=True),
             "final position·final mid − Σ side·size·mid at fill: the mid's moves on what we held",
         ),
         (
             f"…of which {attribution.adverse_horizon_s} s adverse selection",
-            _fmt_money(attribution.adverse_selection, signed=True),
+            fmt_money(attribution.adverse_selection, signed=True),
             f"Σ side·size·(mid {attribution.adverse_horizon_s} s later − mid at fill); part of inventory, "
             "negative = the market moved against our fills",
         ),
-        ("Fees", _fmt_money(attribution.fees, signed=True), "−Σ fee: rebates count positive"),
-        ("Total P&L", _fmt_money(attribution.total, signed=True), check),
+        ("Fees", fmt_money(attribution.fees, signed=True), "−Σ fee: rebates count positive"),
+        ("Total P&L", fmt_money(attribution.total, signed=True), check),
     ]
     if attribution.fills_without_mid:
         rows.append(
@@ -1069,10 +1081,10 @@ def _metric_rows(m: Metrics) -> list[tuple[str, str, str]]:
             f"mean / std of {m.minutes:,} one-minute P&L changes × √525600 (24/7 year)",
         ),
         ("Win rate", _fmt_pct(m.win_rate), "minutes with P&L up / minutes with P&L changed"),
-        ("VaR 95 % (1 min)", _fmt_money(m.var_95), "minus the 5th percentile of one-minute P&L changes"),
+        ("VaR 95 % (1 min)", fmt_money(m.var_95), "minus the 5th percentile of one-minute P&L changes"),
         (
             "Max drawdown",
-            _fmt_money(m.max_drawdown),
+            fmt_money(m.max_drawdown),
             f"peak {_fmt_time(m.max_drawdown_peak)} → trough {_fmt_time(m.max_drawdown_trough)}",
         ),
     ]

@@ -143,7 +143,7 @@ def equity_table(samples: list[np.ndarray], inst: Instrument, last_mid: float) -
     known_at = np.maximum.accumulate(np.where(both, np.arange(len(mid)), -1))
     marked = np.where(known_at >= 0, mid[np.maximum(known_at, 0)], last_mid)
     pos = pos_lots * inst.lot_size
-    pnl = np.where(np.isnan(marked), cash, cash + pos * marked)
+    pnl = np.where(np.isnan(marked), cash, cash + pos * inst.unit_value(marked))
 
     def price(x: np.ndarray) -> np.ndarray:
         return np.where(x >= 0, x * tick, np.nan)

@@ -30,10 +30,11 @@ from quotewise.backtest.outputs import (
     rows_table,
 )
 from quotewise.backtest.source import DataSource
-from quotewise.errors import ConfigError
+from quotewise.errors import ConfigError, QuotewiseError, RunError
 from quotewise.execution.order_manager import OrderManager
+from quotewise.model.events import price_level
 from quotewise.model.instrument import Instrument
-from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, Strategy
+from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, Strategy, resolve_size
 from quotewise.quoting.compiled import compiled_quoting
 from quotewise.risk import ACTIONS, MarketState, RiskConfig, RiskEngine, events_table
 from quotewise.sim import engine as E
@@ -135,6 +136,41 @@ def _flush_compiled(rec: CompiledRecord, log: CompiledLog, recorder: _Recorder) 
     recorder.add_equity(CompiledLog.equity_samples(rec))
 
 
+def _start_price(source: DataSource) -> float | None:
+    """The price level of the data's first chunk, in ticks (see :func:`price_level`)."""
+    first = next((chunk for chunk in source.chunks() if len(chunk)), None)
+    return None if first is None else price_level(first)
+
+
+def summary_units(inst: Instrument) -> dict[str, str]:
+    """The unit of each figure in summary.json: money in the settlement currency (the coin for inverse
+    contracts), its ``_quote`` twins in the quote currency, sizes in the instrument's size unit."""
+    settle, quote, size = inst.settle_currency, inst.quote_currency, inst.size_currency
+    units = dict.fromkeys(("total_pnl", "fees", "cash", "traded_notional"), settle)
+    units.update(dict.fromkeys(("total_pnl_quote", "traded_notional_quote"), quote))
+    units.update(dict.fromkeys(("traded_volume", "final_position", "max_abs_position"), size))
+    units["final_mid"] = f"{quote} per {inst.base or 'unit'}"
+    return units
+
+
+def _in_quote(inst: Instrument, amount: float, mark: float) -> float | None:
+    """A settlement-currency amount in the quote currency at the final mark (None where there is no
+    rate: quanto, or no mark)."""
+    if inst.contract == "linear":
+        return amount
+    if math.isnan(mark) or inst.contract == "quanto":
+        return None
+    return amount * mark
+
+
+def _quote_volume(inst: Instrument, ex: SimExchange) -> float | None:
+    """Traded value in the quote currency: the settlement notional for linear contracts, size x
+    contract size for inverse ones (each contract is worth its size in USD), none for quanto."""
+    if inst.inverse:
+        return ex.volume_lots * inst.lot_size * inst.contract_size
+    return ex.notional if inst.contract == "linear" else None
+
+
 def _iso(ts: int | None) -> str | None:
     if ts is None:
         return None
@@ -163,14 +199,20 @@ def run_backtest(
     if config.queue == "fifo" and not source.l3:
         raise ConfigError("the fifo queue model needs order-level (L3) data; use risk-averse or prob")
     inst = source.instrument
+    resolve_size(strategy, inst, _start_price(source) if inst.min_notional > 0 else None)
     lo = max(source.price_lo - PRICE_PAD_TICKS, 0)
     ex = SimExchange(inst, lo, source.price_hi + PRICE_PAD_TICKS, config, seen_limit=MAX_VIEW_EVENTS)
     om = OrderManager(ex, post_only=strategy.params.post_only)
+    guard = RiskEngine(risk, inst) if risk is not None else None
+    try:
+        strategy.on_start(inst)
+    except QuotewiseError:
+        raise
+    except Exception as exc:
+        raise RunError(exc, f"strategy {strategy.name!r}") from exc
     sink = OutputSink(Path(out_dir) if out_dir is not None else None)
     rec = _Recorder(inst, sink)
     log = CompiledLog(inst)
-    guard = RiskEngine(risk, inst) if risk is not None else None
-    strategy.on_start(inst)
     kernel = compiled_quoting(strategy) if compiled is not False and guard is None else None
     if compiled and kernel is None:
         reason = "risk limits run in Python" if guard is not None else "its settings need the Python path"
@@ -211,74 +253,82 @@ def run_backtest(
                 seen = view() if seen is None else dataclasses.replace(seen, position=om.position)
                 strategy.on_fill(r, seen)
 
-    wakes = 0
-    for chunk in itertools.chain(source.chunks(), [None]):  # None: the data has ended
-        if chunk is None:
-            ex.end()
-        elif len(chunk) == 0:
-            continue
-        else:
-            if first_ts is None:
-                first_ts = int(chunk["exch_ts"][0])
-            ex.feed(chunk, last=False)
-        while True:
-            code = ex.advance()
-            deliver(ex.responses())
-            if code == E.CHUNK_END:
-                break
-            if ex.decision_due:
-                wanted = strategy.quotes(view(ex.take_seen()))
-                if guard is None:
-                    om.reconcile(wanted.bids, wanted.asks)
-                else:
-                    guard.decide(wanted, market(), om)
-                rec.sample(ex, om)
-                ex.schedule_next_decision()
-            elif guard is not None:
-                guard.update(market(), om)
-            if guard is not None:
-                ex.set_timer(guard.next_wake(ex.now))
-            wakes += 1
-            if progress is not None and wakes % 2048 == 0:
+    try:
+        wakes = 0
+        for chunk in itertools.chain(source.chunks(), [None]):  # None: the data has ended
+            if chunk is None:
+                ex.end()
+            elif len(chunk) == 0:
+                continue
+            else:
+                if first_ts is None:
+                    first_ts = int(chunk["exch_ts"][0])
+                ex.feed(chunk, last=False)
+            while True:
+                code = ex.advance()
+                deliver(ex.responses())
+                if code == E.CHUNK_END:
+                    break
+                if ex.decision_due:
+                    wanted = strategy.quotes(view(ex.take_seen()))
+                    if guard is None:
+                        om.reconcile(wanted.bids, wanted.asks)
+                    else:
+                        guard.decide(wanted, market(), om)
+                    rec.sample(ex, om)
+                    ex.schedule_next_decision()
+                elif guard is not None:
+                    guard.update(market(), om)
+                if guard is not None:
+                    ex.set_timer(guard.next_wake(ex.now))
+                wakes += 1
+                if progress is not None and wakes % 2048 == 0:
+                    progress(ex.events_processed)
+            if kernel is not None:
+                _flush_compiled(ex.take_compiled(), log, rec)
+            else:
+                rec.flush(om)
+            if progress is not None:
                 progress(ex.events_processed)
         if kernel is not None:
-            _flush_compiled(ex.take_compiled(), log, rec)
+            final = ex.finish_compiled()
+            _flush_compiled(final, log, rec)
+            final_quotes = (final.quote_bid, final.quote_ask)
+            n_fills, max_abs_lots = log.fills, log.max_abs_pos_lots
+            placed, cancels, rejects = log.placed, log.cancels, log.rejects
         else:
+            # fills the exchange made that had not reached us when the data ended still happened
+            for r in ex.pending_responses():
+                om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
+                if r.kind == "fill":
+                    rec.fill(r)
+            final_quotes = tuple(-1 if q is None else q for q in (om.best_working(1), om.best_working(-1)))
             rec.flush(om)
-        if progress is not None:
-            progress(ex.events_processed)
-    if kernel is not None:
-        final = ex.finish_compiled()
-        _flush_compiled(final, log, rec)
-        final_quotes = (final.quote_bid, final.quote_ask)
-        n_fills, max_abs_lots = log.fills, log.max_abs_pos_lots
-        placed, cancels, rejects = log.placed, log.cancels, log.rejects
-    else:
-        # fills the exchange made that had not reached us when the data ended still happened
-        for r in ex.pending_responses():
-            om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
-            if r.kind == "fill":
-                rec.fill(r)
-        final_quotes = tuple(-1 if q is None else q for q in (om.best_working(1), om.best_working(-1)))
-        rec.flush(om)
-        n_fills, max_abs_lots = rec.n_fills, rec.max_abs_pos
-        placed, cancels, rejects = om.orders_placed, om.cancels_sent, om.rejects
-    bb, ba = ex.best_bid(), ex.best_ask()
-    last = (
-        ex.now,
-        ex.position_lots,
-        ex.cash,
-        -1 if bb is None else bb,
-        -1 if ba is None else ba,
-        *final_quotes,
-    )
-    rec.add_equity([np.array([v], dtype=dt) for v, dt in zip(last, SAMPLE_DTYPES, strict=True)])
-    tables = sink.close()
+            n_fills, max_abs_lots = rec.n_fills, rec.max_abs_pos
+            placed, cancels, rejects = om.orders_placed, om.cancels_sent, om.rejects
+        bb, ba = ex.best_bid(), ex.best_ask()
+        last = (
+            ex.now,
+            ex.position_lots,
+            ex.cash,
+            -1 if bb is None else bb,
+            -1 if ba is None else ba,
+            *final_quotes,
+        )
+        rec.add_equity([np.array([v], dtype=dt) for v, dt in zip(last, SAMPLE_DTYPES, strict=True)])
+        tables = sink.close()
+    except Exception as exc:
+        if kernel is None:
+            rec.flush(om)  # the rows of the chunk in progress
+        sink.close()  # what was recorded so far stays readable
+        if isinstance(exc, QuotewiseError):
+            raise
+        raise RunError(exc, f"strategy {strategy.name!r}", log_dir=sink.out_dir) from exc
     wall = time.perf_counter() - wall0
 
     final_mid = rec.last_mid
     pos_units = ex.position_lots * inst.lot_size
-    total_pnl = ex.cash + pos_units * final_mid if not math.isnan(final_mid) else ex.cash
+    total_pnl = ex.cash + pos_units * inst.unit_value(final_mid) if not math.isnan(final_mid) else ex.cash
     events = ex.events_processed
     summary: dict[str, Any] = {
         "strategy": strategy.name,
@@ -293,10 +343,12 @@ def run_backtest(
             "interval_ns": config.interval_ns,
         },
         "total_pnl": total_pnl,
+        "total_pnl_quote": _in_quote(inst, total_pnl, final_mid),
         "fees": ex.fees,
         "fills": n_fills,
         "traded_volume": ex.volume_lots * inst.lot_size,
         "traded_notional": ex.notional,
+        "traded_notional_quote": _quote_volume(inst, ex),
         "final_position": pos_units,
         "max_abs_position": max_abs_lots * inst.lot_size,
         "final_mid": final_mid,
@@ -316,6 +368,7 @@ def run_backtest(
             "config": risk.model_dump() if risk is not None else None,
             "actions": guard.counts() if guard is not None else dict.fromkeys(ACTIONS, 0),
         },
+        "units": summary_units(inst),
     }
     result = BacktestResult(
         summary=summary,

@@ -18,9 +18,10 @@ import numpy as np
 
 from quotewise.data.binance import read_binance
 from quotewise.data.hftbacktest import read_hftbacktest_npz
-from quotewise.data.store import EventData, read_events
+from quotewise.data.store import EventData, add_warning, read_events
 from quotewise.data.tardis import read_tardis, tardis_kind
 from quotewise.errors import ConfigError, DataError
+from quotewise.model.catalog import grid_factor, lookup, with_spec
 from quotewise.model.events import EventKind
 
 FORMATS = ("lobster", "binance", "tardis", "hftbacktest")
@@ -119,7 +120,61 @@ def load_source(
             )
     if symbol is not None and data.instrument.symbol != symbol:
         data.instrument = data.instrument.model_copy(update={"symbol": symbol})
-    return data
+    if fmt == PARQUET:
+        return data  # converted with its listing already
+    return with_listing(data, keep_tick=tick_size is not None, keep_lot=lot_size is not None)
+
+
+def with_listing(data: EventData, keep_tick: bool = False, keep_lot: bool = False) -> EventData:
+    """The events priced as the venue lists the instrument (:mod:`quotewise.model.catalog`): contract
+    kind and size, currencies, minimums, and the listed tick and lot where the data's grid allows
+    (``keep_*``: the user gave that step). What was applied, and from which source, is in the report.
+    """
+    inst = data.instrument
+    spec = lookup(inst.venue, inst.symbol)
+    report = data.report
+    if spec is None:
+        report["listing"] = f"{inst.venue} {inst.symbol} is not listed: a linear contract of size 1"
+        return data
+    events = data.events.copy()
+    update: dict[str, Any] = {}
+    if spec.tick_size is not None and not keep_tick:
+        update["tick_size"] = _regrid(events, "price", inst.tick_size, spec.tick_size, report)[0]
+    if spec.lot_size is not None and not keep_lot:
+        lot, step = _regrid(events, "size", inst.lot_size, spec.lot_size, report)
+        update.update(lot_size=lot, order_lots=step)
+    report["listing"] = spec.source
+    listed = with_spec(inst.model_copy(update=update), spec)
+    return EventData(events=events, instrument=listed, source=data.source, report=report)
+
+
+def _regrid(
+    events: np.ndarray, field: str, step: float, listed: float, report: dict[str, Any]
+) -> tuple[float, int]:
+    """Put ``events[field]`` (in units of ``step``) on the listed grid where the data allows; returns
+    the step used and how many of them the listed step is. A listed step finer than the data's
+    multiplies (the data never showed the finer values); a coarser one divides when no value is off
+    it. Book sizes finer than the listed size step are normal (partial fills leave remainders off
+    it): the data's lot is kept and orders step by the listed one. Prices off the listed tick mean
+    the listing is of another date: the data's tick is kept, with a warning."""
+    finer = grid_factor(step, listed)
+    if finer is not None:
+        events[field] *= finer
+        return listed, 1
+    coarser = grid_factor(listed, step)
+    if coarser is not None and not np.any(events[field] % coarser):
+        events[field] //= coarser
+        return listed, 1
+    if field == "size" and coarser is not None:
+        report["order_size_step"] = f"{listed:g}: book sizes are finer ({step:g}), orders step by {listed:g}"
+        return step, coarser
+    what = "tick" if field == "price" else "lot"
+    add_warning(
+        report,
+        f"the data has {field}s off the venue's listed {what} of {listed:g}: kept the data's {what} of "
+        f"{step:g} (the listing is of another date; give --{what} to choose)",
+    )
+    return step, 1
 
 
 def _iso(ns: int) -> str:

@@ -75,3 +75,15 @@ def is_l3(events: np.ndarray) -> bool:
     """True when the array carries order-level (L3) events."""
     kinds = events["kind"]
     return bool(np.any((kinds >= ADD) & (kinds <= EXECUTE)))
+
+
+def price_level(events: np.ndarray) -> float | None:
+    """Where the market trades at the start of ``events``, in ticks: the median trade price, else the
+    median price of the book levels added (None when there are neither). A reference for sizing
+    orders against a minimum order value, not a fair value."""
+    kinds = events["kind"]
+    trades = events["price"][(kinds == TRADE) | (kinds == EXECUTE)]
+    if len(trades):
+        return float(np.median(trades))
+    levels = events["price"][((kinds == SET) | (kinds == ADD)) & (events["size"] > 0)]
+    return float(np.median(levels)) if len(levels) else None

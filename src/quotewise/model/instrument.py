@@ -45,6 +45,12 @@ class Instrument(BaseModel):
     tick_size: float = Field(0.01, gt=0, description="price increment")
     lot_size: float = Field(1.0, gt=0, description="size increment")
     min_size_lots: int = Field(1, ge=1, description="smallest order, in lots")
+    order_lots: int = Field(
+        1,
+        ge=1,
+        description="order sizes are multiples of this many lots: the venue's step where the data's "
+        "sizes are finer (partial fills leave book remainders off the step)",
+    )
     maker_fee: float = Field(0.0, description="fraction of notional; negative = rebate")
     taker_fee: float = Field(0.0, description="fraction of notional")
     min_price: float | None = Field(None, description="lowest valid price (prediction markets: 0)")
@@ -92,6 +98,15 @@ class Instrument(BaseModel):
         if value is not None and not 0 < value[0] < 1 < value[1]:
             raise ValueError(f"price band (down, up) must satisfy 0 < down < 1 < up, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _order_step(self) -> Instrument:
+        if self.min_size_lots % self.order_lots:
+            raise ValueError(
+                f"the minimum size ({self.min_size_lots} lots) must be a multiple of the order step "
+                f"({self.order_lots} lots)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _quanto_minimum(self) -> Instrument:
@@ -150,6 +165,14 @@ class Instrument(BaseModel):
 
     def to_lots(self, size: float) -> int:
         return round(size / self.lot_size)
+
+    @property
+    def order_step(self) -> float:
+        """The size increment of an order, instrument units (the lot, or the venue's coarser step)."""
+        return self.qty(self.order_lots)
+
+    def on_order_step(self, lots: int) -> bool:
+        return lots % self.order_lots == 0
 
     def on_tick(self, price: float, tol: float = 1e-9) -> bool:
         ticks = price / self.tick_size

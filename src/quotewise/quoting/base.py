@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from quotewise.book.orderbook import OrderBook
+from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
 from quotewise.parsing import parse_duration
 
@@ -135,6 +136,49 @@ class Strategy(ABC):
 
     def on_fill(self, fill: Response, view: MarketView) -> None:  # noqa: B027 - optional hook
         """Called when a fill report reaches the strategy (after the response latency)."""
+
+
+MIN_NOTIONAL_HEADROOM = 1.1  # a default size is worth 10% more than the venue's minimum at the start price
+
+
+def resolve_size(strategy: Strategy, instrument: Instrument, price_ticks: float | None) -> None:
+    """Check the strategy's order ``size`` against what the venue accepts, or pick the default.
+
+    A given size must be a whole number of lots, at least the minimum size and, where the venue has a
+    minimum order value, worth at least that at ``price_ticks`` (the market's price when trading
+    starts; None when unknown). Without a size, the smallest size the venue accepts is used, with
+    10% to spare over a minimum order value so that a fall in price does not get every order
+    rejected. The size chosen is written into the strategy's params, so outputs show it. Raises
+    :class:`ConfigError` naming the size and the rule it breaks.
+    """
+    params = strategy.params
+    inst = instrument
+    unit = inst.size_currency
+    step = inst.order_lots
+    if params.size is None:
+        lots = inst.min_size_lots
+        if inst.min_notional > 0 and price_ticks:
+            wanted = inst.min_notional * MIN_NOTIONAL_HEADROOM
+            lots = max(lots, math.ceil(wanted / inst.quote_notional(price_ticks, 1) - 1e-9))
+        strategy.params = params.model_copy(update={"size": inst.qty(-(-lots // step) * step)})
+        return
+    lots = inst.to_lots(params.size)
+    if not inst.on_lot(params.size) or not inst.on_order_step(lots):
+        raise ConfigError(
+            f"size {params.size:g} {unit} is not a whole number of the venue's size step {inst.order_step:g}"
+        )
+    if lots < inst.min_size_lots:
+        smallest = inst.qty(inst.min_size_lots)
+        raise ConfigError(f"size {params.size:g} {unit} is below the venue's minimum order size {smallest:g}")
+    value = inst.quote_notional(price_ticks, lots) if price_ticks else math.nan
+    if inst.min_notional > 0 and value < inst.min_notional * (1 - 1e-9):
+        least = math.ceil(inst.min_notional / inst.quote_notional(price_ticks, 1) - 1e-9)
+        need = inst.qty(-(-least // step) * step)
+        raise ConfigError(
+            f"size {params.size:g} {unit} is worth {value:.6g} {inst.quote_currency} at the market's price "
+            f"{inst.px(price_ticks):g}, below the venue's minimum order value of {inst.min_notional:g} "
+            f"{inst.quote_currency}; use a size of at least {need:g}"
+        )
 
 
 def bid_ticks(price_in_ticks: float) -> int:

@@ -198,18 +198,19 @@ def adding_side(q: float) -> int:
 
 
 def ladder(
-    top: int, side: int, levels: int, spacing: int, size: int, decay: float, min_lots: int
+    top: int, side: int, levels: int, spacing: int, size: int, decay: float, min_lots: int, step: int = 1
 ) -> list[Quote]:
     """``levels`` quotes from ``top`` outward, ``spacing`` ticks apart, level ``i`` sized ``size * decay^i``.
 
-    Sizes are rounded to lots and kept at least ``min_lots``; bids at or below zero are left out.
+    Sizes are rounded to the venue's size step (``step`` lots) and kept at least ``min_lots``; bids at
+    or below zero are left out.
     """
     out = []
     for i in range(levels):
         price = top - side * i * spacing
         if price <= 0:
             break
-        out.append(Quote(price, max(min_lots, round(size * decay**i))))
+        out.append(Quote(price, max(min_lots, step * round(size * decay**i / step))))
     return out
 
 

@@ -81,7 +81,7 @@ class RiskEngine:
         self.config = config
         self.inst = instrument
         self.events: list[RiskEvent] = []
-        self.cash = 0.0  # quote currency, from the fill reports received
+        self.cash = 0.0  # settlement currency, from the fill reports received
         self.fair: float | None = None  # last known fair value, ticks
         self.pnl = 0.0
         self.peak = 0.0
@@ -98,8 +98,8 @@ class RiskEngine:
 
     # -- inputs ----------------------------------------------------------------------------------
     def on_fill(self, side: int, price: int, qty: int, fee: float) -> None:
-        """A fill report (ticks, lots, fee paid in quote currency): keeps the P&L the engine knows."""
-        self.cash -= side * price * qty * self.inst.tick_size * self.inst.lot_size + fee
+        """A fill report (ticks, lots, fee paid in the settlement currency): keeps the P&L it knows."""
+        self.cash += self.inst.cash_flow(side, price, qty, fee)
 
     # -- state rules, at every wake-up ------------------------------------------------------------
     @property
@@ -137,9 +137,8 @@ class RiskEngine:
 
     def _check_pnl(self, now: int, om: OrderManager) -> None:
         cfg = self.config
-        position = om.position * self.inst.lot_size
         fair = self.fair
-        self.pnl = self.cash + (position * fair * self.inst.tick_size if fair is not None else 0.0)
+        self.pnl = self.cash + (self.inst.value(fair, om.position) if fair is not None else 0.0)
         pnl = self.pnl
         self.peak = max(self.peak, pnl)
         if self.halted:
@@ -252,14 +251,17 @@ class RiskEngine:
         cfg, inst = self.config, self.inst
         if not float(q.price).is_integer():
             return "tick", float(q.price), NAN, "price off the tick grid"
-        if not float(q.size).is_integer():
-            return "lot", float(q.size), NAN, "size not a whole number of lots"
+        if not float(q.size).is_integer() or not inst.on_order_step(int(q.size)):
+            return "lot", float(q.size), NAN, "size not a whole number of the venue's size step"
         size = q.size * inst.lot_size
         if q.size < inst.min_size_lots:
             return "min_size", size, inst.min_size_lots * inst.lot_size, "below the minimum size"
         if cfg.max_order_size is not None and size > cfg.max_order_size * (1 + 1e-9):
             return "max_order_size", size, cfg.max_order_size, "order too large (fat finger)"
-        notional = size * q.price * inst.tick_size
+        if inst.min_notional > 0 and inst.quote_notional(q.price, q.size) < inst.min_notional * (1 - 1e-9):
+            value = inst.quote_notional(q.price, q.size)
+            return "min_notional", value, inst.min_notional, "below the venue's minimum order value"
+        notional = inst.notional(q.price, q.size)
         if cfg.max_order_notional is not None and notional > cfg.max_order_notional * (1 + 1e-9):
             return "max_order_notional", notional, cfg.max_order_notional, "order notional too large"
         if cfg.price_band is not None:
@@ -277,7 +279,7 @@ class RiskEngine:
         if cfg.max_pos is not None:
             limits.append((math.floor(cfg.max_pos / inst.lot_size + 1e-9), "max_pos"))
         if cfg.max_notional is not None:
-            per_lot = self.fair * inst.tick_size * inst.lot_size if self.fair else 0.0
+            per_lot = inst.notional(self.fair, 1) if self.fair else 0.0
             lots = math.floor(cfg.max_notional / per_lot + 1e-9) if per_lot > 0 else 0
             limits.append((lots, "max_notional"))
         return min(limits) if limits else None
@@ -317,10 +319,9 @@ class RiskEngine:
 
     def _in_rule_units(self, rule: str, lots: float) -> float:
         """Lots as units (max_pos) or as notional at fair value (max_notional)."""
-        units = lots * self.inst.lot_size
         if rule == "max_notional" and self.fair is not None:
-            return units * self.fair * self.inst.tick_size
-        return units
+            return self.inst.notional(self.fair, lots)
+        return lots * self.inst.lot_size
 
     def _fit(
         self, side: int, quotes: list[Quote], bound: int, rule: str, om: OrderManager, now: int
@@ -348,6 +349,7 @@ class RiskEngine:
                 out.append(q)
                 room -= q.size
                 continue
+            cut = room - room % self.inst.order_lots  # what fits, on the venue's size step
             worst = self._in_rule_units(rule, bound - room + q.size)
             limit = self._in_rule_units(rule, bound)
             smaller = max(
@@ -359,10 +361,10 @@ class RiskEngine:
                 live.remove(smaller)
                 out.append(Quote(q.price, smaller.size))
                 why = f"kept the working {smaller.size} lots"
-            elif room >= self.inst.min_size_lots:
-                out.append(Quote(q.price, room))
-                why = f"cut to {room} lots"
-                room = 0
+            elif cut >= self.inst.min_size_lots:
+                out.append(Quote(q.price, cut))
+                why = f"cut to {cut} lots"
+                room -= cut
             else:
                 why = "dropped"
             detail = f"{self._describe(side, q)}: {why} ({label})"

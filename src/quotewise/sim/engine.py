@@ -81,7 +81,8 @@ R_VIEW_DONE = 38  # events up to here are applied to the strategy's local book (
 R_VIEW_BID = 39  # the best bid and ask the strategy has seen (ticks, -1 when a side is empty)
 R_VIEW_ASK = 40
 R_MARKET_FIRST = 41  # 1: an event at an order's arrival time is processed first (hftbacktest's tie rule)
-REG_LEN = 42
+R_ORDER_LOTS = 42  # order sizes are multiples of this many lots (the venue's step)
+REG_LEN = 43
 
 PYTHON_MODE = 0
 COMPILED_MODE = 1
@@ -91,11 +92,16 @@ F_CASH = 0
 F_FEES = 1
 F_MAKER_FEE = 2
 F_TAKER_FEE = 3
-F_VALUE_PER_TICK_LOT = 4  # tick_size * lot_size: money per tick per lot
+F_VALUE_PER_TICK_LOT = 4  # linear, quanto: settlement money per tick per lot (Instrument.value_per_tick_lot)
 F_QUEUE_POWER = 5
 F_VOLUME = 6  # lots traded
-F_NOTIONAL = 7
-FREG_LEN = 8
+F_NOTIONAL = 7  # traded value, settlement currency
+F_INVERSE_VALUE = 8  # inverse contracts: a lot at t ticks is worth this / t coins (0: not inverse)
+F_MIN_NOTIONAL = 9  # the venue's smallest order value, quote currency (0: none)
+F_QUOTE_PER_LOT = 10  # inverse: quote-currency value of one lot (its contract size x lot)
+F_BAND_DOWN = 11  # the venue rejects prices below down x mid or above up x mid (0: no band)
+F_BAND_UP = 12
+FREG_LEN = 13
 
 # Order slot fields (ords[slot, field])
 O_ID = 0
@@ -154,6 +160,8 @@ REASON_BELOW_MIN_SIZE = 3
 REASON_OUT_OF_RANGE = 4
 REASON_ALREADY_DONE = 5
 REASON_OFF_LOT = 6
+REASON_BELOW_MIN_NOTIONAL = 7
+REASON_PRICE_BAND = 8
 REASON_TEXT = {
     REASON_NONE: "",
     REASON_POST_ONLY_CROSS: "post-only order would cross the book",
@@ -161,7 +169,9 @@ REASON_TEXT = {
     REASON_BELOW_MIN_SIZE: "size is below the instrument minimum",
     REASON_OUT_OF_RANGE: "price is outside the instrument's valid range",
     REASON_ALREADY_DONE: "order already filled or cancelled",
-    REASON_OFF_LOT: "size is not a whole number of lots",
+    REASON_OFF_LOT: "size is not a whole number of the venue's size step (lot)",
+    REASON_BELOW_MIN_NOTIONAL: "order value is below the venue's minimum (min notional)",
+    REASON_PRICE_BAND: "price is outside the venue's band around the mid (percent price filter)",
 }
 
 # Why run_segment returned
@@ -201,12 +211,18 @@ def _mid2(bst):
 
 @nb.njit(cache=True)
 def _fill(reg, freg, resp, respf, ords, mine_bid, mine_ask, bst, slot, qty, price, maker, exch_ts):
-    """Book a fill of ``qty`` lots at ``price`` for the order in ``slot``."""
+    """Book a fill of ``qty`` lots at ``price`` for the order in ``slot``, in the settlement currency
+    (the arithmetic of ``Instrument.value``: linear ``price x qty x value``, inverse ``-qty x value /
+    price``)."""
     side = ords[slot, O_SIDE]
-    notional = price * qty * freg[F_VALUE_PER_TICK_LOT]
+    if freg[F_INVERSE_VALUE] > 0:
+        value = -(qty * freg[F_INVERSE_VALUE]) / price
+    else:
+        value = price * qty * freg[F_VALUE_PER_TICK_LOT]
+    notional = abs(value)
     fee = notional * (freg[F_MAKER_FEE] if maker else freg[F_TAKER_FEE])
     reg[R_POS] += side * qty
-    freg[F_CASH] -= side * notional + fee
+    freg[F_CASH] -= side * value + fee
     freg[F_FEES] += fee
     freg[F_VOLUME] += qty
     freg[F_NOTIONAL] += notional
@@ -283,6 +299,25 @@ def _take(
 
 
 @nb.njit(cache=True)
+def _venue_filters(freg, bst, price, qty):
+    """The venue's order filters beyond tick, lot and size: the smallest order value (in the quote
+    currency: price x size for linear contracts, size x contract size for inverse ones) and the
+    price band around the mid (Binance's PERCENT_PRICE, against the mid at arrival)."""
+    if freg[F_MIN_NOTIONAL] > 0:
+        if freg[F_INVERSE_VALUE] > 0:
+            value = qty * freg[F_QUOTE_PER_LOT]
+        else:
+            value = price * qty * freg[F_VALUE_PER_TICK_LOT]
+        if value < freg[F_MIN_NOTIONAL] * (1.0 - 1e-9):
+            return REASON_BELOW_MIN_NOTIONAL
+    if freg[F_BAND_UP] > 0:
+        mid2 = _mid2(bst)
+        if mid2 > 0 and (2.0 * price > mid2 * freg[F_BAND_UP] or 2.0 * price < mid2 * freg[F_BAND_DOWN]):
+            return REASON_PRICE_BAND
+    return REASON_NONE
+
+
+@nb.njit(cache=True)
 def _arrive_new(
     reg, freg, resp, respf, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, slot, t
 ):
@@ -296,6 +331,10 @@ def _arrive_new(
             reason = REASON_OUT_OF_RANGE
         elif ords[slot, O_QTY] < reg[R_MIN_LOTS]:
             reason = REASON_BELOW_MIN_SIZE
+        elif ords[slot, O_QTY] % reg[R_ORDER_LOTS] != 0:
+            reason = REASON_OFF_LOT
+        else:
+            reason = _venue_filters(freg, bst, price, ords[slot, O_QTY])
     crosses = (side == BID and bst[core.BA] < bst[core.N] and i >= bst[core.BA]) or (
         side == ASK and bst[core.BB] >= 0 and i <= bst[core.BB]
     )

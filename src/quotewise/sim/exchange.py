@@ -151,6 +151,7 @@ class SimExchange:
         reg[E.R_NEXT_ARRIVAL] = E.INT64_MAX
         reg[E.R_PENDING_WAKE] = E.INT64_MAX
         reg[E.R_MIN_LOTS] = instrument.min_size_lots
+        reg[E.R_ORDER_LOTS] = instrument.order_lots
         reg[E.R_PRICE_LO] = 0 if instrument.min_price is None else instrument.to_ticks(instrument.min_price)
         reg[E.R_PRICE_HI] = (
             E.INT64_MAX if instrument.max_price is None else instrument.to_ticks(instrument.max_price)
@@ -168,7 +169,13 @@ class SimExchange:
         reg[E.R_VIEW_ASK] = -1
         freg[E.F_MAKER_FEE] = instrument.maker_fee
         freg[E.F_TAKER_FEE] = instrument.taker_fee
-        freg[E.F_VALUE_PER_TICK_LOT] = instrument.tick_size * instrument.lot_size
+        freg[E.F_VALUE_PER_TICK_LOT] = instrument.value_per_tick_lot
+        if instrument.inverse:
+            freg[E.F_INVERSE_VALUE] = instrument.inverse_value
+            freg[E.F_QUOTE_PER_LOT] = instrument.lot_size * instrument.contract_size
+        freg[E.F_MIN_NOTIONAL] = instrument.min_notional
+        if instrument.price_band is not None:
+            freg[E.F_BAND_DOWN], freg[E.F_BAND_UP] = instrument.price_band
         freg[E.F_QUEUE_POWER] = config.queue_power
         self._events = np.zeros(0, dtype=EVENT_DTYPE)
         self._touch = np.zeros((0, 2), np.int64)  # the exchange's touch after each event
@@ -457,6 +464,48 @@ class SimExchange:
             del self._slot_of[r.order_id]
             self.ords[slot, E.O_STATE] = E.S_FREE
             self._terminal_seen.discard(r.order_id)
+
+    def close_market(self, reason: str) -> None:
+        """The market is over (the replay has no more events): every order of ours still alive is
+        answered by the exchange itself, due after the response latency: resting orders cancelled,
+        orders in flight rejected, with ``reason``; a cancel in flight for an order already finished
+        is refused. The engine works requests off only against market events, so with none left to
+        come they are answered here (Python mode)."""
+        now = self.now
+        made = []
+        for o in self.ords[: int(self.reg[E.R_SLOTS])]:
+            state, cancel_sent = o[E.O_STATE], o[E.O_CANCEL_AT] >= 0
+            o[E.O_CANCEL_AT] = -1
+            if state in (E.S_INFLIGHT, E.S_RESTING):
+                o[E.O_STATE] = E.S_DONE
+                kind = "cancelled" if state == E.S_RESTING else "rejected"
+                made.append(self._closing(kind, o, now, reason))
+            elif cancel_sent:
+                made.append(self._closing("cancel_rejected", o, now, E.REASON_TEXT[E.REASON_ALREADY_DONE]))
+        self.mine_bid[:] = 0
+        self.mine_ask[:] = 0
+        E.refresh_own(self.reg, self.ords)
+        self.reg[E.R_NEXT_ARRIVAL] = E.INT64_MAX
+        self._pending = deque(sorted([*self._pending, *made], key=lambda r: r.deliver_ts))
+        self.reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
+
+    def _closing(self, kind: str, order: np.ndarray, now: int, reason: str) -> Response:
+        return Response(
+            kind=kind,
+            order_id=int(order[E.O_ID]),
+            exch_ts=now,
+            deliver_ts=now + self.config.response_latency_ns,
+            side=int(order[E.O_SIDE]),
+            price=int(order[E.O_PRICE]),
+            qty=0,
+            left=int(order[E.O_LEFT]),
+            maker=False,
+            reason=reason,
+            position=self.position_lots,
+            cash=self.cash,
+            fee=0.0,
+            mid2=-1,
+        )
 
     # -- our side of the state, for a venue that must survive a restart ------------------------------
     ORDER_REGS = (E.R_POS, E.R_NEXT_ID, E.R_FILLS, E.R_SLOTS, E.R_LOCAL_POS, E.R_NOW, E.R_NEXT_DECISION)
