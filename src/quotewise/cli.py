@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,7 +21,8 @@ from rich.progress import (
 from rich.table import Table
 
 from quotewise.cli_live import register as register_live_commands
-from quotewise.errors import ConfigError, QuotewiseError
+from quotewise.console import console, err_console, fail, warn
+from quotewise.errors import ConfigError, QuotewiseError, RunError
 
 if TYPE_CHECKING:
     from quotewise.risk import RiskConfig
@@ -34,15 +33,14 @@ app = typer.Typer(
 data_app = typer.Typer(help="Convert and inspect market data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 register_live_commands(app)
-console = Console()
-err_console = Console(stderr=True)
 
 QUEUE_CHOICES = ("auto", "fifo", "risk-averse", "prob")
 
 
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(2)
+def print_warnings(report: dict) -> None:
+    """Every warning of a reader's report on stderr: what it skipped or assumed must not pass unseen."""
+    for text in report.get("warnings", []):
+        warn(text)
 
 
 def parse_settings(items: list[str]) -> dict[str, object]:
@@ -73,7 +71,9 @@ def _progress() -> Progress:
 
 
 def _money(x: float | None) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.4f}"
+    from quotewise.analytics.report import fmt_money
+
+    return fmt_money(x, missing="n/a")
 
 
 def print_summary(summary: dict, out_dir: Path | None) -> None:
@@ -83,13 +83,17 @@ def print_summary(summary: dict, out_dir: Path | None) -> None:
     )
     table.add_column(style="bold")
     table.add_column(justify="right")
+    units = summary.get("units") or {}
+    money, size = units.get("total_pnl", ""), units.get("traded_volume", "")
+    quote = units.get("total_pnl_quote", money)
     rows = [
-        ("Total P&L", _money(summary["total_pnl"])),
-        ("Fees (paid +, rebate -)", _money(summary["fees"])),
+        (f"Total P&L ({money})", _money(summary["total_pnl"])),
+        (f"Fees, paid +, rebate - ({money})", _money(summary["fees"])),
         ("Fills", f"{summary['fills']:,}"),
-        ("Traded volume", f"{summary['traded_volume']:,.6g}"),
-        ("Final position", f"{summary['final_position']:,.6g}"),
-        ("Max |position|", f"{summary['max_abs_position']:,.6g}"),
+        (f"Traded volume ({size})", f"{summary['traded_volume']:,.6g}"),
+        (f"Traded notional ({money})", _money(summary.get("traded_notional"))),
+        (f"Final position ({size})", f"{summary['final_position']:,.6g}"),
+        (f"Max |position| ({size})", f"{summary['max_abs_position']:,.6g}"),
         (
             "Orders placed / cancels / rejects",
             f"{summary['orders_placed']:,} / {summary['cancels']:,} / {summary['rejects']:,}",
@@ -99,6 +103,11 @@ def print_summary(summary: dict, out_dir: Path | None) -> None:
         ("Events per second", f"{summary['events_per_second']:,.0f}"),
         ("Period", f"{summary['start']} -> {summary['end']}"),
     ]
+    if quote != money:  # an inverse contract: the coin figures in the quote currency as well
+        rows[1:1] = [
+            (f"Total P&L in {quote}, at the final mid", _money(summary.get("total_pnl_quote"))),
+            (f"Traded notional in {quote}", _money(summary.get("traded_notional_quote"))),
+        ]
     risk = summary.get("risk") or {}
     if risk.get("config") is not None:
         taken = ", ".join(f"{n} {action}" for action, n in risk["actions"].items() if n)
@@ -210,48 +219,14 @@ def write_comparison(rows: list[dict], out_dir: Path) -> None:
     (out_dir / "comparison.csv").write_text("\n".join(lines) + "\n")
 
 
-RISK_LIMIT_FLAGS = (
-    "max_pos",
-    "max_notional",
-    "max_order_size",
-    "max_order_notional",
-    "max_loss",
-    "max_loss_window",
-    "max_daily_loss",
-    "max_drawdown",
-    "max_order_rate",
-    "stale_after",
-    "price_band",
-)
 
 
 def risk_config(flags: dict[str, object]) -> RiskConfig | None:
-    """The risk limits given on the command line; None (no risk engine) when no limit is set.
+    """The risk limits given on the command line; None (no risk engine) when no limit is set. An
+    error names the flag the user typed."""
+    from quotewise.risk.config import risk_config as validated
 
-    Durations and the price band are read here so that an error names the flag the user typed.
-    """
-    from pydantic import ValidationError
-
-    from quotewise.parsing import parse_duration
-    from quotewise.risk import RiskConfig
-    from quotewise.risk.config import parse_band
-
-    if all(flags.get(name) is None for name in RISK_LIMIT_FLAGS):
-        return None
-    values = dict(flags)
-    for name in ("max_loss_window", "stale_after", "pause_for"):
-        if values.get(name) is not None:
-            values[name] = parse_duration(str(values[name]), _flag(name))
-    if values.get("price_band") is not None:
-        values["price_band"] = parse_band(str(values["price_band"]), "--price-band")
-    try:
-        return RiskConfig(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{_flag(str(e['loc'][0]))}: {e['ctx']['error'] if e['type'] == 'value_error' else e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(problems) from exc
+    return validated(flags, _flag)
 
 
 def _flag(field_name: str) -> str:
@@ -375,6 +350,32 @@ def backtest(
             rich_help_panel="Risk",
         ),
     ] = 0.8,
+    contract: Annotated[
+        str | None,
+        typer.Option(
+            help="linear | inverse | quanto (default: from the venue's listing, docs/contracts.md)",
+            rich_help_panel="Instrument",
+        ),
+    ] = None,
+    contract_size: Annotated[
+        float | None,
+        typer.Option(
+            help="linear: base units per unit of size; inverse: quote currency per contract (COIN-M "
+            "BTC 100); quanto: settlement currency per point per contract",
+            rich_help_panel="Instrument",
+        ),
+    ] = None,
+    min_size: Annotated[
+        float | None,
+        typer.Option(help="the venue's smallest order size, instrument units", rich_help_panel="Instrument"),
+    ] = None,
+    min_notional: Annotated[
+        float | None,
+        typer.Option(
+            help="the venue's smallest order value, quote currency (0: none)", rich_help_panel="Instrument"
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option(help="print the full traceback when a strategy raises")] = False,
 ) -> None:
     """Run market-making backtests; write summary.json, fills/orders/equity Parquet and report.html.
 
@@ -384,6 +385,7 @@ def backtest(
     try:
         from quotewise.backtest import source as sources
         from quotewise.backtest.runner import run_backtest
+        from quotewise.model.catalog import with_overrides
         from quotewise.parsing import parse_duration, parse_fee
         from quotewise.quoting.loader import make_strategy
         from quotewise.sim.exchange import SimConfig
@@ -414,19 +416,21 @@ def backtest(
         entry = parse_duration(latency_entry, "--latency-entry")
         response = parse_duration(latency_response, "--latency-response")
         feed = parse_duration(feed_latency, "--feed-latency")
-        paths = data.split(",")  # consecutive files of one stream: a.gz,b.gz
         src = (
             sources.synthetic(events, seed)
             if data == "synthetic"
-            else sources.from_path(paths[0] if len(paths) == 1 else paths, fmt, tick, lot)
+            else sources.from_path(sources.data_paths(data), fmt, tick, lot)
         )
-        updates: dict[str, float] = {}
-        if maker_fee is not None:
-            updates["maker_fee"] = parse_fee(maker_fee, "--maker-fee")
-        if taker_fee is not None:
-            updates["taker_fee"] = parse_fee(taker_fee, "--taker-fee")
-        if updates:
-            src.instrument = src.instrument.model_copy(update=updates)
+        print_warnings(src.report)
+        src.instrument = with_overrides(
+            src.instrument,
+            maker_fee=None if maker_fee is None else parse_fee(maker_fee, "--maker-fee"),
+            taker_fee=None if taker_fee is None else parse_fee(taker_fee, "--taker-fee"),
+            contract=contract,
+            contract_size=contract_size,
+            min_size=min_size,
+            min_notional=min_notional,
+        )
         model = ("fifo" if src.l3 else "risk-averse") if queue == "auto" else queue
         if model == "fifo" and not src.l3:
             raise ConfigError(
@@ -462,8 +466,13 @@ def backtest(
                         risk=risk,
                     )
             results.append((spec, result))
+    except RunError as exc:
+        if debug:
+            err_console.print(exc.traceback, markup=False, highlight=False)
+        log = f" (traceback: {exc.log})" if exc.log is not None else " (--debug prints the traceback)"
+        fail(f"{exc}{log}", code=1)
     except QuotewiseError as exc:
-        _fail(exc)
+        fail(exc)
     if len(results) == 1:
         print_summary(results[0][1].summary, results[0][1].out_dir)
         return
@@ -477,7 +486,7 @@ def backtest(
 
 @data_app.command("convert")
 def data_convert(
-    source: Annotated[Path, typer.Argument(help="input file or directory")],
+    source: Annotated[str, typer.Argument(help="input file or directory, or a,b for consecutive files")],
     out: Annotated[Path, typer.Option(help="output .parquet file")],
     fmt: Annotated[
         str | None, typer.Option("--format", help="lobster|binance|tardis|hftbacktest (default: detect)")
@@ -487,14 +496,16 @@ def data_convert(
 ) -> None:
     """Read a market-data file and write normalized events to Parquet."""
     try:
+        from quotewise.backtest.source import data_paths
         from quotewise.data.convert import info, load_source
         from quotewise.data.store import write_events
 
         with err_console.status(f"reading {source}"):
-            data = load_source(source, fmt, tick_size=tick, lot_size=lot)
+            data = load_source(data_paths(source), fmt, tick_size=tick, lot_size=lot)
         write_events(out, data)
     except QuotewiseError as exc:
-        _fail(exc)
+        fail(exc)
+    print_warnings(data.report)
     summary = info(data)
     console.print(f"wrote {len(data.events):,} events to [bold]{out}[/]")
     _print_info(summary)
@@ -514,7 +525,10 @@ def _print_info(summary: dict) -> None:
 @data_app.command("info")
 def data_info(
     source: Annotated[
-        Path, typer.Argument(help="a .parquet file written by `mm data convert`, or a raw file")
+        str,
+        typer.Argument(
+            help="a .parquet file written by `mm data convert`, a raw file, or a,b for consecutive files"
+        ),
     ],
     fmt: Annotated[
         str | None, typer.Option("--format", help="format of a raw file (default: detect)")
@@ -525,11 +539,13 @@ def data_info(
 ) -> None:
     """Instrument, time span, event counts and the reader's report for a data file."""
     try:
+        from quotewise.backtest.source import data_paths
         from quotewise.data.convert import info, load_source
 
-        summary = info(load_source(source, fmt, tick_size=tick, lot_size=lot))
+        summary = info(load_source(data_paths(source), fmt, tick_size=tick, lot_size=lot))
     except QuotewiseError as exc:
-        _fail(exc)
+        fail(exc)
+    print_warnings(summary["report"])
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
@@ -546,7 +562,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a backtest output direc
         summarize_run(run_dir)
         path = write_report(run_dir)
     except QuotewiseError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"Report: [bold]{path}[/]")
 
 
@@ -580,7 +596,7 @@ def sim_as2008(
         )
         result = simulate(params, seed)
     except QuotewiseError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -651,9 +667,10 @@ def quote(
 ) -> None:
     """Print the quotes a strategy would post for a given book and inventory, before risking money."""
     try:
+        from quotewise.model.catalog import with_overrides
         from quotewise.model.instrument import Instrument
         from quotewise.parsing import parse_fee
-        from quotewise.quoting.base import MarketView
+        from quotewise.quoting.base import MarketView, resolve_size
         from quotewise.quoting.loader import make_strategy
 
         params: dict[str, object] = {}
@@ -668,15 +685,13 @@ def quote(
         params.update(parse_settings(settings or []))
         if tick <= 0 or lot <= 0:
             raise ConfigError("--tick and --lot must be positive")
-        inst = Instrument(
-            symbol="QUOTE",
-            venue="cli",
-            tick_size=tick,
-            lot_size=lot,
+        inst = with_overrides(
+            Instrument(symbol="QUOTE", venue="cli", tick_size=tick, lot_size=lot),
             maker_fee=parse_fee(maker_fee, "--maker-fee"),
             taker_fee=parse_fee(taker_fee, "--taker-fee"),
         )
         strat = make_strategy(strategy, params)
+        resolve_size(strat, inst, None)
         strat.on_start(inst)
         bb, ba = _touch(mid, bid, ask, tick)
         view = MarketView(
@@ -690,10 +705,10 @@ def quote(
         )
         wanted = strat.quotes(view)
     except QuotewiseError as exc:
-        _fail(exc)
+        fail(exc)
     state = dict(getattr(strat, "last", {}))
     if state.get("waiting_for"):
-        _fail(
+        fail(
             ConfigError(
                 f"{strategy} needs {state['waiting_for']} and has no market data to estimate it from: "
                 "give it (--sigma, --A, --k or --set)"

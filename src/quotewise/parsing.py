@@ -78,7 +78,14 @@ def parse_distance(text: str | float, tick_size: float, mid: float, what: str = 
     return value
 
 
-def check_distance(text: str | float, what: str = "distance") -> str | float:
-    """Validate a distance's syntax without an instrument (for config validation)."""
-    parse_distance(text, 1.0, 1.0, what)
+def check_distance(text: str | float, what: str = "distance", allow_zero: bool = False) -> str | float:
+    """Validate a distance without an instrument (for config validation): its syntax, and that it is
+    positive (or zero, where ``allow_zero`` says a zero distance means something). Raises ValueError,
+    so a pydantic model reports it under the field's name."""
+    try:
+        value = parse_distance(text, 1.0, 1.0, what)
+    except ConfigError as exc:
+        raise ValueError(str(exc).removeprefix(f"{what}: ")) from None
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"must be {'>= 0' if allow_zero else '> 0'}, got {text!r}")
     return text

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from quotewise.errors import ConfigError
+from quotewise.errors import ConfigError, QuotewiseError, RunError, one_line
 from quotewise.quoting.base import Strategy
 from quotewise.quoting.builtin import BUILTIN
 
@@ -30,7 +30,10 @@ def strategy_class(spec: str) -> type[Strategy]:
         if module_spec is None or module_spec.loader is None:
             raise ConfigError(f"cannot load strategy file {path}")
         module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise RunError(exc, f"strategy file {path}") from exc
     else:
         try:
             module = importlib.import_module(where)
@@ -47,7 +50,11 @@ def make_strategy(spec: str, settings: dict[str, object] | None = None) -> Strat
     cls = strategy_class(spec)
     try:
         return cls(**(settings or {}))
+    except QuotewiseError:
+        raise
     except ValidationError as exc:
-        fields = ", ".join(sorted(cls.Params.model_fields))
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"strategy {spec!r}: {problems} (parameters: {fields})") from exc
+        unknown = any(e["type"] == "extra_forbidden" for e in exc.errors())
+        known = f" (parameters: {', '.join(sorted(cls.Params.model_fields))})" if unknown else ""
+        raise ConfigError(f"strategy {spec!r}: {one_line(exc)}{known}") from None
+    except Exception as exc:
+        raise RunError(exc, f"strategy {spec!r}") from exc

@@ -26,10 +26,10 @@ import math
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from quotewise.model.instrument import Instrument
-from quotewise.parsing import check_distance, parse_duration
+from quotewise.parsing import check_distance, parse_distance, parse_duration
 from quotewise.quoting.base import MarketView, QuoteSet, Strategy, StrategyParams, ask_ticks, bid_ticks
 from quotewise.quoting.components import (
     AdverseSelection,
@@ -104,7 +104,10 @@ class QuoteParams(StrategyParams):
     @field_validator(*_DISTANCES)
     @classmethod
     def _distance(cls, value: str | float | None, info: Any) -> str | float | None:
-        return None if value is None else check_distance(value, info.field_name)
+        """Distances are positive; ``threshold`` may be 0 (move a quote on any change: the default)."""
+        if value is None:
+            return None
+        return check_distance(value, info.field_name, allow_zero=info.field_name == "threshold")
 
     @field_validator(*_DURATIONS)
     @classmethod
@@ -291,9 +294,9 @@ class QuotingStrategy(Strategy):
         if len(sides) == 2:
             bid, ask = apply_fee_floor(bid, ask, self._fee)
         spacing = max(1, round(self._spacing.at(mid)))
-        min_lots = view.instrument.min_size_lots
-        bids = ladder(bid, 1, levels, spacing, size, p.level_decay, min_lots) if 1 in sides else []
-        asks = ladder(ask, -1, levels, spacing, size, p.level_decay, min_lots) if -1 in sides else []
+        lots = (view.instrument.min_size_lots, view.instrument.order_lots)
+        bids = ladder(bid, 1, levels, spacing, size, p.level_decay, *lots) if 1 in sides else []
+        asks = ladder(ask, -1, levels, spacing, size, p.level_decay, *lots) if -1 in sides else []
         bids = [b for b in bids if b.price >= self._lo_tick]
         if self._hi_tick is not None:
             asks = [a for a in asks if a.price <= self._hi_tick]
@@ -314,7 +317,16 @@ class SpreadParams(QuoteParams):
     @field_validator("spread")
     @classmethod
     def _spread(cls, value: str | float) -> str | float:
-        return check_distance(value, "spread")
+        return check_distance(value, "spread", allow_zero=True)
+
+    @model_validator(mode="after")
+    def _zero_spread(self) -> SpreadParams:
+        """A zero base spread quotes at fair value: meaningful only when something else sets the
+        width (``vol_mult`` or ``min_spread``); otherwise it is a typo that would cross the spread."""
+        widened = self.vol_mult > 0 or self.min_spread is not None
+        if parse_distance(self.spread, 1.0, 1.0, "spread") == 0 and not widened:
+            raise ValueError("spread 0 needs vol_mult > 0 or a min_spread to set the width")
+        return self
 
 
 class SymmetricStrategy(QuotingStrategy):
