@@ -14,16 +14,14 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from quotewise.console import console, fail
 from quotewise.errors import QuotewiseError
 from quotewise.live import KEEP_WARM, paths
 from quotewise.live.client import EngineClient, EngineNotRunning, running_engine
 from quotewise.parsing import parse_duration
 
-console = Console()
-err_console = Console(stderr=True)
 engine_app = typer.Typer(help="Run the live engine (in the background) and stop it.", no_args_is_help=True)
 START_WAIT_S = 30.0
 
@@ -53,24 +51,18 @@ RISK_FLAGS = {
 }
 
 
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(2)
-
-
 def _client() -> EngineClient:
     try:
         return EngineClient(actor="cli")
     except QuotewiseError as exc:
-        _fail(exc)
-        raise  # unreachable: _fail exits
+        fail(exc)
 
 
 def _call(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except QuotewiseError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def with_flags(func: Callable) -> Callable:
@@ -122,11 +114,11 @@ def engine_start(
     """Start the engine: it resumes every maker its database has as running."""
     info = running_engine()
     if info is not None:
-        _fail(QuotewiseError(f"an engine is already running (pid {info['pid']}, port {info['port']})"))
+        fail(QuotewiseError(f"an engine is already running (pid {info['pid']}, port {info['port']})"))
     try:
         parse_duration(keep_warm, "--keep-warm")
     except QuotewiseError as exc:
-        _fail(exc)
+        fail(exc)
     paths.ensure_token()
     args = [sys.executable, "-m", "quotewise.live.server", "--port", str(port)]
     if db:
@@ -142,7 +134,7 @@ def engine_start(
     deadline = time.monotonic() + START_WAIT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            _fail(
+            fail(
                 QuotewiseError(f"the engine exited at start (code {proc.returncode}); see {paths.log_path()}")
             )
         info = paths.read_engine_info()
@@ -158,7 +150,7 @@ def engine_start(
                 return
         time.sleep(0.1)
     proc.kill()
-    _fail(QuotewiseError(f"the engine did not answer within {START_WAIT_S:.0f} s; see {paths.log_path()}"))
+    fail(QuotewiseError(f"the engine did not answer within {START_WAIT_S:.0f} s; see {paths.log_path()}"))
 
 
 @engine_app.command("stop")
@@ -174,7 +166,7 @@ def engine_stop(
         time.sleep(0.1)
     if running_engine() is not None:
         os.kill(pid, signal.SIGTERM)
-        _fail(QuotewiseError(f"the engine (pid {pid}) did not stop within {wait:.0f} s; sent SIGTERM"))
+        fail(QuotewiseError(f"the engine (pid {pid}) did not stop within {wait:.0f} s; sent SIGTERM"))
     console.print(f"engine stopped (pid {pid})")
 
 
@@ -183,7 +175,7 @@ def engine_status() -> None:
     """Whether an engine runs, where, on which database, and whether it keeps idle makers warm."""
     info = running_engine()
     if info is None:
-        _fail(EngineNotRunning("no engine running (start one with: mm engine start)"))
+        fail(EngineNotRunning("no engine running (start one with: mm engine start)"))
     health = _call(_client().health)
     warm = info.get("keep_warm")
     warm = f"kept warm every {warm}" if warm and parse_duration(warm) else "not kept warm"
@@ -196,7 +188,14 @@ def engine_status() -> None:
 @with_flags
 def start(
     venue: Annotated[str, typer.Argument(help="where to trade: paper (more venues come later)")],
-    market: Annotated[str, typer.Argument(help="a name for the market, e.g. BTCUSDT")],
+    market: Annotated[
+        str | None,
+        typer.Argument(
+            help="the data's market, e.g. BTCUSDT (BTC/USDT and btc-usdt match it; synthetic data is SYNTH); "
+            "default: the data's symbol"
+        ),
+    ] = None,
+    *,
     data: Annotated[str, typer.Option(help="file to replay (any format mm data reads), or synthetic[:N]")],
     speed: Annotated[float, typer.Option(help="replay speed, times real time")] = 1.0,
     strategy: Annotated[
@@ -258,14 +257,14 @@ def status(
         for col in ("id", "market", "status", "fills", "position", "P&L", "quotes"):
             table.add_column(col)
         for r in rows:
-            quotes = " / ".join(f"{q['side']} {q['price']:g}" for q in r.get("quotes", []))
+            quotes = " / ".join(f"{q['side']} {q['price']:.15g}" for q in r.get("quotes", []))
             pnl = r.get("pnl")
             table.add_row(
                 r["id"],
                 r["market"],
                 r["status"],
                 str(r["fills"]),
-                str(r.get("position", r.get("position_lots"))),
+                str(r.get("position", "")),
                 f"{pnl:.4f}" if pnl is not None else "",
                 quotes,
             )
@@ -277,10 +276,11 @@ def status(
         return
     table = Table(title=f"{maker_id} on {s['market']} ({s['status']})", show_header=False)
     for key in ("strategy", "position", "pnl", "cash", "fees", "fills", "best_bid", "best_ask", "decisions"):
-        if key in s:
-            table.add_row(key, f"{s[key]:.6g}" if isinstance(s[key], float) else str(s[key]))
+        if key in s:  # prices and sizes come on their grid: shown whole, money to 6 digits
+            money = key in ("pnl", "cash", "fees") and isinstance(s[key], float)
+            table.add_row(key, f"{s[key]:.6g}" if money else str(s[key]))
     for q in s.get("quotes", []):
-        table.add_row(f"quote {q['side']}", f"{q['size']:g} @ {q['price']:g} ({q['status']})")
+        table.add_row(f"quote {q['side']}", f"{q['size']:.15g} @ {q['price']:.15g} ({q['status']})")
     risk = s.get("risk", {})
     table.add_row("risk", "halted" if risk.get("halted") else "blocked" if risk.get("blocked") else "ok")
     console.print(table)

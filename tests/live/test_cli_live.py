@@ -87,13 +87,16 @@ def test_bad_commands_say_what_is_wrong_and_change_nothing(mm):
     assert "not kept warm" in mm("engine", "status").stdout
     again = mm("engine", "start", "--db", mm.db, check=False)
     assert again.returncode == 2 and "already running" in again.stderr
-    maker = mm("start", "paper", "SYN", "--data", "synthetic:300000", "--speed", "10").stdout.strip()
+    wrong = mm("start", "paper", "BTCUSDT", "--data", "synthetic:1000", check=False)
+    assert wrong.returncode == 2 and "BTCUSDT" in wrong.stderr and "SYNTH" in wrong.stderr
+    # no market: the data's own (SYNTH); 300,000 events at 2x outlast the test (no "finished" in the audit)
+    maker = mm("start", "paper", "--data", "synthetic:300000", "--speed", "2").stdout.strip()
 
     unknown = mm("stop", "mm-nope", check=False)
     assert unknown.returncode == 2 and "mm-nope" in unknown.stderr
     bad_value = mm("config", maker, "--spread", "wide", check=False)
     assert bad_value.returncode == 2 and "spread" in bad_value.stderr and "wide" in bad_value.stderr
-    bad_size = mm("start", "paper", "SYN", "--data", "synthetic:1000", "--size", "-2", check=False)
+    bad_size = mm("start", "paper", "SYNTH", "--data", "synthetic:1000", "--size", "-2", check=False)
     assert bad_size.returncode == 2 and "size" in bad_size.stderr
     no_file = mm("start", "paper", "X", "--data", str(mm.home / "missing.gz"), check=False)
     assert no_file.returncode == 2 and "missing.gz" in no_file.stderr
@@ -106,7 +109,7 @@ def test_bad_commands_say_what_is_wrong_and_change_nothing(mm):
     assert refused.returncode == 2 and "token" in refused.stderr
 
     store = Store(db_url(mm.db))
-    assert [m.maker_id for m in store.makers()] == [maker]  # the failed starts left nothing
+    assert [(m.maker_id, m.market) for m in store.makers()] == [(maker, "SYNTH")]  # failed starts: nothing
     assert store.maker(maker).config_version == 1  # the bad config left nothing
     assert [r["action"] for r in store.audit_rows()] == ["start"]
     store.close()

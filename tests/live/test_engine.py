@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from quotewise.errors import ConfigError
-from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker
+from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker, market_name
 from quotewise.live.store import Store, db_url
 
 HERE = Path(__file__).parent
@@ -25,7 +25,8 @@ def store(tmp_path):
 
 
 def spec(**kw) -> MakerSpec:
-    base = {"market": "SYN", "data": DATA, "speed": 40.0, "params": {"spread": "1tick", "interval": "100ms"}}
+    params = {"spread": "1tick", "interval": "100ms"}
+    base = {"market": "SYNTH", "data": DATA, "speed": 40.0, "params": params}
     return MakerSpec(**{**base, **kw})
 
 
@@ -196,3 +197,59 @@ def test_bad_requests_change_nothing(store):
         await engine.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_a_maker_whose_data_ends_finishes_with_no_order_open(store):
+    async def scenario():
+        engine = LiveEngine(store)
+        maker_id = await engine.start_maker(spec(data="synthetic:50000", speed=20.0), actor="test")  # 1.6 s
+        maker = engine.makers[maker_id]
+        answers = []  # what the venue answered itself once its data ended
+        on_responses = maker.on_responses
+
+        def heard(responses):
+            answers.extend(r for r, _ in responses if r.reason == "data ended")
+            on_responses(responses)
+
+        maker.on_responses = heard
+        await until(lambda: store.maker(maker_id).status == "finished", what="the end of the data")
+        status = engine.status(maker_id)
+        await engine.shutdown()
+        return maker_id, status, answers
+
+    maker_id, status, answers = asyncio.run(scenario())
+    assert status["status"] == "finished" and status["decisions"] > 0
+    assert status["quotes"] == []
+    assert maker_id not in store.open_orders() and store.orders(maker_id, open_only=True) == []
+    assert answers and {r.kind for r in answers} <= {"cancelled", "rejected"}
+    stored = {o.order_id: o.status for o in store.orders(maker_id)}
+    assert [stored[r.order_id] for r in answers] == [r.kind for r in answers]
+    assert [r["action"] for r in store.audit_rows(maker_id)] == ["start", "finished"]
+
+
+def test_the_market_is_the_datas_and_defaults_to_it(store):
+    async def scenario():
+        engine = LiveEngine(store)
+        with pytest.raises(ConfigError, match=r"^market BTCUSDT does not match the data: .* holds SYNTH$"):
+            await engine.start_maker(spec(market="BTCUSDT"))
+        assert store.makers() == [] and store.audit_rows() == [] and engine.makers == {}
+        named = await engine.start_maker(spec(market="synth"), actor="test")
+        default = await engine.start_maker(spec(market=None), actor="test")
+        await engine.shutdown()
+        return named, default
+
+    named, default = asyncio.run(scenario())
+    assert (store.maker(named).market, store.maker(default).market) == ("synth", "SYNTH")
+    started = [r["details"]["market"] for r in store.audit_rows() if r["action"] == "start"]
+    assert started == ["synth", "SYNTH"]
+
+
+def test_market_names_match_up_to_case_and_separators():
+    for asked in ("BTCUSDT", "BTC/USDT", "btc-usdt", "BTC_USDT", "BTC:USDT"):
+        assert market_name(asked, "BTCUSDT", "btc.gz") == asked
+    with pytest.raises(ConfigError, match=r"market ETH/USDT does not match the data: btc\.gz holds BTCUSDT"):
+        market_name("ETH/USDT", "BTCUSDT", "btc.gz")
+    assert market_name(None, "BTCUSDT", "btc.gz") == "BTCUSDT"
+    assert market_name("AMZN", "UNKNOWN", "book.npz") == "AMZN"  # data that names no market takes any
+    with pytest.raises(ConfigError, match=r"book\.npz does not name its market"):
+        market_name(None, "UNKNOWN", "book.npz")

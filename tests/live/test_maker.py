@@ -14,6 +14,7 @@ from quotewise.live import maker as maker_module
 from quotewise.live.lane import Lane
 from quotewise.live.maker import InlineBudget, Maker, keep_warm
 from quotewise.live.store import Store, db_url
+from quotewise.model.instrument import Instrument
 from quotewise.quoting.loader import make_strategy
 from quotewise.sim.exchange import Response
 
@@ -225,3 +226,21 @@ def test_keep_warm_rehearses_makers_idle_a_while_and_lets_quiet_ones_cool(monkey
         warmer.cancel()
 
     asyncio.run(scenario())
+
+
+def test_status_shows_prices_and_sizes_on_the_instruments_grid(store, monkeypatch):
+    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+    venue = RecordingVenue()
+    venue.instrument = Instrument(symbol="T", tick_size=0.01, lot_size=0.1)
+    venue.price_range = (58_000, 59_000)
+    maker = Maker("m9", venue, store, make_strategy("symmetric", {**SYMMETRIC, "size": 0.3}))
+    maker.on_market(book(58_480, 58_482))  # in floats 58,480 x 0.01 is 584.8000000000001
+    bid = next(o for o in maker.om.orders.values() if o.side == 1)
+    fill = Response("fill", bid.order_id, 1, 1, 1, 58_480, 3, 0, True, "", 3, 0.0, 0.0, -1)
+    maker.on_responses([(fill, 1)])
+    status = maker.status()
+    assert (status["best_bid"], status["best_ask"], status["position"]) == (584.8, 584.82, 0.3)
+    assert [(q["side"], q["price"], q["size"]) for q in status["quotes"]] == [
+        ("bid", 584.8, 0.3),
+        ("ask", 584.82, 0.3),
+    ]

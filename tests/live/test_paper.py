@@ -126,6 +126,34 @@ def test_a_restored_venue_continues_exactly_and_fills_during_the_downtime(store,
     assert revived.open_orders() == venue.open_orders()
 
 
+def test_when_the_data_ends_the_venue_answers_every_order_itself(store):
+    clock = Clock()
+    venue = PaperVenue("mm-1", "synthetic:5000", store, clock=clock)  # about 3 s of market
+    listener = Listener(venue)
+    venue.subscribe(listener)
+    answered_at_end: list[int] = []
+    venue.on_end = lambda: answered_at_end.append(len(listener.responses))
+    run_for(venue, clock, 0.5, listener, requote=False)
+    far_bid = venue.place(1, listener.book.best_bid - 200, 1)  # far from the touch: never filled
+    far_ask = venue.place(-1, listener.book.best_ask + 200, 1)
+    for _ in range(100):
+        clock.t += SECOND // 10
+        if not venue.step():
+            break
+    ours = {r.order_id: r for r, _ in listener.responses if r.kind != "accepted"}
+    answers = [(ours[oid].kind, ours[oid].reason) for oid in (far_bid, far_ask)]
+    assert answers == [("cancelled", "data ended")] * 2
+    assert venue.open_orders() == [] and venue.ended and not venue.step()
+    assert answered_at_end == [2]  # the engine hears of the end before the answers are handed out
+
+    late = venue.place(1, listener.book.best_bid, 1)  # nothing would ever match it: refused
+    assert not venue.cancel(late)
+    clock.t += SECOND // 10
+    venue.step()
+    assert (listener.responses[-1][0].order_id, listener.responses[-1][0].kind) == (late, "rejected")
+    assert venue.open_orders() == [] and answered_at_end == [2]
+
+
 def test_amend_is_not_supported_and_bad_data_is_named(store, tmp_path):
     venue = PaperVenue("mm-1", "synthetic:50000", store, clock=Clock())
     with pytest.raises(NotSupported):

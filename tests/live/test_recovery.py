@@ -16,7 +16,7 @@ from quotewise.live.store import Store, db_url
 def test_sigkill_then_restart_continues_exactly(mm):
     mm("engine", "start", "--db", mm.db)
     maker = mm(
-        "start", "paper", "SYN", "--data", "synthetic:2000000", "--speed", "20", "--interval", "50ms"
+        "start", "paper", "SYNTH", "--data", "synthetic:2000000", "--speed", "20", "--interval", "50ms"
     ).stdout
     maker = maker.strip()
     store = Store(db_url(mm.db))

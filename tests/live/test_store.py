@@ -9,14 +9,18 @@ import pytest
 from quotewise.errors import ConfigError
 from quotewise.live.store import OrderRecord, Store, db_url
 from quotewise.live.venue import VenueFill
+from quotewise.model.instrument import Instrument
 from quotewise.risk import RiskEvent
+
+BTC = Instrument(symbol="BTCUSDT", venue="binance", tick_size=0.1, lot_size=0.001, price_band=(0.95, 1.05))
 
 
 @pytest.fixture
 def store(tmp_path):
     s = Store(db_url(str(tmp_path / "state.db")))
     s.add_maker(
-        "mm-1", "paper", "BTCUSDT", "synthetic", 2.0, "symmetric", {"spread": "1tick"}, None, {"q": 1}
+        "mm-1", "paper", "BTCUSDT", "synthetic", 2.0, "symmetric", {"spread": "1tick"}, None, {"q": 1},
+        BTC.model_dump(),
     )
     yield s
     s.close()
@@ -32,6 +36,7 @@ def test_maker_and_config_versions_round_trip(store):
     rec = store.maker("mm-1")
     assert rec is not None and rec.status == "running" and rec.config_version == 1
     assert rec.params == {"spread": "1tick"} and rec.sim == {"q": 1} and rec.speed == 2.0
+    assert rec.instrument == BTC  # the units of a maker that is not running, from the store alone
     assert store.add_config("mm-1", {"spread": "3ticks"}, {"max_pos": 1.0}, actor="cli") == 2
     rec = store.maker("mm-1")
     assert rec.params == {"spread": "3ticks"} and rec.risk == {"max_pos": 1.0} and rec.config_version == 2
@@ -109,4 +114,13 @@ def test_a_database_from_an_earlier_schema_is_refused_by_name(tmp_path):
             "CREATE TABLE orders (maker_id TEXT, order_id INTEGER, PRIMARY KEY (maker_id, order_id))"
         )
     with pytest.raises(ConfigError, match="earlier Quotewise"):
+        Store(db_url(str(path)))
+
+
+def test_a_makers_table_without_the_instrument_is_refused_by_name(tmp_path):
+    path = tmp_path / "before-instruments.db"
+    Store(db_url(str(path))).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE makers DROP COLUMN instrument")
+    with pytest.raises(ConfigError, match=r"makers table from an earlier Quotewise \(no instrument column\)"):
         Store(db_url(str(path)))

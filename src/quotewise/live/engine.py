@@ -5,7 +5,8 @@ in the venue's callback, the task keeping its timers). A maker that raises is ma
 (its orders cancelled, the error stored) and the others go on. Every operator action is written to
 the audit table with who asked. ``start()`` resumes every maker the store says was running: after
 a crash, the venue is rebuilt, the fills it made since the last one stored are applied, and our
-open orders are checked against the venue's before quoting resumes.
+open orders are checked against the venue's before quoting resumes. A maker whose data ends stops
+deciding (``finishing``) while the venue answers its orders, and is ``finished`` with none open.
 """
 
 from __future__ import annotations
@@ -13,26 +14,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import re
 import secrets
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live.lane import Lane
 from quotewise.live.maker import Maker, keep_warm
 from quotewise.live.paper import PaperVenue
-from quotewise.live.store import MakerRecord, OrderRecord, Store
+from quotewise.live.store import FillRecord, MakerRecord, OrderRecord, Store
+from quotewise.model.instrument import Instrument
 from quotewise.parsing import parse_duration
-from quotewise.quoting.base import Strategy
+from quotewise.quoting.base import resolve_size
 from quotewise.quoting.loader import make_strategy
 from quotewise.risk import RiskConfig
+from quotewise.risk.config import risk_config
 from quotewise.sim.exchange import SimConfig
 
 STOP_WAIT_S = 2.0
 FLUSH_EVERY_S = 0.1  # order states are written in one transaction this often (fills: at once)
+UNNAMED = ("", "UNKNOWN")  # the symbol readers give an instrument when the data does not name it
+SEPARATORS = re.compile(r"[\s/_:-]")
 
 
 def freeze_long_lived() -> None:
@@ -53,7 +59,7 @@ class MakerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     venue: Literal["paper"] = "paper"
-    market: str = Field(min_length=1)
+    market: str | None = Field(None, min_length=1, description="the data's symbol (default: taken from it)")
     data: str = Field(min_length=1, description="file to replay, or 'synthetic[:N]'")
     speed: float = Field(1.0, gt=0, description="replay speed, times real time")
     strategy: str = "symmetric"
@@ -63,31 +69,38 @@ class MakerSpec(BaseModel):
     latency_response: str = "1ms"
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
-    )
+def _bare(market: str) -> str:
+    return SEPARATORS.sub("", market).upper()
 
 
-def build_strategy(name: str, params: dict[str, Any]) -> Strategy:
-    """The strategy with these params; a bad value is a ConfigError naming the parameter."""
-    try:
-        return make_strategy(name, params)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid strategy parameters: {_problems(exc)}") from None
+def market_name(asked: str | None, symbol: str, data: str) -> str:
+    """The market a maker trades: the one asked for, which must be the data's symbol up to case and
+    separators (BTC/USDT is BTCUSDT), else the data's symbol; data that names no symbol takes any
+    name. Quoting one market on another's data would report prices of the wrong market."""
+    if asked is None:
+        if symbol in UNNAMED:
+            raise ConfigError(f"{data} does not name its market: give one (mm start paper MARKET --data ...)")
+        return symbol
+    if symbol not in UNNAMED and _bare(asked) != _bare(symbol):
+        raise ConfigError(f"market {asked} does not match the data: {data} holds {symbol}")
+    return asked
 
 
-def build_risk(risk: dict[str, Any] | None) -> RiskConfig | None:
-    if not risk:
-        return None
-    values = dict(risk)
-    for name in ("max_loss_window", "stale_after", "pause_for"):
-        if isinstance(values.get(name), str):
-            values[name] = parse_duration(values[name], name)
-    try:
-        return RiskConfig(**values)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid risk limits: {_problems(exc)}") from None
+def fill_row(fill: FillRecord, inst: Instrument) -> dict[str, Any]:
+    """One stored fill as the API shows it: price and size on the instrument's grid, ``time`` in ns
+    on the venue's clock, ``position`` after the fill in instrument units, ``cash`` after it."""
+    return {
+        "seq": fill.seq,
+        "order_id": fill.order_id,
+        "time": fill.exch_ts,
+        "side": "buy" if fill.side == 1 else "sell",
+        "price": inst.px(fill.price),
+        "size": inst.qty(fill.qty),
+        "fee": fill.fee,
+        "liquidity": "maker" if fill.maker else "taker",
+        "position": inst.qty(fill.position),
+        "cash": fill.cash,
+    }
 
 
 class LiveEngine:
@@ -125,8 +138,8 @@ class LiveEngine:
 
     async def start_maker(self, spec: MakerSpec, actor: str = "api") -> str:
         """Validate everything first (a bad request changes nothing), then store and start it."""
-        strategy = build_strategy(spec.strategy, spec.params)
-        risk = build_risk(spec.risk)
+        strategy = make_strategy(spec.strategy, spec.params)
+        risk = risk_config(spec.risk)
         sim = self._sim(spec.latency_entry, spec.latency_response)
         maker_id = "mm-" + secrets.token_hex(3)
         # reading the data (and compiling the simulator the first time) takes seconds: off the loop,
@@ -134,20 +147,23 @@ class LiveEngine:
         venue = await asyncio.to_thread(
             PaperVenue, maker_id, spec.data, self.store, spec.speed, sim=sim, clock=self.clock
         )
+        market = market_name(spec.market, venue.instrument.symbol, spec.data)
+        resolve_size(strategy, venue.instrument, venue.start_price)
         params = strategy.params.model_dump()
         self.store.add_maker(
             maker_id,
             spec.venue,
-            spec.market,
+            market,
             spec.data,
             spec.speed,
             spec.strategy,
             params,
             risk.model_dump() if risk is not None else None,
             {"entry_latency_ns": sim.entry_latency_ns, "response_latency_ns": sim.response_latency_ns},
+            venue.instrument.model_dump(),
             actor=actor,
         )
-        self.store.audit(actor, "start", maker_id, spec.model_dump())
+        self.store.audit(actor, "start", maker_id, {**spec.model_dump(), "market": market})
         self._run(maker_id, Maker(maker_id, venue, self.store, strategy, risk, self.lane), venue)
         return maker_id
 
@@ -185,52 +201,55 @@ class LiveEngine:
         return [self._summary(rec) for rec in self.store.makers()]
 
     def status(self, maker_id: str) -> dict[str, Any]:
-        rec = self.store.maker(maker_id)
-        if rec is None:
-            raise UnknownMaker(f"no maker {maker_id!r} (mm list shows them)")
+        rec = self._record(maker_id)
         out = self._summary(rec)
         maker = self.makers.get(maker_id)
         if maker is not None:
             out.update(maker.status())
         else:
             pos = self.store.position(maker_id)
-            if pos is not None:  # not running here: what the store holds (position in lots)
-                out.update(
-                    {"position_lots": pos.position, "cash": pos.cash, "fees": pos.fees, "fills": pos.fills}
-                )
+            if pos is not None:  # not running here: what the store holds, in the stored instrument's units
+                position = rec.instrument.qty(pos.position)
+                out.update({"position": position, "cash": pos.cash, "fees": pos.fees, "fills": pos.fills})
         out["config"] = {"version": rec.config_version, "params": rec.params, "risk": rec.risk}
         return out
 
+    def fills(self, maker_id: str) -> list[dict[str, Any]]:
+        """A maker's fills (:func:`fill_row`), running here or not: its instrument is in the store."""
+        inst = self._record(maker_id).instrument
+        return [fill_row(f, inst) for f in self.store.fills(maker_id)]
+
     async def configure(self, maker_id: str, changes: dict[str, Any], actor: str = "api") -> dict[str, Any]:
         """Change strategy parameters and/or risk limits; effective at the maker's next decision."""
-        rec = self.store.maker(maker_id)
-        if rec is None:
-            raise UnknownMaker(f"no maker {maker_id!r} (mm list shows them)")
+        rec = self._record(maker_id)
         if not changes:
             return {"version": rec.config_version, "params": rec.params, "risk": rec.risk}
         risk_fields = set(RiskConfig.model_fields)
         risk_changes = {k: v for k, v in changes.items() if k in risk_fields}
         param_changes = {k: v for k, v in changes.items() if k not in risk_fields}
-        strategy = build_strategy(rec.strategy, {**rec.params, **param_changes})
-        risk_values = {**(rec.risk or {}), **risk_changes}
-        risk = build_risk({k: v for k, v in risk_values.items() if v is not None})
+        strategy = make_strategy(rec.strategy, {**rec.params, **param_changes})
+        maker = self.makers.get(maker_id)
+        resolve_size(strategy, rec.instrument, maker.book.mid if maker is not None else None)
+        risk = risk_config({**(rec.risk or {}), **risk_changes})
         params = strategy.params.model_dump()
         risk_dump = risk.model_dump() if risk is not None else None
         version = self.store.add_config(maker_id, params, risk_dump, actor)
         self.store.audit(actor, "config", maker_id, {"changes": changes, "version": version})
-        maker = self.makers.get(maker_id)
         if maker is not None:
             maker.reconfigure(strategy, risk)
         return {"version": version, "params": params, "risk": risk_dump}
 
     # -- internals ---------------------------------------------------------------------------------
+    def _record(self, maker_id: str) -> MakerRecord:
+        rec = self.store.maker(maker_id)
+        if rec is None:
+            raise UnknownMaker(f"no maker {maker_id!r} (mm list shows them)")
+        return rec
+
     def _maker(self, maker_id: str) -> Maker:
         maker = self.makers.get(maker_id)
         if maker is None or maker.state != "running":
-            rec = self.store.maker(maker_id)
-            if rec is None:
-                raise UnknownMaker(f"no maker {maker_id!r} (mm list shows them)")
-            raise ConfigError(f"maker {maker_id} is not running (status {rec.status})")
+            raise ConfigError(f"maker {maker_id} is not running (status {self._record(maker_id).status})")
         return maker
 
     @staticmethod
@@ -242,8 +261,8 @@ class LiveEngine:
 
     def _launch(self, rec: MakerRecord, open_orders: list[OrderRecord]) -> dict[str, int]:
         """Rebuild a maker the store has as running, with its open orders as the store last knew them."""
-        strategy = build_strategy(rec.strategy, rec.params)
-        risk = build_risk(rec.risk)
+        strategy = make_strategy(rec.strategy, rec.params)
+        risk = risk_config(rec.risk)
         sim = SimConfig(
             entry_latency_ns=rec.sim.get("entry_latency_ns", 1_000_000),
             response_latency_ns=rec.sim.get("response_latency_ns", 1_000_000),
@@ -269,6 +288,7 @@ class LiveEngine:
             self._warmer = asyncio.create_task(keep_warm(running, self.keep_warm_s), name="keep-warm")
         self.makers[maker_id] = maker
         maker.on_failure = self._fail
+        venue.on_end = lambda: maker.end("finishing")  # no more turns: the venue answers our orders
         venue_task = asyncio.create_task(venue.run(), name=f"{maker_id}-venue")
         maker_task = asyncio.create_task(maker.run(), name=f"{maker_id}-maker")
         venue_task.add_done_callback(lambda t: self._venue_done(maker_id, t))
@@ -277,14 +297,20 @@ class LiveEngine:
         freeze_long_lived()
 
     def _venue_done(self, maker_id: str, task: asyncio.Task) -> None:
+        """The venue's replay ended: every order answered by then, the maker finishes with none open."""
         maker = self.makers.get(maker_id)
-        if task.cancelled() or maker is None or maker.state != "running":
+        if task.cancelled() or maker is None or maker.state not in ("running", "finishing"):
             return
         exc = task.exception()
         if exc is not None:
             self._fail(maker, f"venue: {exc!r}")
             return
-        maker.end("finished")
+        try:
+            maker.finish()
+        except Exception as exc:  # the strategy's on_fill raised on the last fills
+            self._fail(maker, repr(exc))
+            return
+        self.store.flush_orders()
         self.store.set_status(maker_id, "finished", "the data has ended")
         self.store.audit("engine", "finished", maker_id, {"fills": maker.fills})
 

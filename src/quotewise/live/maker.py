@@ -139,8 +139,8 @@ class Maker:
         venue.subscribe(self)
 
     def end(self, state: str, error: str = "") -> None:
-        """No more quoting: ``stopping``, ``stopped``, ``finished`` (the data ended) or ``failed``; the
-        lane slot is given back."""
+        """No more quoting: ``stopping``, ``stopped``, ``finishing`` (the data ended; the venue is
+        answering our orders), ``finished`` or ``failed``; the lane slot is given back."""
         self.state = state
         if error:
             self.error = error
@@ -345,6 +345,8 @@ class Maker:
         view = self._view(now, with_events=True)
         t0 = time.perf_counter()
         wanted = await asyncio.to_thread(self.strategy.quotes, view)
+        if self.state != "running":  # stopped or finished while it thought: nothing is sent
+            return
         self._act(wanted, now, time.perf_counter() - t0)
         self.next_decision = now + self._interval
         self.persist_orders()
@@ -415,9 +417,8 @@ class Maker:
         False when it was already counted."""
         if fill.seq <= self.last_seq:
             return False
-        notional = fill.price * fill.qty * self.inst.tick_size * self.inst.lot_size
         position = self.om.position + fill.side * fill.qty
-        cash = self.cash - fill.side * notional - fill.fee
+        cash = self.cash + self.inst.cash_flow(fill.side, fill.price, fill.qty, fill.fee)
         fees = self.fees + fill.fee
         if not self.store.record_fill(self.maker_id, fill, position, cash, fees):
             return False
@@ -577,36 +578,46 @@ class Maker:
         self.store.flush_orders()
         return len(self.om.orders)
 
+    def finish(self) -> None:
+        """The venue's data has ended and it has answered every order (the maker took no turn since
+        it heard of the end): what came after the last turn is applied and queued for the store, so
+        that a finished maker leaves no order open."""
+        self.process_inputs()
+        self.persist_orders()
+        self.end("finished")
+
     def quotes(self) -> list[dict[str, Any]]:
+        """Our orders, prices and sizes on the instrument's grid."""
         inst = self.inst
         return [
             {
                 "order_id": o.order_id,
                 "side": "bid" if o.side == 1 else "ask",
-                "price": o.price * inst.tick_size,
-                "size": o.left * inst.lot_size,
+                "price": inst.px(o.price),
+                "size": inst.qty(o.left),
                 "status": o.status,
             }
             for o in sorted(self.om.orders.values(), key=lambda o: (-o.side, -o.side * o.price))
         ]
 
     def status(self) -> dict[str, Any]:
+        """What ``mm status`` shows; prices on the tick grid and sizes on the lot grid (no binary noise)."""
         inst = self.inst
         mid = self.book.mid
-        position = self.om.position * inst.lot_size
+        bid, ask = self.book.best_bid, self.book.best_ask
         guard = self.guard
         return {
             "state": self.state,
             "error": self.error,
-            "position": position,
+            "position": inst.qty(self.om.position),
             "cash": self.cash,
             "fees": self.fees,
-            "pnl": self.cash + position * mid * inst.tick_size if mid is not None else self.cash,
+            "pnl": self.cash + inst.value(mid, self.om.position) if mid is not None else self.cash,
             "fills": self.fills,
             "last_fill_seq": self.last_seq,
             "quotes": self.quotes(),
-            "best_bid": None if self.book.best_bid is None else self.book.best_bid * inst.tick_size,
-            "best_ask": None if self.book.best_ask is None else self.book.best_ask * inst.tick_size,
+            "best_bid": None if bid is None else inst.px(bid),
+            "best_ask": None if ask is None else inst.px(ask),
             "decisions": self.decisions,
             "last_decision": self.last_decision,
             "market_time": self.venue.now,

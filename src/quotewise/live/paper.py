@@ -15,6 +15,11 @@ at the venue can fill in the missed stretch. Those fills reach the maker through
 An order reaches the simulated exchange ``entry_latency`` after it is sent, but is matched when the
 next market event is processed: with active data that is milliseconds; in a quiet market the ack
 waits for the next event.
+
+When the data is used up the replayed market is over, and a request would wait for an event that
+never comes: so the venue answers every order still alive itself (resting: cancelled, in flight:
+rejected, reason ``data ended``, after the response latency), refuses orders sent later the same
+way, and tells the engine (:attr:`PaperVenue.on_end`) before it hands out these answers.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from quotewise.backtest.source import DataSource, from_path, synthetic
+from quotewise.backtest.source import DataSource, data_paths, from_path, synthetic
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live.store import Store
 from quotewise.live.venue import NotSupported, VenueFill, VenueListener, VenueOrder
+from quotewise.model.events import price_level
 from quotewise.model.instrument import Instrument
 from quotewise.sim import engine as E
 from quotewise.sim.exchange import Response, SimConfig, SimExchange
@@ -40,10 +46,13 @@ SAVE_EVERY_NS = 1_000_000_000
 MAX_SLEEP_S = 0.05
 NO_DECISIONS_NS = 10**17  # the venue makes no decisions: a grid this coarse never wakes it
 DEFAULT_SYNTHETIC_EVENTS = 2_000_000
+DATA_ENDED = "data ended"
+START_EVENTS = 100_000  # the first events tell the price level orders are sized at
 
 
 def open_data(data: str, tick_size: float | None = None, lot_size: float | None = None) -> DataSource:
-    """A data file any reader accepts, or ``synthetic`` / ``synthetic:N`` (the embedded market)."""
+    """A data file any reader accepts, ``a,b`` for consecutive files of one stream, or ``synthetic`` /
+    ``synthetic:N`` (the embedded market)."""
     if data == "synthetic" or data.startswith("synthetic:"):
         _, _, count = data.partition(":")
         try:
@@ -51,10 +60,12 @@ def open_data(data: str, tick_size: float | None = None, lot_size: float | None 
         except ValueError:
             raise ConfigError(f"synthetic data wants a number of events, got {data!r}") from None
         return synthetic(n, seed=0)
-    if not Path(data).exists():
-        raise ConfigError(f"data file not found: {data}")
+    paths = data_paths(data)
+    for path in [paths] if isinstance(paths, str) else paths:
+        if not Path(path).exists():
+            raise ConfigError(f"data file not found: {path}")
     try:
-        return from_path(data, tick_size=tick_size, lot_size=lot_size)
+        return from_path(paths, tick_size=tick_size, lot_size=lot_size)
     except QuotewiseError as exc:
         raise ConfigError(f"cannot read {data}: {exc}") from exc
 
@@ -91,6 +102,8 @@ class PaperVenue:
         self.sim = SimConfig(**{**base.__dict__, "interval_ns": NO_DECISIONS_NS})
         self._clock = clock
         self._listener: VenueListener | None = None
+        self.on_end: Callable[[], None] | None = None  # called once the data is used up (set by the engine)
+        self.ended = False  # the data is used up: no order rests or arrives any more
         self._pos = 0  # events fed to the exchange
         self._seq = 0  # last fill sequence number given
         self._seq_of: dict[int, int] = {}  # id(fill response) -> its sequence number
@@ -121,6 +134,11 @@ class PaperVenue:
         self._ex.reg[E.R_NOW] = self.now
 
     @property
+    def start_price(self) -> float | None:
+        """The market's price level where the replay starts, in ticks (for sizing orders)."""
+        return price_level(self._events[:START_EVENTS])
+
+    @property
     def price_range(self) -> tuple[int, int]:
         return self._range
 
@@ -131,11 +149,15 @@ class PaperVenue:
     # -- order entry -------------------------------------------------------------------------------
     def place(self, side: int, price: int, size: int, post_only: bool = True, reject_reason: int = 0) -> int:
         self._set_now()
-        return self._ex.place(side, price, size, post_only, reject_reason)
+        order_id = self._ex.place(side, price, size, post_only, reject_reason)
+        if self.ended:
+            self._ex.close_market(DATA_ENDED)  # refused: nothing would ever match it
+        return order_id
 
     def cancel(self, order_id: int) -> bool:
+        """False once the data has ended: the venue has answered (or is answering) every order itself."""
         self._set_now()
-        return self._ex.cancel(order_id)
+        return not self.ended and self._ex.cancel(order_id)
 
     def amend(self, order_id: int, price: int, size: int) -> bool:
         raise NotSupported("the paper venue has no amend: cancel and place instead")
@@ -169,8 +191,9 @@ class PaperVenue:
                 )
 
     def step(self) -> bool:
-        """Replay up to now: feed the events due, save, then hand out events and due responses.
-        False once the data is used up and every response delivered."""
+        """Replay up to now: feed the events due (and end the market once they are used up), save, then
+        hand out events and due responses. False once the data is used up and every response
+        delivered."""
         target = self.replay_time()
         end = int(np.searchsorted(self._local, target, side="right"))
         batch = self._events[self._pos : end]
@@ -184,9 +207,15 @@ class PaperVenue:
                     ex.schedule_next_decision()
             self._pos = end
         self._set_now()
+        ending = self._pos >= len(self._events) and not self.ended
+        if ending:
+            self.ended = True
+            self._ex.close_market(DATA_ENDED)
         delivered += ex.responses()
         if self._unsaved or self._clock() - self._last_save >= SAVE_EVERY_NS:
             self.save()
+        if ending and self.on_end is not None:
+            self.on_end()  # before the last events and answers: the maker stops deciding first
         if self._listener is not None:
             if len(batch):
                 self._listener.on_market(batch)

@@ -18,7 +18,8 @@ from typing import Any
 
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from quotewise.errors import ConfigError, QuotewiseError
@@ -57,8 +58,18 @@ def create_app(
         if authorization is None or not secrets.compare_digest(authorization, expected):
             raise HTTPException(401, "missing or wrong API token (the engine's token is in the user config)")
 
-    app = FastAPI(title="Quotewise engine", lifespan=lifespan, dependencies=[Depends(authorized)])
+    # FastAPI's own /docs, /redoc and /openapi.json would answer without the token: served here instead,
+    # behind the same dependency as every route
+    app = FastAPI(
+        title="Quotewise engine",
+        lifespan=lifespan,
+        dependencies=[Depends(authorized)],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.engine = engine
+    _add_docs(app)
 
     @app.exception_handler(UnknownMaker)
     async def _unknown(_: Request, exc: UnknownMaker) -> JSONResponse:
@@ -102,8 +113,7 @@ def create_app(
 
     @app.get("/makers/{maker_id}/fills")
     async def fills(maker_id: str) -> list[dict[str, Any]]:
-        engine.status(maker_id)  # 404 for an unknown id
-        return [f.__dict__ for f in store.fills(maker_id)]
+        return engine.fills(maker_id)
 
     @app.get("/audit")
     async def audit(maker_id: str | None = None) -> list[dict[str, Any]]:
@@ -118,6 +128,22 @@ def create_app(
         return {"stopping": True}
 
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """The API's description (``/openapi.json``) and its pages (``/docs``, ``/redoc``), token required."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
 def free_port() -> int:

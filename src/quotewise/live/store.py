@@ -44,6 +44,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from quotewise.errors import ConfigError
 from quotewise.live.venue import VenueFill
+from quotewise.model.instrument import Instrument
 
 TERMINAL = ("filled", "cancelled", "rejected", "closed")
 ORDER_COLUMNS = ("maker_id", "order_id", "side", "price", "size", "left", "status", "ts")
@@ -63,6 +64,7 @@ makers = Table(
     Column("status", String(16), nullable=False),
     Column("reason", Text, nullable=False, default=""),
     Column("created_at", BigInteger, nullable=False),
+    Column("instrument", JSON, nullable=False),  # Instrument.model_dump(): units for a maker not running
 )
 configs = Table(
     "configs",
@@ -182,6 +184,7 @@ class MakerRecord:
     risk: dict[str, Any] | None
     sim: dict[str, Any]
     config_version: int
+    instrument: Instrument
 
 
 class OrderRecord(NamedTuple):
@@ -303,12 +306,13 @@ class Store:
 
     def _check_schema(self) -> None:
         """A database written by an earlier version keeps its old tables (create_all adds, never alters)."""
-        columns = {c["name"] for c in inspect(self.engine).get_columns("orders")}
-        if "id" not in columns:
-            raise ConfigError(
-                f"database {self.url!r} has an orders table from an earlier Quotewise (no id column); "
-                "use a new --db"
-            )
+        tables = inspect(self.engine)
+        for table, column in (("orders", "id"), ("makers", "instrument")):
+            if column not in {c["name"] for c in tables.get_columns(table)}:
+                raise ConfigError(
+                    f"database {self.url!r} has a {table} table from an earlier Quotewise (no {column} "
+                    "column); use a new --db"
+                )
 
     # -- makers and configs -----------------------------------------------------------------------
     def add_maker(
@@ -322,8 +326,11 @@ class Store:
         params: dict[str, Any],
         risk: dict[str, Any] | None,
         sim: dict[str, Any],
+        instrument: dict[str, Any],
         actor: str = "engine",
     ) -> None:
+        """A new running maker, its first config and a flat position; ``instrument`` is its
+        ``Instrument.model_dump()``."""
         now = time.time_ns()
         with self.engine.begin() as conn:
             conn.execute(
@@ -337,6 +344,7 @@ class Store:
                     status="running",
                     reason="",
                     created_at=now,
+                    instrument=instrument,
                 )
             )
             conn.execute(
@@ -414,6 +422,7 @@ class Store:
                         risk=dict(config.risk) if config.risk is not None else None,
                         sim=dict(config.sim),
                         config_version=config.version,
+                        instrument=Instrument.model_validate(row.instrument),
                     )
                 )
         return out
