@@ -96,6 +96,10 @@ def test_bad_commands_say_what_is_wrong_and_change_nothing(mm):
     assert unknown.returncode == 2 and "mm-nope" in unknown.stderr
     bad_value = mm("config", maker, "--spread", "wide", check=False)
     assert bad_value.returncode == 2 and "spread" in bad_value.stderr and "wide" in bad_value.stderr
+    negative = mm("config", maker, "--spread", "-1tick", check=False)
+    assert negative.returncode == 2 and "spread: must be >= 0, got '-1tick'" in negative.stderr
+    negative_start = mm("start", "paper", "--data", "synthetic:1000", "--spread", "-1tick", check=False)
+    assert negative_start.returncode == 2 and "spread: must be >= 0" in negative_start.stderr
     bad_size = mm("start", "paper", "SYNTH", "--data", "synthetic:1000", "--size", "-2", check=False)
     assert bad_size.returncode == 2 and "size" in bad_size.stderr
     no_file = mm("start", "paper", "X", "--data", str(mm.home / "missing.gz"), check=False)

@@ -109,3 +109,32 @@ def test_real_btcusdt_data_refuses_ethusdt_takes_btc_slash_usdt_and_finishes_wit
     assert status["market"] == "BTC/USDT" and status["decisions"] > 0 and status["quotes"] == []
     assert on_grid(status["best_bid"], 2) and on_grid(status["best_ask"], 2)
     assert store.orders(maker_id) and maker_id not in store.open_orders()  # it quoted; nothing left open
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"spread": "-1tick"}, "spread: must be >= 0"),
+        ({"spread": 0}, "spread 0 needs vol_mult > 0 or a min_spread"),
+        ({"size": 0.5}, "not a whole number of the venue's size step 1"),
+        ({"max_loss": -5}, "max_loss: Input should be greater than 0"),
+        ({"max_loss_window": "soon"}, "max_loss_window: cannot read 'soon'"),
+    ],
+)
+def test_invalid_settings_are_refused_on_start_and_config_and_change_nothing(store, change, says):
+    """The same validation as the CLI: 422 with one line, nothing stored, audited or changed."""
+    body = {"data": "synthetic:200000", "speed": 1, "params": {"spread": "2ticks"}}
+    risk_keys = {"max_loss", "max_loss_window"}
+    with engine_api(store) as api:
+        params = {k: v for k, v in change.items() if k not in risk_keys}
+        risk = {k: v for k, v in change.items() if k in risk_keys} or None
+        refused = api.post("/makers", json={**body, "params": {**body["params"], **params}, "risk": risk})
+        assert refused.status_code == 422 and says in refused.json()["detail"]
+        assert api.get("/makers").json() == [] and store.audit_rows() == []
+        maker_id = api.post("/makers", json=body).json()["id"]
+        before = api.get(f"/makers/{maker_id}/config").json()
+        audited = len(store.audit_rows(maker_id))
+        patched = api.patch(f"/makers/{maker_id}/config", json={"changes": change})
+        assert patched.status_code == 422 and says in patched.json()["detail"]
+        assert api.get(f"/makers/{maker_id}/config").json() == before
+        assert len(store.audit_rows(maker_id)) == audited
