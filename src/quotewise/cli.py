@@ -283,7 +283,7 @@ def backtest(
     max_notional: Annotated[
         float | None,
         typer.Option(
-            help="risk: largest absolute position x fair value, quote currency", rich_help_panel="Risk"
+            help="risk: largest absolute position x fair value, settlement currency", rich_help_panel="Risk"
         ),
     ] = None,
     max_order_size: Annotated[
@@ -295,13 +295,13 @@ def backtest(
     max_order_notional: Annotated[
         float | None,
         typer.Option(
-            help="risk: reject orders above this price x size, quote currency", rich_help_panel="Risk"
+            help="risk: reject orders worth more than this, settlement currency", rich_help_panel="Risk"
         ),
     ] = None,
     max_loss: Annotated[
         float | None,
         typer.Option(
-            help="risk: halt at this loss, quote currency; with --max-loss-window pause instead",
+            help="risk: halt at this loss, settlement currency; with --max-loss-window pause instead",
             rich_help_panel="Risk",
         ),
     ] = None,
@@ -319,7 +319,7 @@ def backtest(
     max_drawdown: Annotated[
         float | None,
         typer.Option(
-            help="risk: halt at this fall from the P&L peak, quote currency", rich_help_panel="Risk"
+            help="risk: halt at this fall from the P&L peak, settlement currency", rich_help_panel="Risk"
         ),
     ] = None,
     max_order_rate: Annotated[

@@ -44,7 +44,7 @@ STRATEGY_FLAGS = {
 }
 RISK_FLAGS = {
     "max_pos": "risk: largest absolute position, units",
-    "max_loss": "risk: loss that halts quoting, quote currency",
+    "max_loss": "risk: loss that halts quoting, settlement currency",
     "max_drawdown": "risk: fall from the P&L peak that halts quoting",
     "max_notional": "risk: largest |position| x fair value",
     "stale_after": "risk: cancel quotes when no market event comes for this long, e.g. 5s",

@@ -13,7 +13,10 @@ from runcheck import check_run
 from typer.testing import CliRunner
 
 from conftest import shared_path
+from quotewise.backtest.source import from_parquet
 from quotewise.cli import app
+from quotewise.data.convert import load_source
+from quotewise.data.store import META_KEY, write_events
 
 runner = CliRunner()
 
@@ -106,3 +109,17 @@ def test_summary_says_which_currency_each_figure_is_in(tmp_path):
     assert summary["total_pnl_quote"] == summary["total_pnl"]
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert saved["units"] == summary["units"] and not math.isnan(saved["traded_notional"])
+
+
+def test_a_file_converted_before_contracts_were_known_is_priced_from_the_listing(tmp_path):
+    """A COIN-M Parquet file written by an older Quotewise has no contract in its metadata: it is not
+    read as linear, the venue's listing supplies the contract."""
+    data = load_source(shared_path("binance", "cm", "btcusd_perp_20240808.gz"))
+    path = write_events(tmp_path / "cm.parquet", data)
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[META_KEY])
+    old = {k: v for k, v in meta["instrument"].items() if k in ("symbol", "venue", "tick_size", "lot_size")}
+    meta["instrument"] = old
+    pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()}), path)
+    inst = from_parquet(path).instrument
+    assert (inst.contract, inst.contract_size, inst.settle_currency) == ("inverse", 100.0, "BTC")

@@ -84,7 +84,7 @@ def from_parquet(path: str | Path) -> DataSource:
     first = next(store.iter_event_chunks(path), np.zeros(0, dtype=store.EVENT_DTYPE))
     return DataSource(
         name=str(path),
-        instrument=Instrument(**meta["instrument"]),
+        instrument=store.stored_instrument(meta),
         price_lo=lo,
         price_hi=hi,
         n_events=store.count_events(path),

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quotewise.errors import DataError
+from quotewise.model.catalog import lookup, with_spec
 from quotewise.model.events import EVENT_DTYPE
 from quotewise.model.instrument import Instrument
 
@@ -86,8 +87,20 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+def stored_instrument(meta: dict[str, Any]) -> Instrument:
+    """The instrument a file's metadata holds. Files written before instruments knew their contract
+    have no ``contract`` field: the venue's listing supplies it (contract, currencies, minimums), so
+    an old COIN-M file is not priced as linear."""
+    spec = meta["instrument"]
+    inst = Instrument(**spec)
+    if "contract" in spec:
+        return inst
+    listing = lookup(inst.venue, inst.symbol)
+    return inst if listing is None else with_spec(inst, listing)
+
+
 def read_instrument(path: str | Path) -> Instrument:
-    return Instrument(**read_meta(path)["instrument"])
+    return stored_instrument(read_meta(path))
 
 
 def _to_records(table: pa.Table) -> np.ndarray:
@@ -111,7 +124,7 @@ def read_events(path: str | Path) -> EventData:
     table = _open(path).read(columns=list(EVENT_DTYPE.names))
     return EventData(
         events=_to_records(table),
-        instrument=Instrument(**meta["instrument"]),
+        instrument=stored_instrument(meta),
         source=meta.get("source", ""),
         report=meta.get("report", {}),
     )

@@ -84,7 +84,15 @@ from quotewise.model.events import ADD, ASK, BID, DELETE, EVENT_DTYPE, EXECUTE, 
 from quotewise.model.instrument import Instrument
 
 SYNTH_INSTRUMENT = Instrument(
-    symbol="SYNTH", venue="synthetic", tick_size=0.01, lot_size=1, maker_fee=0.0, taker_fee=0.0
+    symbol="SYNTH",
+    venue="synthetic",
+    tick_size=0.01,
+    lot_size=1,
+    maker_fee=0.0,
+    taker_fee=0.0,
+    base="SYNTH",
+    quote="USD",
+    size_unit="units",
 )
 
 
