@@ -278,7 +278,8 @@ def status(
     for key in ("strategy", "position", "pnl", "cash", "fees", "fills", "best_bid", "best_ask", "decisions"):
         if key in s:  # prices and sizes come on their grid: shown whole, money to 6 digits
             money = key in ("pnl", "cash", "fees") and isinstance(s[key], float)
-            table.add_row(key, f"{s[key]:.6g}" if money else str(s[key]))
+            unit = f" {s.get('currency', '')}" if money else ""
+            table.add_row(key, f"{s[key]:.6g}{unit}" if money else str(s[key]))
     for q in s.get("quotes", []):
         table.add_row(f"quote {q['side']}", f"{q['size']:.15g} @ {q['price']:.15g} ({q['status']})")
     risk = s.get("risk", {})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import shared_path
 from quotewise.errors import ConfigError
 from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker, market_name
 from quotewise.live.store import Store, db_url
@@ -253,3 +254,24 @@ def test_market_names_match_up_to_case_and_separators():
     assert market_name("AMZN", "UNKNOWN", "book.npz") == "AMZN"  # data that names no market takes any
     with pytest.raises(ConfigError, match=r"book\.npz does not name its market"):
         market_name(None, "UNKNOWN", "book.npz")
+
+
+def test_a_coin_m_maker_counts_its_pnl_in_coins(store):
+    """Live, the same contract arithmetic as the backtest: on COIN-M BTCUSD_PERP (100 USD contracts)
+    cash is sum(side x qty x 100 / price) - fees in BTC, and status says so."""
+    data = str(shared_path("binance", "cm", "btcusd_perp_20240808.gz"))
+
+    async def scenario():
+        engine = LiveEngine(store)
+        await engine.start()
+        maker = await engine.start_maker(spec(market="BTCUSD_PERP", data=data, speed=60.0), actor="test")
+        await until(lambda: engine.makers[maker].fills >= 3, timeout=60, what="fills")
+        await engine.stop_maker(maker, actor="test")
+        return engine.status(maker), engine.fills(maker)
+
+    status, fills = asyncio.run(scenario())
+    coins = sum((1 if f["side"] == "buy" else -1) * f["size"] * 100 / f["price"] for f in fills)
+    assert status["currency"] == "BTC"
+    assert status["cash"] == pytest.approx(coins - sum(f["fee"] for f in fills), rel=1e-9)
+    traded = sum(f["size"] * 100 / f["price"] for f in fills)  # coins; read as linear: ~61,800 a contract
+    assert abs(status["cash"]) <= traded + abs(sum(f["fee"] for f in fills))

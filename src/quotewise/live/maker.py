@@ -613,6 +613,7 @@ class Maker:
             "cash": self.cash,
             "fees": self.fees,
             "pnl": self.cash + inst.value(mid, self.om.position) if mid is not None else self.cash,
+            "currency": inst.settle_currency,  # of pnl, cash and fees (the coin for inverse contracts)
             "fills": self.fills,
             "last_fill_seq": self.last_seq,
             "quotes": self.quotes(),
