@@ -132,3 +132,19 @@ def test_trades_alone_are_read_but_not_backtested(tmp_path, shared_data):
         assert run.exit_code == 2
         assert "only trades, no order book events" in run.stderr and data.name in run.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_the_synthetic_market_is_a_data_form_like_any_other(tmp_path):
+    """``synthetic`` and ``synthetic:N`` work wherever --data does: info, convert, backtest."""
+    info = runner.invoke(app, ["data", "info", "synthetic:30000", "--json"])
+    assert info.exit_code == 0, info.output
+    assert json.loads(info.output)["events"] == 30_000
+    out = tmp_path / "synth.parquet"
+    converted = runner.invoke(app, ["data", "convert", "synthetic:20000", "--out", str(out)])
+    assert converted.exit_code == 0 and len(read_events(out).events) == 20_000
+    run = tmp_path / "run"
+    args = ["backtest", "--data", "synthetic:50000", "--quiet", "--no-report", "--out", str(run)]
+    assert runner.invoke(app, args).exit_code == 0
+    assert json.loads((run / "summary.json").read_text())["events"] == 50_000
+    bad = runner.invoke(app, ["data", "info", "synthetic:lots"])
+    assert bad.exit_code == 2 and "synthetic:N wants a number of events" in bad.output

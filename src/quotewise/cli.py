@@ -236,7 +236,11 @@ def _flag(field_name: str) -> str:
 @app.command()
 def backtest(
     data: Annotated[
-        str, typer.Option(help="data file (any supported format), a,b for consecutive files, or 'synthetic'")
+        str,
+        typer.Option(
+            help="data file (any supported format), a,b for consecutive files, or 'synthetic' "
+            "(--events long) / synthetic:N"
+        ),
     ] = "synthetic",
     fmt: Annotated[
         str | None,
@@ -385,6 +389,7 @@ def backtest(
     try:
         from quotewise.backtest import source as sources
         from quotewise.backtest.runner import run_backtest
+        from quotewise.data.synthetic import synthetic_events
         from quotewise.model.catalog import with_overrides
         from quotewise.parsing import parse_duration, parse_fee
         from quotewise.quoting.loader import make_strategy
@@ -416,9 +421,10 @@ def backtest(
         entry = parse_duration(latency_entry, "--latency-entry")
         response = parse_duration(latency_response, "--latency-response")
         feed = parse_duration(feed_latency, "--feed-latency")
+        n_synthetic = events if data == "synthetic" else synthetic_events(data)
         src = (
-            sources.synthetic(events, seed)
-            if data == "synthetic"
+            sources.synthetic(n_synthetic, seed)
+            if n_synthetic is not None
             else sources.from_path(sources.data_paths(data), fmt, tick, lot)
         )
         print_warnings(src.report)

@@ -19,6 +19,7 @@ import numpy as np
 from quotewise.data.binance import read_binance
 from quotewise.data.hftbacktest import read_hftbacktest_npz
 from quotewise.data.store import EventData, add_warning, read_events
+from quotewise.data.synthetic import generate_synthetic, synthetic_events
 from quotewise.data.tardis import read_tardis, tardis_kind
 from quotewise.errors import ConfigError, DataError
 from quotewise.model.catalog import grid_factor, lookup, with_spec
@@ -88,6 +89,9 @@ def load_source(
     LOBSTER folder or zip holding several, and otherwise renames the instrument.
     Binance accepts several consecutive files as one stream.
     """
+    n_synthetic = synthetic_events(path) if isinstance(path, str) else None
+    if n_synthetic is not None:
+        return generate_synthetic(n_synthetic)
     fmt = detect_format(path) if fmt is None else fmt.lower()
     if fmt not in (*FORMATS, PARQUET):
         raise ConfigError(f"unknown data format {fmt!r}; accepted formats: {_ACCEPTED}")

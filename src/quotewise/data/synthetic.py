@@ -773,6 +773,24 @@ def synthetic_report(events: np.ndarray, market: SyntheticMarket) -> dict[str, A
     return report
 
 
+DEFAULT_EVENTS = 2_000_000
+
+
+def synthetic_events(data: str) -> int | None:
+    """How many events a ``--data`` value asks of the synthetic market (``synthetic``: the default,
+    ``synthetic:N``: N), or None when it names a file."""
+    if data != "synthetic" and not data.startswith("synthetic:"):
+        return None
+    count = data.partition(":")[2]
+    try:
+        n = int(count.replace("_", "")) if count else DEFAULT_EVENTS
+    except ValueError:
+        raise ConfigError(f"--data {data!r}: synthetic:N wants a number of events") from None
+    if n <= 0:
+        raise ConfigError(f"--data {data!r}: the number of events must be positive")
+    return n
+
+
 def generate_synthetic(
     n_events: int, seed: int = 0, params: SyntheticParams | None = None, **overrides: Any
 ) -> EventData:

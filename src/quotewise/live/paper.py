@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from quotewise.backtest.source import DataSource, data_paths, from_path, synthetic
+from quotewise.data.synthetic import synthetic_events
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live.store import Store
 from quotewise.live.venue import NotSupported, VenueFill, VenueListener, VenueOrder
@@ -45,7 +46,6 @@ PRICE_PAD_TICKS = 1_000
 SAVE_EVERY_NS = 1_000_000_000
 MAX_SLEEP_S = 0.05
 NO_DECISIONS_NS = 10**17  # the venue makes no decisions: a grid this coarse never wakes it
-DEFAULT_SYNTHETIC_EVENTS = 2_000_000
 DATA_ENDED = "data ended"
 START_EVENTS = 100_000  # the first events tell the price level orders are sized at
 
@@ -53,13 +53,9 @@ START_EVENTS = 100_000  # the first events tell the price level orders are sized
 def open_data(data: str, tick_size: float | None = None, lot_size: float | None = None) -> DataSource:
     """A data file any reader accepts, ``a,b`` for consecutive files of one stream, or ``synthetic`` /
     ``synthetic:N`` (the embedded market)."""
-    if data == "synthetic" or data.startswith("synthetic:"):
-        _, _, count = data.partition(":")
-        try:
-            n = int(count) if count else DEFAULT_SYNTHETIC_EVENTS
-        except ValueError:
-            raise ConfigError(f"synthetic data wants a number of events, got {data!r}") from None
-        return synthetic(n, seed=0)
+    n_synthetic = synthetic_events(data)
+    if n_synthetic is not None:
+        return synthetic(n_synthetic, seed=0)
     paths = data_paths(data)
     for path in [paths] if isinstance(paths, str) else paths:
         if not Path(path).exists():
