@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from quotewise.book.orderbook import OrderBook
+from quotewise.book.view import MarketView
 from quotewise.model.events import ASK, BID, EXECUTE, SET, TRADE, empty_events
 from quotewise.model.instrument import Instrument
-from quotewise.quoting.base import MarketView
 from quotewise.signals.flow import (
     OfiWindow,
     TopTape,

@@ -8,8 +8,8 @@ import numpy as np
 
 from quotewise.model.events import ADD, CLEAR, DELETE, EVENT_DTYPE, EXECUTE, REDUCE, SET, TRADE
 from quotewise.model.instrument import Instrument
-from quotewise.sim import engine as E
-from quotewise.sim.exchange import Response, SimConfig, SimExchange
+from quotewise.model.response import Response
+from quotewise.sim.exchange import SimConfig, SimExchange
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000
@@ -77,9 +77,9 @@ def run(
     seen: list[Response] = []
     ex.feed(events(with_clock(rows)))
     while True:
-        code = ex.advance()
+        woke = ex.advance()
         seen.extend(ex.responses())
-        if code == E.CHUNK_END:
+        if not woke:
             break
         if ex.decision_due:
             script(ex)

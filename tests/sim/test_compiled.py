@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_path
@@ -13,10 +13,9 @@ from quotewise.backtest.runner import run_backtest
 from quotewise.backtest.source import from_event_data, from_path, synthetic
 from quotewise.data.lobster import read_lobster
 from quotewise.errors import ConfigError
-from quotewise.quoting.compiled import compiled_quoting
+from quotewise.quoting.kernel import QUOTE_PARAMS, compiled_quoting, quote_prices
 from quotewise.quoting.loader import make_strategy
 from quotewise.risk import RiskConfig
-from quotewise.sim import engine as E
 from quotewise.sim.exchange import SimConfig
 
 
@@ -46,6 +45,21 @@ def assert_same(py, comp):
         ("skew", {"spread": "1tick", "size": 2}),
         ("skew", {"spread": "2bp", "skew": 2.0, "max_inventory": 6, "size": 2, "improve": False}),
         ("symmetric", {"spread": "1.5ticks", "size": 3, "interval": "50ms"}),
+        # parameters the kernel leaves to others (quoting.kernel.INERT): the Python path, which uses
+        # them, must quote the same
+        (
+            "skew",
+            {
+                "spread": "1tick",
+                "size": 2,
+                "vol_window": "60s",
+                "alpha": 0.5,
+                "level_decay": 0.5,
+                "level_spacing": "3ticks",
+                "flow_window": "10s",
+                "markout_horizon": "2s",
+            },
+        ),
     ],
 )
 def test_synthetic_fifo(name, params):
@@ -97,11 +111,13 @@ def test_what_cannot_run_compiled_stays_in_python():
     improve=st.booleans(),
     fee=st.floats(-1e-3, 1e-2),
 )
+@settings(deadline=None)  # the first example may compile the rule
 def test_compiled_quotes_never_cross(bid, gap, half_spread, frac, skew, position, improve, fee):
     """The live maker sends the compiled rule's quotes without a QuoteSet's check: with both sides
     quoted, the ask is always above the bid (the fee floor's doing)."""
-    sp = np.zeros(E.SP_LEN)
-    sp[E.SP_HS_TICKS], sp[E.SP_HS_FRAC], sp[E.SP_SKEW] = half_spread, frac, skew
-    sp[E.SP_MAX_LOTS], sp[E.SP_SIZE], sp[E.SP_IMPROVE], sp[E.SP_FEE] = 10.0, 1.0, float(improve), fee
-    want_bid, want_ask, bid_p, ask_p = E.quote_prices(sp, bid, bid + gap, float(position))
+    params = np.zeros(1, QUOTE_PARAMS)
+    sp = params[0]
+    sp["hs_ticks"], sp["hs_frac"], sp["skew"] = half_spread, frac, skew
+    sp["max_lots"], sp["size"], sp["improve"], sp["fee"] = 10.0, 1.0, float(improve), fee
+    want_bid, want_ask, bid_p, ask_p = quote_prices(params, bid, bid + gap, float(position))
     assert not (want_bid and want_ask) or bid_p < ask_p

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from simkit import INST, MS, T0, at, book, events, fills, kinds, run, with_clock
 
-from quotewise.sim import engine as E
 from quotewise.sim.exchange import SimConfig, SimExchange
 
 BUY, SELL = 1, -1
@@ -361,14 +360,13 @@ def test_timer_wakes_the_strategy_inside_a_data_gap():
     """No events between 5 ms and 500 ms: a timer at 100 ms still wakes the strategy then."""
     from simkit import events
 
-    from quotewise.sim import engine as E
     from quotewise.sim.exchange import SimConfig, SimExchange
 
     ex = SimExchange(INST, 0, 1_000, SimConfig(interval_ns=10**12))
     ex.feed(events([*book(), (5, "set", 1, 99, 1), (500, "set", 1, 98, 1)]))
     ex.set_timer(T0 + 100 * MS)
     wakes = []
-    while ex.advance() != E.CHUNK_END:
+    while ex.advance():
         wakes.append(ex.now)
         if ex.timer_due:
             assert ex.last_event_local == T0 + 5 * MS  # the gap: nothing since 5 ms
@@ -394,9 +392,9 @@ def test_fill_report_can_reach_the_strategy_before_the_trade_it_shows():
     config = SimConfig(entry_latency_ns=MS, response_latency_ns=MS, feed_latency_ns=20 * MS, interval_ns=1)
     ex = SimExchange(INST, 0, 1_000, config)
     ex.feed(events(with_clock(rows)))
-    while (code := ex.advance()) != E.CHUNK_END or ex.pending_responses():
+    while (woke := ex.advance()) or ex.pending_responses():
         delivered += [(ex.now, ex.last_event_local) for r in ex.responses() if r.kind == "fill"]
-        if code == E.CHUNK_END:
+        if not woke:
             break
         if ex.decision_due:
             script(ex)
@@ -412,7 +410,6 @@ def test_whole_fill_mode_fills_the_order_once_the_queue_is_passed():
     """Comparison mode (hftbacktest's no-partial exchange): 3 ahead, a trade of 4 fills all 5 lots."""
     from simkit import events, with_clock
 
-    from quotewise.sim import engine as E
     from quotewise.sim.exchange import SimConfig, SimExchange
 
     rows = [*book(100, 101, 3, 10), (5, "trade", 1, 100, 4)]
@@ -420,7 +417,7 @@ def test_whole_fill_mode_fills_the_order_once_the_queue_is_passed():
         ex = SimExchange(INST, 0, 1_000, SimConfig(interval_ns=1, partial_fills=partial))
         ex.feed(events(with_clock(rows)))
         got = []
-        while ex.advance() != E.CHUNK_END:
+        while ex.advance():
             got += [r.qty for r in ex.responses() if r.kind == "fill"]
             if ex.decision_due:
                 if ex.orders_placed == 0 and ex.now >= T0 + MS:
@@ -435,13 +432,12 @@ def test_strategy_decides_at_the_first_grid_time_after_a_change():
     the next event; grid times with nothing new are skipped."""
     from simkit import events
 
-    from quotewise.sim import engine as E
     from quotewise.sim.exchange import SimConfig, SimExchange
 
     ex = SimExchange(INST, 0, 1_000, SimConfig(interval_ns=100 * MS))
     ex.feed(events([*book(), (1000, "set", 1, 99, 1)]))
     decisions = []
-    while ex.advance() != E.CHUNK_END:
+    while ex.advance():
         ex.responses()
         if ex.decision_due:
             decisions.append(ex.now - T0)
@@ -458,7 +454,7 @@ def test_decision_grid_can_start_at_a_given_origin():
     ex = SimExchange(INST, 0, 1_000, config)
     ex.feed(events([*book(), (1000, "set", 1, 99, 1)]))
     decisions = []
-    while ex.advance() != E.CHUNK_END:
+    while ex.advance():
         ex.responses()
         if ex.decision_due:
             decisions.append(ex.now - T0)
@@ -478,7 +474,7 @@ def test_tie_between_an_arrival_and_a_trade(market_first, filled):
     ex = SimExchange(INST, 0, 1_000, config)
     ex.feed(events(with_clock(rows)))
     seen = []
-    while ex.advance() != E.CHUNK_END:
+    while ex.advance():
         seen += ex.responses()
         if ex.decision_due:
             if ex.orders_placed == 0 and ex.now >= T0 + MS:

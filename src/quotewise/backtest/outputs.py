@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quotewise.model.instrument import Instrument
-from quotewise.sim import engine as E
+from quotewise.sim import records as E
 from quotewise.sim.exchange import CompiledRecord
 
 FILL_SCHEMA = pa.schema(
@@ -161,7 +161,7 @@ class CompiledLog:
 
     def __init__(self, inst: Instrument) -> None:
         self.inst = inst
-        self.sent = np.zeros((0, E.ACT_FIELDS), np.int64)  # every send so far, ids increasing
+        self.sent = np.zeros(0, E.ACTION_DTYPE)  # every send so far, ids increasing
         self.final = np.zeros(1, bool)  # by order id: final report already logged
         self.placed = self.cancels = self.rejects = 0
         self.max_abs_pos_lots = 0
@@ -169,24 +169,23 @@ class CompiledLog:
 
     def fills_table(self, rec: CompiledRecord) -> pa.Table:
         inst = self.inst
-        f = rec.responses[:, E.P_KIND] == E.K_FILL
-        r, money = rec.responses[f], rec.response_money[f]
+        r = rec.responses[rec.responses["kind"] == E.K_FILL]
         if len(r):
-            self.max_abs_pos_lots = max(self.max_abs_pos_lots, int(np.abs(r[:, E.P_POS]).max()))
+            self.max_abs_pos_lots = max(self.max_abs_pos_lots, int(np.abs(r["pos"]).max()))
         self.fills += len(r)
-        mid2 = r[:, E.P_MID2]
+        mid2 = r["mid2"]
         return make_table(
             [
-                r[:, E.P_EXCH_TS],
-                r[:, E.P_DELIVER],
-                r[:, E.P_ORDER_ID],
-                r[:, E.P_SIDE].astype(np.int8),
-                r[:, E.P_PRICE] * inst.tick_size,
-                r[:, E.P_QTY] * inst.lot_size,
-                money[:, E.PF_FEE],
-                LIQUIDITY.take(pa.array(r[:, E.P_MAKER])),
-                r[:, E.P_POS] * inst.lot_size,
-                money[:, E.PF_CASH],
+                r["exch_ts"],
+                r["deliver"],
+                r["order_id"],
+                r["side"].astype(np.int8),
+                r["price"] * inst.tick_size,
+                r["qty"] * inst.lot_size,
+                r["fee"],
+                LIQUIDITY.take(pa.array(r["maker"])),
+                r["pos"] * inst.lot_size,
+                r["cash"],
                 np.where(mid2 >= 0, mid2 * inst.tick_size / 2, np.nan),
             ],
             FILL_SCHEMA,
@@ -194,21 +193,21 @@ class CompiledLog:
 
     def orders_table(self, rec: CompiledRecord) -> pa.Table:
         a, r = rec.actions, rec.responses
-        is_send = a[:, E.A_KIND] == E.ACT_SUBMIT
+        is_send = a["kind"] == E.ACT_SUBMIT
         self.sent = np.concatenate([self.sent, a[is_send]])
-        top = int(max(a[:, E.A_ORDER_ID].max(initial=0), r[:, E.P_ORDER_ID].max(initial=0)))
+        top = int(max(a["order_id"].max(initial=0), r["order_id"].max(initial=0)))
         if top >= len(self.final):
             self.final = np.concatenate([self.final, np.zeros(top + 1 - len(self.final), bool)])
-        at = np.searchsorted(self.sent[:, E.A_ORDER_ID], r[:, E.P_ORDER_ID])
+        at = np.searchsorted(self.sent["order_id"], r["order_id"])
         sent = self.sent[at]
-        r_kind = r[:, E.P_KIND]
-        r_status = np.where(r_kind == E.K_FILL, np.where(r[:, E.P_LEFT] <= 0, FILLED, PARTIAL), r_kind)
+        r_kind = r["kind"]
+        r_status = np.where(r_kind == E.K_FILL, np.where(r["left"] <= 0, FILLED, PARTIAL), r_kind)
         a_status = np.where(is_send, SUBMITTED, CANCEL_REQUESTED)
         # one row per logged event (actions, then responses), put in the engine's order below
-        order_id = np.concatenate([a[:, E.A_ORDER_ID], r[:, E.P_ORDER_ID]])
-        step = np.concatenate([a[:, E.A_STEP], r[:, E.P_AT]])
+        order_id = np.concatenate([a["order_id"], r["order_id"]])
+        step = np.concatenate([a["step"], r["at"]])
         status = np.concatenate([a_status, r_status])
-        reason = np.concatenate([np.where(is_send, WANTED, NOT_WANTED), r[:, E.P_REASON]])
+        reason = np.concatenate([np.where(is_send, WANTED, NOT_WANTED), r["reason"]])
         reason = np.where(status == E.K_CANCELLED, CONFIRMED, reason)
         terminal = np.isin(status, [E.K_REJECTED, E.K_CANCELLED, FILLED])
         # the order manager forgets an order at its final report: later responses about it (a cancel
@@ -228,13 +227,13 @@ class CompiledLog:
         self.cancels += int(np.count_nonzero(~is_send))
         self.rejects += int(np.count_nonzero(status == E.K_REJECTED))
         inst = self.inst
-        side = np.concatenate([a[:, E.A_SIDE], sent[:, E.A_SIDE]])
-        price = np.concatenate([a[:, E.A_PRICE], sent[:, E.A_PRICE]])
-        size = np.concatenate([a[:, E.A_SIZE], sent[:, E.A_SIZE]])
-        filled = np.concatenate([a[:, E.A_SIZE] - a[:, E.A_LEFT], sent[:, E.A_SIZE] - r[:, E.P_LEFT]])
+        side = np.concatenate([a["side"], sent["side"]])
+        price = np.concatenate([a["price"], sent["price"]])
+        size = np.concatenate([a["size"], sent["size"]])
+        filled = np.concatenate([a["size"] - a["left"], sent["size"] - r["left"]])
         return make_table(
             [
-                np.concatenate([a[:, E.A_TS], r[:, E.P_EXCH_TS]])[keep],
+                np.concatenate([a["ts"], r["exch_ts"]])[keep],
                 order_id[keep],
                 side[keep].astype(np.int8),
                 price[keep] * inst.tick_size,
@@ -248,6 +247,5 @@ class CompiledLog:
 
     @staticmethod
     def equity_samples(rec: CompiledRecord) -> list[np.ndarray]:
-        q = rec.equity
-        columns = (E.Q_TS, E.Q_POS, None, E.Q_BID, E.Q_ASK, E.Q_QUOTE_BID, E.Q_QUOTE_ASK)
-        return [rec.equity_cash if c is None else q[:, c] for c in columns]
+        q = rec.samples
+        return [q[name] for name in ("ts", "pos", "cash", "bid", "ask", "quote_bid", "quote_ask")]

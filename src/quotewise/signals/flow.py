@@ -26,8 +26,8 @@ import numpy as np
 
 from quotewise.book import core
 from quotewise.book.orderbook import OrderBook
+from quotewise.book.view import MAX_VIEW_EVENTS, MarketView
 from quotewise.model.events import ASK, BID, EXECUTE, TRADE
-from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView
 from quotewise.signals.fair_value import vwap
 
 # Columns of a top-of-book tape row; an empty side has price -1 and size 0.

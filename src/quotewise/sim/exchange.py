@@ -1,9 +1,10 @@
 """The simulated venue: the compiled engine's state plus the venue calls a strategy stack makes.
 
-:class:`SimExchange` owns the arrays that :func:`quotewise.sim.engine.run_segment` advances, turns
-the engine's response rows into :class:`Response` objects, and takes orders and cancels. It has the
-same ``place``/``cancel`` shape as a live venue adapter, so the order manager does not know whether
-it is trading a replay or a market.
+:class:`SimExchange` owns the arrays that :func:`quotewise.sim.loop.run_segment` advances, turns
+the engine's response records into :class:`Response` objects, and takes orders and cancels. It has
+the same ``place``/``cancel`` shape as a live venue adapter, so the order manager does not know
+whether it is trading a replay or a market. It is the only Python code that reads the engine's
+registers (``quotewise.sim.records``); everything else asks it by name.
 """
 
 from __future__ import annotations
@@ -20,20 +21,18 @@ from numba.typed import Dict
 from quotewise.book import core
 from quotewise.book.orderbook import OrderBook
 from quotewise.errors import ConfigError
+from quotewise.execution.kernel import LOCAL_DTYPE, best_working
 from quotewise.model.events import EVENT_DTYPE
 from quotewise.model.instrument import Instrument
-from quotewise.sim import engine as E
+from quotewise.model.response import Response
+from quotewise.quoting.kernel import QUOTE_PARAMS
+from quotewise.sim import decide, loop, matching
+from quotewise.sim import records as E
 
 QueueModel = Literal["fifo", "risk-averse", "prob"]
 BRIDGE_EVENTS = 4_096  # events of a new chunk copied behind the previous chunk's tail (see feed)
 QUEUE_CODES = {"fifo": E.FIFO, "risk-averse": E.RISK_AVERSE, "prob": E.PROBABILISTIC}
-RESPONSE_KINDS = {
-    E.K_ACCEPTED: "accepted",
-    E.K_REJECTED: "rejected",
-    E.K_FILL: "fill",
-    E.K_CANCELLED: "cancelled",
-    E.K_CANCEL_REJECTED: "cancel_rejected",
-}
+_RESPONSE_FIELDS = E.RESPONSE_DTYPE.names
 
 
 @dataclass(frozen=True)
@@ -69,41 +68,15 @@ class SimConfig:
 
 @dataclass(frozen=True)
 class CompiledRecord:
-    """Raw rows of a compiled run: responses (``engine.P_*`` columns, in delivery order, with fee and
-    cash in ``response_money``), actions (``engine.A_*``), equity (``engine.Q_*``, cash apart), and
-    the best working quotes when taken (-1: none)."""
+    """What a compiled run did, as records (``quotewise.sim.records``): the responses delivered (in
+    delivery order), the orders and cancels sent (``ACTION_DTYPE``), the equity samples taken at
+    decisions (``SAMPLE_DTYPE``), and the best working quotes when taken (-1: none)."""
 
     responses: np.ndarray
-    response_money: np.ndarray
     actions: np.ndarray
-    equity: np.ndarray
-    equity_cash: np.ndarray
+    samples: np.ndarray
     quote_bid: int
     quote_ask: int
-
-
-@dataclass(frozen=True)
-class Response:
-    """What the venue tells the strategy about one order, stamped with both clocks."""
-
-    kind: str
-    order_id: int
-    exch_ts: int
-    deliver_ts: int
-    side: int
-    price: int
-    qty: int
-    left: int
-    maker: bool
-    reason: str
-    position: int
-    cash: float
-    fee: float
-    mid2: int  # best bid + best ask in ticks at the exchange when this happened; -1 if a side was empty
-
-    @property
-    def terminal(self) -> bool:
-        return self.kind in ("rejected", "cancelled") or (self.kind == "fill" and self.left <= 0)
 
 
 class SimExchange:
@@ -120,28 +93,25 @@ class SimExchange:
         self.instrument = instrument
         self.config = config
         # the exchange's book (matching) and the strategy's book (what it has seen, feed-delayed)
-        self.bid, self.ask, self.bst = core.new_book(lo_tick, hi_tick)
-        self.view_bid, self.view_ask, self.view_bst = core.new_book(lo_tick, hi_tick)
+        self.xbook = loop.Book(*core.new_book(lo_tick, hi_tick))
+        self.vbook = loop.Book(*core.new_book(lo_tick, hi_tick))
         # kept up to date in Python mode only: compiled quoting reads the touch (best_bid/best_ask)
-        self.book = OrderBook.over(self.view_bid, self.view_ask, self.view_bst)
-        n = self.bid.shape[0]
-        self.taken_bid = np.zeros(n, np.int64)
-        self.taken_ask = np.zeros(n, np.int64)
-        self.mine_bid = np.zeros(n, np.int32)
-        self.mine_ask = np.zeros(n, np.int32)
-        self.ords = np.zeros((config.max_orders, E.ORD_FIELDS), np.int64)
-        self.ords[:, E.O_CANCEL_AT] = -1
+        self.book = OrderBook.over(*self.vbook)
+        n = self.xbook.bid.shape[0]
+        self.footprint = loop.Footprint(
+            np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int32), np.zeros(n, np.int32)
+        )
+        self.ords = np.zeros(config.max_orders, E.ORDER_DTYPE)
+        self.ords["cancel_at"] = -1
+        self.local = np.zeros(config.max_orders, LOCAL_DTYPE)  # the strategy side's view of them
         self.reg = np.zeros(E.REG_LEN, np.int64)
         self.freg = np.zeros(E.FREG_LEN, np.float64)
-        self.resp = np.zeros((config.response_buffer, E.RESP_FIELDS), np.int64)
-        self.respf = np.zeros((config.response_buffer, E.RESPF_FIELDS), np.float64)
-        self.orders_seq = Dict.empty(types.int64, types.int64)
-        self.orders_left = Dict.empty(types.int64, types.int64)
-        self.sp = np.zeros(E.SP_LEN, np.float64)
-        self.loc = np.zeros((config.max_orders, E.LOC_FIELDS), np.int64)
-        self.act = np.zeros((config.response_buffer, E.ACT_FIELDS), np.int64)
-        self.eqb = np.zeros((config.response_buffer, E.EQ_FIELDS), np.int64)
-        self.eqc = np.zeros(config.response_buffer, np.float64)
+        self.resp = np.zeros(config.response_buffer, E.RESPONSE_DTYPE)
+        self.l3_seq = Dict.empty(types.int64, types.int64)  # FIFO: each tape order's arrival sequence
+        self.l3_left = Dict.empty(types.int64, types.int64)  # ... and what is left of it
+        self.quote_params = np.zeros(1, QUOTE_PARAMS)
+        self.act = np.zeros(config.response_buffer, E.ACTION_DTYPE)
+        self.samples = np.zeros(config.response_buffer, E.SAMPLE_DTYPE)
         reg, freg = self.reg, self.freg
         reg[E.R_INTERVAL] = config.interval_ns
         reg[E.R_ENTRY_LAT] = config.entry_latency_ns
@@ -192,12 +162,10 @@ class SimExchange:
         self._pending: deque[Response] = deque()
         self._slot_of: dict[int, int] = {}
         self._terminal_seen: set[int] = set()
-        # compiled mode: raw copies of what the engine delivered, sent and sampled (see take_compiled)
+        # compiled mode: copies of what the engine delivered, sent and sampled (see take_compiled)
         self._resp_rows: list[np.ndarray] = []
-        self._respf_rows: list[np.ndarray] = []
         self._act_rows: list[np.ndarray] = []
-        self._eq_rows: list[np.ndarray] = []
-        self._eq_cash: list[np.ndarray] = []
+        self._sample_rows: list[np.ndarray] = []
         self.orders_placed = 0
         self.cancels_sent = 0
         # Python mode: called with the responses the exchange just made, before any is delivered
@@ -296,65 +264,62 @@ class SimExchange:
 
     def touch_sizes(self) -> tuple[int, int]:
         """Sizes at the best bid and ask the strategy has seen (0 for an empty side); Python mode."""
-        base = int(self.view_bst[core.BASE])
+        view = self.vbook
+        base = int(view.st[core.BASE])
         bb, ba = int(self.reg[E.R_VIEW_BID]), int(self.reg[E.R_VIEW_ASK])
         return (
-            int(self.view_bid[bb - base]) if bb >= 0 else 0,
-            int(self.view_ask[ba - base]) if ba >= 0 else 0,
+            int(view.bid[bb - base]) if bb >= 0 else 0,
+            int(view.ask[ba - base]) if ba >= 0 else 0,
         )
 
-    def advance(self) -> int:
-        """Run until the strategy must wake (``engine.WAKE``) or the chunk ends (``engine.CHUNK_END``)."""
+    def advance(self) -> bool:
+        """Run until the strategy must wake (True: a decision, response or timer is due at
+        :attr:`now`) or the chunk is used up (False)."""
         while True:
-            code = E.run_segment(
+            code = loop.run_segment(  # arrays, not tuples: numba types an array argument in C
                 self._events,
                 self._touch,
-                self.bid,
-                self.ask,
-                self.bst,
-                self.view_bid,
-                self.view_ask,
-                self.view_bst,
-                self.taken_bid,
-                self.taken_ask,
-                self.mine_bid,
-                self.mine_ask,
+                *self.xbook,
+                *self.vbook,
+                *self.footprint,
                 self.ords,
+                self.local,
                 self.reg,
                 self.freg,
                 self.resp,
-                self.respf,
-                self.orders_seq,
-                self.orders_left,
-                self.sp,
-                self.loc,
                 self.act,
-                self.eqb,
-                self.eqc,
+                self.samples,
+                self.l3_seq,
+                self.l3_left,
+                self.quote_params,
             )
             self._drain()
             if code == E.CHUNK_END and self._next is not None:
                 self._leave_bridge()
             elif code != E.BUFFER_FULL:
-                return code
+                return code == E.WAKE
 
-    def _response(self, row: list[int], fee: float, cash: float) -> Response:
-        return Response(
-            kind=RESPONSE_KINDS[row[E.P_KIND]],
-            order_id=row[E.P_ORDER_ID],
-            exch_ts=row[E.P_EXCH_TS],
-            deliver_ts=row[E.P_DELIVER],
-            side=row[E.P_SIDE],
-            price=row[E.P_PRICE],
-            qty=row[E.P_QTY],
-            left=row[E.P_LEFT],
-            maker=bool(row[E.P_MAKER]),
-            reason=E.REASON_TEXT[row[E.P_REASON]],
-            position=row[E.P_POS],
-            cash=cash,
-            fee=fee,
-            mid2=row[E.P_MID2],
-        )
+    @staticmethod
+    def _responses_of(rows: np.ndarray) -> list[Response]:
+        return [
+            Response(
+                kind=E.RESPONSE_KINDS[r["kind"]],
+                order_id=r["order_id"],
+                exch_ts=r["exch_ts"],
+                deliver_ts=r["deliver"],
+                side=r["side"],
+                price=r["price"],
+                qty=r["qty"],
+                left=r["left"],
+                maker=bool(r["maker"]),
+                reason=E.REASON_TEXT[r["reason"]],
+                position=r["pos"],
+                cash=r["cash"],
+                fee=r["fee"],
+                mid2=r["mid2"],
+            )
+            for r in (dict(zip(_RESPONSE_FIELDS, row, strict=True)) for row in rows.tolist())
+        ]
 
     def _drain(self) -> None:
         """Empty the engine's buffers into Python.
@@ -370,26 +335,19 @@ class SimExchange:
         if done:
             if self.compiled:
                 self._resp_rows.append(self.resp[:done].copy())
-                self._respf_rows.append(self.respf[:done].copy())
             else:
-                rows, fees_cash = self.resp[:done].tolist(), self.respf[:done].tolist()
-                made = [
-                    self._response(row, fee, cash) for row, (fee, cash) in zip(rows, fees_cash, strict=True)
-                ]
+                made = self._responses_of(self.resp[:done])
                 self._pending.extend(made)
                 if self.on_made is not None:
                     self.on_made(made)
             self.resp[: n - done] = self.resp[done:n]
-            self.respf[: n - done] = self.respf[done:n]
             reg[E.R_RESP_N] = n - done
             reg[E.R_RESP_DONE] = 0
         if reg[E.R_ACT_N]:
             self._act_rows.append(self.act[: reg[E.R_ACT_N]].copy())
             reg[E.R_ACT_N] = 0
         if reg[E.R_EQ_N]:
-            k = int(reg[E.R_EQ_N])
-            self._eq_rows.append(self.eqb[:k].copy())
-            self._eq_cash.append(self.eqc[:k].copy())
+            self._sample_rows.append(self.samples[: reg[E.R_EQ_N]].copy())
             reg[E.R_EQ_N] = 0
         reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
 
@@ -397,19 +355,18 @@ class SimExchange:
         """What the compiled path did since the last call, as arrays (rows no longer held here)."""
         self._drain()
 
-        def take(parts: list[np.ndarray], shape: tuple[int, ...], dtype: type) -> np.ndarray:
-            out = np.concatenate(parts) if parts else np.zeros(shape, dtype)
+        def take(parts: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
+            out = np.concatenate(parts) if parts else np.zeros(0, dtype)
             parts.clear()
             return out
 
+        slots = int(self.reg[E.R_SLOTS])
         return CompiledRecord(
-            responses=take(self._resp_rows, (0, E.RESP_FIELDS), np.int64),
-            response_money=take(self._respf_rows, (0, E.RESPF_FIELDS), np.float64),
-            actions=take(self._act_rows, (0, E.ACT_FIELDS), np.int64),
-            equity=take(self._eq_rows, (0, E.EQ_FIELDS), np.int64),
-            equity_cash=take(self._eq_cash, (0,), np.float64),
-            quote_bid=int(E.best_working(self.reg, self.ords, self.loc, 1)),
-            quote_ask=int(E.best_working(self.reg, self.ords, self.loc, -1)),
+            responses=take(self._resp_rows, E.RESPONSE_DTYPE),
+            actions=take(self._act_rows, E.ACTION_DTYPE),
+            samples=take(self._sample_rows, E.SAMPLE_DTYPE),
+            quote_bid=int(best_working(self.local, slots, 1)),
+            quote_ask=int(best_working(self.local, slots, -1)),
         )
 
     def finish_compiled(self) -> CompiledRecord:
@@ -418,8 +375,8 @@ class SimExchange:
         self._drain()
         n = int(self.reg[E.R_RESP_N])
         for k in range(n):
-            E.deliver_response(self.reg, self.ords, self.loc, self.resp, k)
-            self.resp[k, E.P_AT] = self.reg[E.R_STEP]
+            decide.deliver_response(self.reg, self.ords, self.local, self.resp, k)
+            self.resp[k]["at"] = self.reg[E.R_STEP]
             self.reg[E.R_STEP] += 1
         self.reg[E.R_RESP_DONE] = n
         return self.take_compiled()
@@ -429,10 +386,10 @@ class SimExchange:
         return bool(self.reg[E.R_MODE] == E.COMPILED_MODE)
 
     def use_compiled_quoting(self, params: np.ndarray) -> None:
-        """Decide inside the engine with the built-in quoting rule (see ``engine.SP_*``)."""
-        if params.shape != (E.SP_LEN,):
-            raise ConfigError(f"compiled quoting needs {E.SP_LEN} parameters, got {params.shape}")
-        self.sp[:] = params
+        """Decide inside the engine with the built-in quoting rule (``quotewise.quoting.kernel``)."""
+        if params.dtype != QUOTE_PARAMS or params.shape != (1,):
+            raise ConfigError(f"compiled quoting needs one {QUOTE_PARAMS} record, got {params.dtype}")
+        self.quote_params[:] = params
         self.reg[E.R_MODE] = E.COMPILED_MODE
 
     def responses(self) -> list[Response]:
@@ -457,12 +414,12 @@ class SimExchange:
         if slot is None:
             return
         if r.kind in ("cancel_rejected", "cancelled"):
-            self.loc[slot, E.L_CANCEL_OUT] = 0
+            self.local[slot]["cancel_out"] = 0
         if r.terminal:
             self._terminal_seen.add(r.order_id)
-        if r.order_id in self._terminal_seen and self.loc[slot, E.L_CANCEL_OUT] == 0:
+        if r.order_id in self._terminal_seen and self.local[slot]["cancel_out"] == 0:
             del self._slot_of[r.order_id]
-            self.ords[slot, E.O_STATE] = E.S_FREE
+            self.ords[slot]["state"] = E.S_FREE
             self._terminal_seen.discard(r.order_id)
 
     def close_market(self, reason: str) -> None:
@@ -474,31 +431,31 @@ class SimExchange:
         now = self.now
         made = []
         for o in self.ords[: int(self.reg[E.R_SLOTS])]:
-            state, cancel_sent = o[E.O_STATE], o[E.O_CANCEL_AT] >= 0
-            o[E.O_CANCEL_AT] = -1
+            state, cancel_sent = o["state"], o["cancel_at"] >= 0
+            o["cancel_at"] = -1
             if state in (E.S_INFLIGHT, E.S_RESTING):
-                o[E.O_STATE] = E.S_DONE
+                o["state"] = E.S_DONE
                 kind = "cancelled" if state == E.S_RESTING else "rejected"
                 made.append(self._closing(kind, o, now, reason))
             elif cancel_sent:
                 made.append(self._closing("cancel_rejected", o, now, E.REASON_TEXT[E.REASON_ALREADY_DONE]))
-        self.mine_bid[:] = 0
-        self.mine_ask[:] = 0
-        E.refresh_own(self.reg, self.ords)
+        self.footprint.mine_bid[:] = 0
+        self.footprint.mine_ask[:] = 0
+        matching.refresh_own(self.reg, self.ords)
         self.reg[E.R_NEXT_ARRIVAL] = E.INT64_MAX
         self._pending = deque(sorted([*self._pending, *made], key=lambda r: r.deliver_ts))
         self.reg[E.R_PENDING_WAKE] = self._pending[0].deliver_ts if self._pending else E.INT64_MAX
 
-    def _closing(self, kind: str, order: np.ndarray, now: int, reason: str) -> Response:
+    def _closing(self, kind: str, order: np.void, now: int, reason: str) -> Response:
         return Response(
             kind=kind,
-            order_id=int(order[E.O_ID]),
+            order_id=int(order["id"]),
             exch_ts=now,
             deliver_ts=now + self.config.response_latency_ns,
-            side=int(order[E.O_SIDE]),
-            price=int(order[E.O_PRICE]),
+            side=int(order["side"]),
+            price=int(order["price"]),
             qty=0,
-            left=int(order[E.O_LEFT]),
+            left=int(order["left"]),
             maker=False,
             reason=reason,
             position=self.position_lots,
@@ -515,7 +472,7 @@ class SimExchange:
         """Our orders, accounts and undelivered responses (the market part is the data itself)."""
         return {
             "ords": self.ords.copy(),
-            "loc": self.loc.copy(),
+            "local": self.local.copy(),
             "regs": {int(k): int(self.reg[k]) for k in self.ORDER_REGS},
             "fregs": {int(k): float(self.freg[k]) for k in self.ORDER_FREGS},
             "pending": list(self._pending),
@@ -527,21 +484,24 @@ class SimExchange:
     def restore_orders(self, snap: dict) -> None:
         """Put back what :meth:`snapshot_orders` saved, on an exchange that has replayed the same
         market events with no orders of ours (Python mode)."""
+        if snap["ords"].dtype != E.ORDER_DTYPE:
+            raise ConfigError("paper venue state saved by an older Quotewise: it cannot be resumed")
         self.ords[:] = snap["ords"]
-        self.loc[:] = snap["loc"]
+        self.local[:] = snap["local"]
         for k, v in snap["regs"].items():
             self.reg[k] = v
         for k, v in snap["fregs"].items():
             self.freg[k] = v
-        self.mine_bid[:] = 0
-        self.mine_ask[:] = 0
-        base = int(self.bst[core.BASE])
-        for slot in range(int(self.reg[E.R_SLOTS])):
-            if self.ords[slot, E.O_STATE] == E.S_RESTING:
-                mine = self.mine_bid if self.ords[slot, E.O_SIDE] == 1 else self.mine_ask
-                mine[self.ords[slot, E.O_PRICE] - base] += 1
-        E.refresh_own(self.reg, self.ords)
-        self.reg[E.R_NEXT_ARRIVAL] = E.next_arrival(self.reg, self.ords)
+        fp = self.footprint
+        fp.mine_bid[:] = 0
+        fp.mine_ask[:] = 0
+        base = int(self.xbook.st[core.BASE])
+        for o in self.ords[: int(self.reg[E.R_SLOTS])]:
+            if o["state"] == E.S_RESTING:
+                mine = fp.mine_bid if o["side"] == 1 else fp.mine_ask
+                mine[o["price"] - base] += 1
+        matching.refresh_own(self.reg, self.ords)
+        self.reg[E.R_NEXT_ARRIVAL] = matching.next_arrival(self.reg, self.ords)
         self._pending = deque(snap["pending"])
         self._slot_of = dict(snap["slot_of"])
         self._terminal_seen = set(snap["terminal_seen"])
@@ -550,25 +510,22 @@ class SimExchange:
 
     def live_orders(self) -> list[tuple[int, int, int, int, int]]:
         """(order id, side, price, size, left) of our orders alive at the exchange (in flight or resting)."""
-        out = []
-        for slot in range(int(self.reg[E.R_SLOTS])):
-            o = self.ords[slot]
-            if o[E.O_STATE] in (E.S_INFLIGHT, E.S_RESTING):
-                out.append(tuple(int(o[f]) for f in (E.O_ID, E.O_SIDE, E.O_PRICE, E.O_QTY, E.O_LEFT)))
-        return out
+        live = self.ords[: int(self.reg[E.R_SLOTS])]
+        live = live[np.isin(live["state"], (E.S_INFLIGHT, E.S_RESTING))]
+        return [tuple(map(int, row)) for row in live[["id", "side", "price", "qty", "left"]].tolist()]
 
     # -- venue calls --------------------------------------------------------------------------------
     def place(self, side: int, price: int, size: int, post_only: bool = True, reject_reason: int = 0) -> int:
         """Send a limit order (ticks, lots) now; it reaches the exchange after the entry latency."""
-        slot = E.place_order(
-            self.reg, self.ords, self.loc, self.act, side, price, size, 1 if post_only else 0, reject_reason
+        slot = decide.place_order(
+            self.reg, self.ords, self.local, self.act, side, price, size, 1 if post_only else 0, reject_reason
         )
         self.reg[E.R_ACT_N] = 0  # in Python mode the order manager keeps the order log
         if slot < 0:
             raise ConfigError(
                 f"more than {self.config.max_orders} orders in flight or working; raise max_orders"
             )
-        oid = int(self.ords[slot, E.O_ID])
+        oid = int(self.ords[slot]["id"])
         self._slot_of[oid] = slot
         self.orders_placed += 1
         return oid
@@ -588,7 +545,7 @@ class SimExchange:
         slot = self._slot_of.get(order_id)
         if slot is None:
             return False
-        sent = E.cancel_order(self.reg, self.ords, self.loc, self.act, slot)
+        sent = decide.cancel_order(self.reg, self.ords, self.local, self.act, slot)
         self.reg[E.R_ACT_N] = 0
         if sent:
             self.cancels_sent += 1
@@ -598,6 +555,10 @@ class SimExchange:
     @property
     def now(self) -> int:
         return int(self.reg[E.R_NOW])
+
+    def set_now(self, local_ts: int) -> None:
+        """Move the strategy's clock (a venue driven by wall time: orders sent now leave now)."""
+        self.reg[E.R_NOW] = local_ts
 
     @property
     def next_decision(self) -> int:
@@ -619,6 +580,11 @@ class SimExchange:
     @property
     def timer_due(self) -> bool:
         return self.now >= self.reg[E.R_TIMER]
+
+    @property
+    def last_event_exchange(self) -> int:
+        """Exchange time of the last market event the strategy has seen."""
+        return int(self.reg[E.R_LAST_EXCH])
 
     @property
     def last_event_local(self) -> int:
@@ -664,8 +630,9 @@ class SimExchange:
         return None if a < 0 else int(a)
 
     def book_counters(self) -> dict[str, int]:
+        st = self.xbook.st
         return {
-            "cross_fixes": int(self.bst[core.CROSS_FIXES]),
-            "out_of_range": int(self.bst[core.OUT_OF_RANGE]),
-            "negative_clamps": int(self.bst[core.NEG_CLAMPS]),
+            "cross_fixes": int(st[core.CROSS_FIXES]),
+            "out_of_range": int(st[core.OUT_OF_RANGE]),
+            "negative_clamps": int(st[core.NEG_CLAMPS]),
         }

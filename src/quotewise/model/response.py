@@ -1,0 +1,29 @@
+"""What a venue tells the strategy about one of its orders: the one response type of every venue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the venue tells the strategy about one order, stamped with both clocks."""
+
+    kind: str
+    order_id: int
+    exch_ts: int
+    deliver_ts: int
+    side: int
+    price: int
+    qty: int
+    left: int
+    maker: bool
+    reason: str
+    position: int
+    cash: float
+    fee: float
+    mid2: int  # best bid + best ask in ticks at the exchange when this happened; -1 if a side was empty
+
+    @property
+    def terminal(self) -> bool:
+        return self.kind in ("rejected", "cancelled") or (self.kind == "fill" and self.left <= 0)
