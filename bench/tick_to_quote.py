@@ -46,14 +46,15 @@ import numpy as np
 from quotewise.live import KEEP_WARM
 from quotewise.live.engine import freeze_long_lived
 from quotewise.live.lane import Lane
-from quotewise.live.maker import Maker, keep_warm
+from quotewise.live.maker import Maker
+from quotewise.live.scheduler import Scheduler
 from quotewise.live.store import Store, db_url
 from quotewise.live.venue import VenueFill, VenueListener, VenueOrder
 from quotewise.model.events import EVENT_DTYPE, SET
 from quotewise.model.instrument import Instrument
+from quotewise.model.response import Response
 from quotewise.parsing import parse_duration
 from quotewise.quoting.loader import make_strategy
-from quotewise.sim.exchange import Response
 
 MID = 10_000  # ticks
 DEPTH = 5  # levels a side in each update
@@ -203,10 +204,10 @@ async def run_case(
             decided.append(time.perf_counter_ns() - venue.arrived)
 
     makers = []
-    lane = Lane()
+    scheduler = Scheduler(lane=Lane())  # as the engine's
     for i, venue in enumerate(venues):
         strategy = make_strategy("symmetric", {"spread": "1tick", "interval": "1us"})
-        maker = Maker(f"bench-{n}-{i}", venue, store, strategy, lane=lane)
+        maker = Maker(f"bench-{n}-{i}", venue, store, strategy, scheduler=scheduler)
         maker.on_decided = on_decided
         makers.append(maker)
     tasks = [asyncio.create_task(m.run()) for m in makers]
@@ -219,7 +220,7 @@ async def run_case(
 
     tasks.append(asyncio.create_task(flusher()))
     if keep_warm_s:
-        tasks.append(asyncio.create_task(keep_warm(lambda: makers, keep_warm_s)))
+        scheduler.keep_warm(lambda: makers, keep_warm_s)
     await asyncio.sleep(0.2)  # every maker waiting
     total_rate = n * rate
     gaps = rng.exponential(1.0 / total_rate, size=int(total_rate * seconds * 1.2) + 10)
@@ -252,6 +253,7 @@ async def run_case(
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await scheduler.close()
     store.flush_orders()
 
     def pct(values: list[int], q: float) -> float:

@@ -93,14 +93,13 @@ def test_reconcile_drives_the_venue_and_tracks_responses():
     assert venue.placed == [(1, 99, 2), (-1, 101, 2)]
     om.reconcile([Quote(99, 2)], [Quote(101, 2)])
     assert len(venue.placed) == 2  # in flight: not sent twice
-    om.on_response("accepted", 1, 10, 0, 2, "")
-    om.on_response("fill", 1, 20, 2, 0, "")
-    assert om.position == 2
+    om.on_response("accepted", 1, 10, 2, "")
+    om.on_response("fill", 1, 20, 0, "")
     assert 1 not in om.orders
     om.reconcile([Quote(98, 2)], [Quote(100, 2)])
     assert venue.cancelled == [2]
     assert venue.placed[-2:] == [(1, 98, 2), (-1, 100, 2)]
     statuses = [e.status for e in om.log if e.order_id == 1]
     assert statuses == ["submitted", "accepted", "filled"]
-    om.on_response("rejected", 3, 30, 0, 2, "post-only order would cross the book")
+    om.on_response("rejected", 3, 30, 2, "post-only order would cross the book")
     assert om.rejects == 1 and 3 not in om.orders

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 
-from quotewise.quoting.base import MarketView, QuoteSet, Strategy
+from quotewise.book.view import MarketView
+from quotewise.quoting.base import QuoteSet, Strategy
 
 
 class Exploding(Strategy):
@@ -12,6 +14,13 @@ class Exploding(Strategy):
 
     def quotes(self, view: MarketView) -> QuoteSet:
         raise RuntimeError("this strategy always fails")
+
+
+def raised_at() -> str:
+    """Where :class:`Exploding` raises, as a traceback names it."""
+    lines, first = inspect.getsourcelines(Exploding.quotes)
+    line = first + next(i for i, text in enumerate(lines) if "raise" in text)
+    return f'File "{inspect.getsourcefile(Exploding)}", line {line}, in quotes'
 
 
 class Sleepy(Strategy):

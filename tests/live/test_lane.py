@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from venues_for_tests import SYMMETRIC, RecordingVenue, book, symmetric_maker
 
 from quotewise.book.orderbook import OrderBook
-from quotewise.live import maker as maker_module
 from quotewise.live.lane import Lane
-from quotewise.live.maker import InlineBudget, Maker
+from quotewise.live.maker import Maker
+from quotewise.live.scheduler import InlineBudget, Scheduler
 from quotewise.live.store import Store, db_url
 from quotewise.model.events import ADD, DELETE, EVENT_DTYPE, SET
 from quotewise.quoting.loader import make_strategy
@@ -37,14 +37,15 @@ updates = st.lists(
 def test_every_book_ends_as_if_it_took_its_updates_alone(tmp_path_factory, script):
     store = Store(db_url(str(tmp_path_factory.mktemp("lane") / "l.db")))
     lane = Lane(capacity=8)  # small, so the buffer grows too
+    scheduler = Scheduler(lane=lane)
 
     async def scenario() -> None:
-        makers = [symmetric_maker(f"m{i}", RecordingVenue(), store, lane) for i in range(3)]
+        makers = [symmetric_maker(f"m{i}", RecordingVenue(), store, scheduler) for i in range(3)]
         alone = [OrderBook(*RecordingVenue.price_range) for _ in makers]
         for who, kind, side, price, size, drain in script:
             ev = np.zeros(1, dtype=EVENT_DTYPE)
             ev["kind"], ev["side"], ev["price"], ev["size"] = kind, side, price, size
-            lane.push(makers[who]._slot, ev)
+            lane.push(lane.makers.index(makers[who]), ev)
             alone[who].apply(ev)
             if drain:
                 lane.drain()
@@ -59,13 +60,12 @@ def test_every_book_ends_as_if_it_took_its_updates_alone(tmp_path_factory, scrip
 
 
 def test_past_the_budget_only_makers_whose_touch_moved_take_a_turn(tmp_path, monkeypatch):
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(0))  # a busy engine: updates go to the lane
+    scheduler = Scheduler(InlineBudget(0), Lane())  # a busy engine: updates go to the lane
     store = Store(db_url(str(tmp_path / "l.db")))
-    lane = Lane()
 
     async def scenario() -> None:
         venues = [RecordingVenue(), RecordingVenue()]
-        makers = [symmetric_maker(f"m{i}", v, store, lane) for i, v in enumerate(venues)]
+        makers = [symmetric_maker(f"m{i}", v, store, scheduler) for i, v in enumerate(venues)]
         for maker in makers:
             maker.on_market(book(9_999, 10_001))
         assert [m.decisions for m in makers] == [0, 0]
@@ -87,17 +87,17 @@ def test_past_the_budget_only_makers_whose_touch_moved_take_a_turn(tmp_path, mon
 def test_makers_join_while_the_touch_alone_decides_and_leave_when_they_stop(tmp_path):
     store = Store(db_url(str(tmp_path / "l.db")))
     lane = Lane()
+    scheduler = Scheduler(lane=lane)
 
     async def scenario() -> None:
-        plain = symmetric_maker("a", RecordingVenue(), store, lane)
-        Maker(
-            "b", RecordingVenue(), store, make_strategy("symmetric", SYMMETRIC), RiskConfig(max_pos=5), lane
-        )
-        Maker("c", RecordingVenue(), store, make_strategy("ladder", SYMMETRIC), lane=lane)
+        plain = symmetric_maker("a", RecordingVenue(), store, scheduler)
+        risky = make_strategy("symmetric", SYMMETRIC)
+        Maker("b", RecordingVenue(), store, risky, RiskConfig(max_pos=5), scheduler)
+        Maker("c", RecordingVenue(), store, make_strategy("ladder", SYMMETRIC), scheduler=scheduler)
         assert lane.makers == [plain]  # a risk engine or a Python strategy decides on every update
         await plain.cancel_all("stop", wait_s=0.0)
         assert lane.makers == [None]
-        again = symmetric_maker("d", RecordingVenue(), store, lane)
+        again = symmetric_maker("d", RecordingVenue(), store, scheduler)
         assert lane.makers == [again]  # the slot is reused
 
     asyncio.run(scenario())
@@ -107,19 +107,18 @@ def test_makers_join_while_the_touch_alone_decides_and_leave_when_they_stop(tmp_
 def test_a_due_decision_takes_the_updates_the_lane_still_holds(tmp_path, monkeypatch):
     """A maker deciding for another reason (here a fill would do; a timer is the same) first applies
     the updates queued for it in the lane, so it never quotes a touch it has already been told moved."""
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(0))
+    scheduler = Scheduler(InlineBudget(0), Lane())
     store = Store(db_url(str(tmp_path / "l.db")))
-    lane = Lane()
 
     async def scenario() -> None:
         venue = RecordingVenue()
-        maker = symmetric_maker("m", venue, store, lane)
+        maker = symmetric_maker("m", venue, store, scheduler)
         maker.on_market(book(9_999, 10_001))
         await asyncio.sleep(0)
         venue.sent.clear()
         maker.on_market(book(9_995, 9_997))  # queued in the lane, not applied yet
         maker.changed = True  # something else asks for a decision first
-        maker._step()
+        maker.step()
         assert ("place", 1, 9_995) in venue.sent and ("place", -1, 9_997) in venue.sent
 
     asyncio.run(scenario())
@@ -129,7 +128,7 @@ def test_a_due_decision_takes_the_updates_the_lane_still_holds(tmp_path, monkeyp
 def test_a_maker_whose_data_ended_gives_its_slot_back(tmp_path):
     store = Store(db_url(str(tmp_path / "l.db")))
     lane = Lane()
-    maker = symmetric_maker("a", RecordingVenue(), store, lane)
+    maker = symmetric_maker("a", RecordingVenue(), store, Scheduler(lane=lane))
     assert lane.makers == [maker]
     maker.end("finished")
     assert lane.makers == [None] and maker.state == "finished"
@@ -137,12 +136,11 @@ def test_a_maker_whose_data_ended_gives_its_slot_back(tmp_path):
 
 
 def test_a_one_sided_book_in_the_lane_waits_for_its_touch_to_change(tmp_path, monkeypatch):
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(0))
     store = Store(db_url(str(tmp_path / "l.db")))
 
     async def scenario() -> None:
         venue = RecordingVenue()
-        maker = symmetric_maker("m", venue, store, Lane())
+        maker = symmetric_maker("m", venue, store, Scheduler(InlineBudget(0), Lane()))
         turns = []
         process_inputs = maker.process_inputs
         maker.process_inputs = lambda: turns.append(1) or process_inputs()

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from venues_for_tests import SYMMETRIC, RecordingVenue, book, symmetric_maker
 
-from quotewise.live import maker as maker_module
+from quotewise.live import scheduler as scheduler_module
 from quotewise.live.lane import Lane
-from quotewise.live.maker import InlineBudget, Maker, keep_warm
+from quotewise.live.maker import Maker
+from quotewise.live.scheduler import InlineBudget, Scheduler, keep_warm
 from quotewise.live.store import Store, db_url
 from quotewise.model.instrument import Instrument
+from quotewise.model.response import Response
 from quotewise.quoting.loader import make_strategy
-from quotewise.sim.exchange import Response
 
 
 @pytest.fixture(params=["own turn", "lane"])
@@ -32,10 +33,10 @@ def store(tmp_path):
     s.close()
 
 
-def test_a_built_in_strategy_quotes_within_the_callback(store, lane, monkeypatch):
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+def test_a_built_in_strategy_quotes_within_the_callback(store, lane):
+    scheduler = Scheduler(InlineBudget(1_000), lane)
     venue = RecordingVenue()
-    maker = symmetric_maker("m1", venue, store, lane)
+    maker = symmetric_maker("m1", venue, store, scheduler)
     maker.on_market(book(9_999, 10_001))
     assert ("place", 1, 9_999) in venue.sent and ("place", -1, 10_001) in venue.sent
     assert maker.decisions == 1
@@ -44,20 +45,19 @@ def test_a_built_in_strategy_quotes_within_the_callback(store, lane, monkeypatch
     assert [s[0] for s in venue.sent].count("cancel") == 2 and ("place", 1, 10_004) in venue.sent
 
 
-def test_a_python_strategy_waits_for_its_task(store, monkeypatch):
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+def test_a_python_strategy_waits_for_its_task(store):
     venue = RecordingVenue()
     ladder = Maker("m2", venue, store, make_strategy("ladder", SYMMETRIC))
     ladder.on_market(book(9_999, 10_001))
     assert venue.sent == [] and ladder.decisions == 0  # the ladder runs its Python quotes() in the task
 
 
-def test_past_the_budget_updates_pile_up_for_one_decision_on_the_next_loop_pass(store, lane, monkeypatch):
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(0))
+def test_past_the_budget_updates_pile_up_for_one_decision_on_the_next_loop_pass(store, lane):
+    scheduler = Scheduler(InlineBudget(0), lane)
 
     async def scenario() -> None:
         venue = RecordingVenue()
-        busy = symmetric_maker("m3", venue, store, lane)
+        busy = symmetric_maker("m3", venue, store, scheduler)
         busy.on_market(book(9_999, 10_001))
         busy.on_market(book(9_997, 9_999))
         assert venue.sent == [] and busy.decisions == 0
@@ -68,19 +68,22 @@ def test_past_the_budget_updates_pile_up_for_one_decision_on_the_next_loop_pass(
     asyncio.run(scenario())
 
 
-def test_a_failing_turn_in_the_callback_fails_the_maker_not_the_venue(store, lane, monkeypatch):
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+def test_a_failing_turn_in_the_callback_fails_the_maker_not_the_venue(store, lane):
+    scheduler = Scheduler(InlineBudget(1_000), lane)
 
     class BrokenVenue(RecordingVenue):
         def place(self, side, price, size, post_only=True, reject_reason=0) -> int:
             raise ConnectionError("venue down")
 
-    maker = Maker("m4", BrokenVenue(), store, make_strategy("symmetric", {"spread": "1tick"}), lane=lane)
+    strategy = make_strategy("symmetric", {"spread": "1tick"})
+    maker = Maker("m4", BrokenVenue(), store, strategy, scheduler=scheduler)
     reported = []
-    maker.on_failure = lambda m, error: reported.append((m.maker_id, error))
+    maker.on_failure = lambda m, error, exc: reported.append((m.maker_id, error, exc))
     maker.on_market(book(9_999, 10_001))  # does not raise into the venue
     assert maker.state == "failed" and "venue down" in maker.error
-    assert reported == [("m4", maker.error)]
+    [(maker_id, error, exc)] = reported
+    assert (maker_id, error) == ("m4", maker.error)
+    assert isinstance(exc, ConnectionError) and exc.__traceback__ is not None  # its traceback, for the engine
     maker.on_market(book(9_998, 10_000))  # a failed maker takes no more turns
     assert maker.decisions == 0
 
@@ -89,10 +92,10 @@ def response(kind: str, order_id: int, side: int, price: int, left: int = 1) -> 
     return Response(kind, order_id, 0, 0, side, price, 0, left, True, "", 0, 0.0, 0.0, -1), 0
 
 
-def test_an_update_that_leaves_the_quotes_alone_sends_nothing(store, lane, monkeypatch):
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+def test_an_update_that_leaves_the_quotes_alone_sends_nothing(store, lane):
+    scheduler = Scheduler(InlineBudget(1_000), lane)
     venue = RecordingVenue()
-    maker = symmetric_maker("m5", venue, store, lane)
+    maker = symmetric_maker("m5", venue, store, scheduler)
     maker.on_market(book(9_999, 10_001))
     maker.on_responses([response("accepted", 1, 1, 9_999), response("accepted", 2, -1, 10_001)])
     sent = list(venue.sent)
@@ -102,12 +105,12 @@ def test_an_update_that_leaves_the_quotes_alone_sends_nothing(store, lane, monke
     assert venue.sent == sent and maker.decisions == 2
 
 
-def test_an_order_the_venue_ended_on_its_own_is_quoted_again(store, lane, monkeypatch):
+def test_an_order_the_venue_ended_on_its_own_is_quoted_again(store, lane):
     """A cancel we did not ask for (or a reject) changes the orders: the same quotes are placed again,
     with no market update needed."""
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+    scheduler = Scheduler(InlineBudget(1_000), lane)
     venue = RecordingVenue()
-    maker = symmetric_maker("m6", venue, store, lane)
+    maker = symmetric_maker("m6", venue, store, scheduler)
     maker.on_market(book(9_999, 10_001))
     maker.on_responses([response("accepted", 1, 1, 9_999), response("accepted", 2, -1, 10_001)])
     venue.sent.clear()
@@ -118,8 +121,8 @@ def test_an_order_the_venue_ended_on_its_own_is_quoted_again(store, lane, monkey
     assert venue.sent == [("place", 1, 9_999)]
 
 
-def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, lane, monkeypatch):
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, lane):
+    scheduler = Scheduler(InlineBudget(1_000), lane)
 
     class RefusingVenue(RecordingVenue):
         refuse = True
@@ -129,7 +132,7 @@ def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, l
             return not self.refuse
 
     venue = RefusingVenue()
-    maker = symmetric_maker("m7", venue, store, lane)
+    maker = symmetric_maker("m7", venue, store, scheduler)
     maker.on_market(book(9_999, 10_001))
     venue.sent.clear()
     maker.on_market(book(9_995, 9_997))  # the touch moved: cancels refused, the old orders stay live
@@ -141,10 +144,10 @@ def test_a_cancel_the_venue_refused_is_asked_again_at_the_next_decision(store, l
     assert venue.sent == refused
 
 
-def test_a_rehearsal_changes_nothing(store, lane, monkeypatch):
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+def test_a_rehearsal_changes_nothing(store, lane):
+    scheduler = Scheduler(InlineBudget(1_000), lane)
     venue = RecordingVenue()
-    maker = symmetric_maker("m8", venue, store, lane)
+    maker = symmetric_maker("m8", venue, store, scheduler)
     maker.rehearse()  # no book yet: nothing to rehearse, nothing raised
     maker.on_market(book(9_999, 10_001))
     before = (maker.book.bid.copy(), maker.book.st.copy(), dict(maker.om.orders), list(venue.sent))
@@ -154,14 +157,14 @@ def test_a_rehearsal_changes_nothing(store, lane, monkeypatch):
     assert before[2:] == after[2:] and maker.decisions == 1 and not maker.om.log
 
 
-def test_a_one_sided_book_leaves_the_task_waiting(store, lane, monkeypatch):
+def test_a_one_sided_book_leaves_the_task_waiting(store, lane):
     """With a side of the book empty there is nothing to quote on: the maker waits for the next input
     (it used to wake its task again at once, thousands of times a second)."""
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+    scheduler = Scheduler(InlineBudget(1_000), lane)
 
     async def scenario() -> None:
         venue = RecordingVenue()
-        maker = symmetric_maker("m9", venue, store, lane)
+        maker = symmetric_maker("m9", venue, store, scheduler)
         turns = []  # every turn starts by taking its queued input
         process_inputs = maker.process_inputs
         maker.process_inputs = lambda: turns.append(1) or process_inputs()
@@ -177,14 +180,14 @@ def test_a_one_sided_book_leaves_the_task_waiting(store, lane, monkeypatch):
     asyncio.run(scenario())
 
 
-def test_a_fill_while_stopping_places_nothing(store, lane, monkeypatch):
+def test_a_fill_while_stopping_places_nothing(store, lane):
     """A fill that arrives while the maker cancels its orders wakes its task to store the fill; the
     task must not quote again (it used to, leaving an order open after ``mm stop``)."""
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+    scheduler = Scheduler(InlineBudget(1_000), lane)
 
     async def scenario() -> None:
         venue = RecordingVenue()
-        maker = symmetric_maker("m10", venue, store, lane)
+        maker = symmetric_maker("m10", venue, store, scheduler)
         task = asyncio.create_task(maker.run())
         maker.on_market(book(9_999, 10_001))  # orders 1 (bid) and 2 (ask)
         await asyncio.sleep(0)
@@ -201,7 +204,7 @@ def test_a_fill_while_stopping_places_nothing(store, lane, monkeypatch):
 
 
 def test_keep_warm_rehearses_makers_idle_a_while_and_lets_quiet_ones_cool(monkeypatch):
-    monkeypatch.setattr(maker_module, "KEEP_WARM_FOR_S", 0.2)
+    monkeypatch.setattr(scheduler_module, "KEEP_WARM_FOR_S", 0.2)
 
     class Idle:
         def __init__(self, active_ago: float) -> None:
@@ -228,8 +231,7 @@ def test_keep_warm_rehearses_makers_idle_a_while_and_lets_quiet_ones_cool(monkey
     asyncio.run(scenario())
 
 
-def test_status_shows_prices_and_sizes_on_the_instruments_grid(store, monkeypatch):
-    monkeypatch.setattr(maker_module, "INLINE", InlineBudget(1_000))
+def test_status_shows_prices_and_sizes_on_the_instruments_grid(store):
     venue = RecordingVenue()
     venue.instrument = Instrument(symbol="T", tick_size=0.01, lot_size=0.1)
     venue.price_range = (58_000, 59_000)

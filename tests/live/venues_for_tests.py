@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from quotewise.live.lane import Lane
 from quotewise.live.maker import Maker
+from quotewise.live.scheduler import Scheduler
 from quotewise.live.store import Store
 from quotewise.model.events import EVENT_DTYPE, SET
 from quotewise.model.instrument import Instrument
@@ -48,5 +48,5 @@ def book(bid: int, ask: int) -> np.ndarray:
     return ev
 
 
-def symmetric_maker(name: str, venue: RecordingVenue, store: Store, lane: Lane | None) -> Maker:
-    return Maker(name, venue, store, make_strategy("symmetric", SYMMETRIC), lane=lane)
+def symmetric_maker(name: str, venue: RecordingVenue, store: Store, scheduler: Scheduler | None) -> Maker:
+    return Maker(name, venue, store, make_strategy("symmetric", SYMMETRIC), scheduler=scheduler)

@@ -11,10 +11,12 @@ from pydantic import Field
 
 from quotewise.backtest.runner import BacktestResult, run_backtest
 from quotewise.backtest.source import DataSource
+from quotewise.book.view import MarketView
 from quotewise.data.store import EventData
+from quotewise.execution.core import Ledger
 from quotewise.execution.order_manager import OrderManager
 from quotewise.model.instrument import Instrument
-from quotewise.quoting.base import MarketView, Quote, QuoteSet, Strategy, StrategyParams
+from quotewise.quoting.base import Quote, QuoteSet, Strategy, StrategyParams
 from quotewise.risk import MarketState, RiskConfig, RiskEngine
 from quotewise.sim.exchange import SimConfig
 
@@ -64,12 +66,14 @@ class ScriptedVenue:
 
 
 class Desk:
-    """A risk engine, an order manager and a scripted venue, driven by hand."""
+    """A risk engine, an order manager, a ledger and a scripted venue, driven by hand."""
 
     def __init__(self, inst: Instrument = INST, **limits: object) -> None:
         self.venue = ScriptedVenue()
+        self.inst = inst
         self.om = OrderManager(self.venue)
-        self.risk = RiskEngine(RiskConfig(**limits), inst)
+        self.ledger = Ledger()
+        self.risk = RiskEngine(RiskConfig(**limits), inst, self.ledger)
         self.fair: float | None = 10_000.0  # 100.00
         self.last_event: int | None = T0
 
@@ -91,18 +95,18 @@ class Desk:
     def ack_all(self) -> None:
         for o in list(self.om.orders.values()):
             if o.status == "pending_new":
-                self.om.on_response("accepted", o.order_id, self.venue.now, 0, o.left, "")
+                self.om.on_response("accepted", o.order_id, self.venue.now, o.left, "")
 
     def confirm_cancels(self) -> None:
         for o in list(self.om.orders.values()):
             if o.status == "pending_cancel":
-                self.om.on_response("cancelled", o.order_id, self.venue.now, 0, o.left, "")
+                self.om.on_response("cancelled", o.order_id, self.venue.now, o.left, "")
 
     def fill(self, side: int, price: int, qty: int) -> None:
         """Fill ``qty`` of our order on ``side`` at ``price``, reported to both listeners."""
         o = next(o for o in self.om.orders.values() if o.side == side and o.price == price)
-        self.om.on_response("fill", o.order_id, self.venue.now, qty, o.left - qty, "")
-        self.risk.on_fill(side, price, qty, 0.0)
+        self.om.on_response("fill", o.order_id, self.venue.now, o.left - qty, "")
+        self.ledger.take(self.ledger.after(self.inst, side, price, qty, 0.0))
 
     def book(self, side: int) -> list[tuple[int, int, str]]:
         """Our orders on ``side`` as (price, size, status), best first."""

@@ -30,15 +30,17 @@ from quotewise.backtest.outputs import (
     rows_table,
 )
 from quotewise.backtest.source import DataSource
+from quotewise.book.view import MAX_VIEW_EVENTS, MarketView
 from quotewise.errors import ConfigError, QuotewiseError, RunError
+from quotewise.execution.core import DecisionCore
 from quotewise.execution.order_manager import OrderManager
 from quotewise.model.events import price_level
 from quotewise.model.instrument import Instrument
-from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, Strategy, resolve_size
-from quotewise.quoting.compiled import compiled_quoting
-from quotewise.risk import ACTIONS, MarketState, RiskConfig, RiskEngine, events_table
-from quotewise.sim import engine as E
-from quotewise.sim.exchange import CompiledRecord, Response, SimConfig, SimExchange
+from quotewise.model.response import Response
+from quotewise.quoting.base import Strategy, resolve_size
+from quotewise.quoting.kernel import compiled_quoting
+from quotewise.risk import ACTIONS, MarketState, RiskConfig, events_table
+from quotewise.sim.exchange import CompiledRecord, SimConfig, SimExchange
 
 # Extra ticks either side of the data's price range, so quotes just outside it still have a level.
 PRICE_PAD_TICKS = 1_000
@@ -202,20 +204,19 @@ def run_backtest(
     resolve_size(strategy, inst, _start_price(source) if inst.min_notional > 0 else None)
     lo = max(source.price_lo - PRICE_PAD_TICKS, 0)
     ex = SimExchange(inst, lo, source.price_hi + PRICE_PAD_TICKS, config, seen_limit=MAX_VIEW_EVENTS)
-    om = OrderManager(ex, post_only=strategy.params.post_only)
-    guard = RiskEngine(risk, inst) if risk is not None else None
     try:
-        strategy.on_start(inst)
+        core = DecisionCore(inst, ex, strategy, risk)  # starts the strategy
     except QuotewiseError:
         raise
     except Exception as exc:
         raise RunError(exc, f"strategy {strategy.name!r}") from exc
+    om = core.om
     sink = OutputSink(Path(out_dir) if out_dir is not None else None)
     rec = _Recorder(inst, sink)
     log = CompiledLog(inst)
-    kernel = compiled_quoting(strategy) if compiled is not False and guard is None else None
+    kernel = compiled_quoting(strategy) if compiled is not False and risk is None else None
     if compiled and kernel is None:
-        reason = "risk limits run in Python" if guard is not None else "its settings need the Python path"
+        reason = "risk limits run in Python" if risk is not None else "its settings need the Python path"
         raise ConfigError(f"strategy {strategy.name!r} cannot run compiled here: {reason}")
     if kernel is not None:
         ex.use_compiled_quoting(kernel)
@@ -232,7 +233,7 @@ def run_backtest(
             best_ask=ba,
             bid_size=bid_size,
             ask_size=ask_size,
-            position=om.position,
+            position=core.ledger.position,
             book=ex.book,
             events=events,
         )
@@ -244,14 +245,16 @@ def run_backtest(
 
     def deliver(responses: list[Response]) -> None:
         seen: MarketView | None = None  # the market is the same for every response of one batch
+
+        def now_seen() -> MarketView:
+            nonlocal seen
+            seen = view() if seen is None else dataclasses.replace(seen, position=core.ledger.position)
+            return seen
+
         for r in responses:
-            om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
             if r.kind == "fill":
                 rec.fill(r)
-                if guard is not None:
-                    guard.on_fill(r.side, r.price, r.qty, r.fee)
-                seen = view() if seen is None else dataclasses.replace(seen, position=om.position)
-                strategy.on_fill(r, seen)
+            core.on_response(r, view=now_seen)
 
     try:
         wakes = 0
@@ -265,22 +268,18 @@ def run_backtest(
                     first_ts = int(chunk["exch_ts"][0])
                 ex.feed(chunk, last=False)
             while True:
-                code = ex.advance()
+                woke = ex.advance()
                 deliver(ex.responses())
-                if code == E.CHUNK_END:
+                if not woke:
                     break
                 if ex.decision_due:
-                    wanted = strategy.quotes(view(ex.take_seen()))
-                    if guard is None:
-                        om.reconcile(wanted.bids, wanted.asks)
-                    else:
-                        guard.decide(wanted, market(), om)
+                    core.decide(view(ex.take_seen()), market() if core.guard is not None else None)
                     rec.sample(ex, om)
                     ex.schedule_next_decision()
-                elif guard is not None:
-                    guard.update(market(), om)
-                if guard is not None:
-                    ex.set_timer(guard.next_wake(ex.now))
+                elif core.guard is not None:
+                    core.watch(market())
+                if core.guard is not None:
+                    ex.set_timer(core.next_wake(ex.now))
                 wakes += 1
                 if progress is not None and wakes % 2048 == 0:
                     progress(ex.events_processed)
@@ -299,9 +298,9 @@ def run_backtest(
         else:
             # fills the exchange made that had not reached us when the data ended still happened
             for r in ex.pending_responses():
-                om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
                 if r.kind == "fill":
                     rec.fill(r)
+                core.on_response(r)
             final_quotes = tuple(-1 if q is None else q for q in (om.best_working(1), om.best_working(-1)))
             rec.flush(om)
             n_fills, max_abs_lots = rec.n_fills, rec.max_abs_pos
@@ -360,13 +359,13 @@ def run_backtest(
         "wall_seconds": wall,
         "events_per_second": events / wall if wall > 0 else 0.0,
         "start": _iso(first_ts),
-        "end": _iso(int(ex.reg[E.R_LAST_EXCH])) if events else None,
+        "end": _iso(ex.last_event_exchange) if events else None,
         "book": ex.book_counters(),
         "compiled": kernel is not None,
         "data_report": source.report,
         "risk": {
             "config": risk.model_dump() if risk is not None else None,
-            "actions": guard.counts() if guard is not None else dict.fromkeys(ACTIONS, 0),
+            "actions": core.guard.counts() if core.guard is not None else dict.fromkeys(ACTIONS, 0),
         },
         "units": summary_units(inst),
     }
@@ -375,7 +374,7 @@ def run_backtest(
         fills=tables["fills"],
         orders=tables["orders"],
         equity=tables["equity"],
-        risk_events=events_table(guard.events if guard is not None else []),
+        risk_events=events_table(core.guard.events if core.guard is not None else []),
     )
     if out_dir is not None:
         result.out_dir = write_outputs(result, Path(out_dir), report=report)

@@ -86,7 +86,6 @@ class OrderManager:
         self.post_only = post_only
         self.orders: dict[int, WorkingOrder] = {}
         self.log: list[OrderEvent] = []
-        self.position = 0  # lots, from fill reports received
         # bumped whenever the orders a reconcile compares against (those not being cancelled) may have
         # changed: the same wanted quotes against the same version reconcile to nothing
         self.live_version = 0
@@ -97,11 +96,15 @@ class OrderManager:
     def _record(self, ts: int, o: WorkingOrder, status: str, reason: str = "") -> None:
         self.log.append(OrderEvent(ts, o.order_id, o.side, o.price, o.size, o.size - o.left, status, reason))
 
+    def diff(self, bids: Sequence[Quote], asks: Sequence[Quote]) -> tuple[list[int], list[tuple[int, Quote]]]:
+        """What :meth:`reconcile` would send now: order ids to cancel, (side, quote) to place."""
+        return diff_quotes(bids, asks, self.orders.values())
+
     def reconcile(self, bids: Sequence[Quote], asks: Sequence[Quote]) -> bool:
         """Cancel what is no longer wanted, then place what is missing, so that our orders become the
         wanted ``bids`` and ``asks`` (a :class:`QuoteSet`'s sides); False when the venue refused a
         cancel (that order is still live, so the same quotes must be reconciled again)."""
-        cancels, places = diff_quotes(bids, asks, self.orders.values())
+        cancels, places = self.diff(bids, asks)
         now = self.venue.now
         settled = True
         for oid in cancels:
@@ -138,7 +141,7 @@ class OrderManager:
                 self.cancels_sent += 1
                 self._record(now, order, "cancel_requested", reason)
 
-    def on_response(self, kind: str, order_id: int, exch_ts: int, qty: int, left: int, reason: str) -> None:
+    def on_response(self, kind: str, order_id: int, exch_ts: int, left: int, reason: str) -> None:
         """Update our view from one venue response (ack, reject, fill, cancel result)."""
         order = self.orders.get(order_id)
         if order is None:
@@ -155,7 +158,6 @@ class OrderManager:
             del self.orders[order_id]
         elif kind == "fill":
             order.left = left
-            self.position += order.side * qty
             self._record(exch_ts, order, "filled" if left <= 0 else "partially_filled")
             if left <= 0:
                 del self.orders[order_id]

@@ -103,6 +103,15 @@ class Lane:
         self._touched = np.zeros(size, np.int64)
         self._moved = np.zeros(size, np.int64)
 
+    def decided_at(self, slot: int, bid: int, ask: int) -> None:
+        """The maker in ``slot`` decided on this touch (ticks): it takes a turn when the touch leaves it."""
+        self.decided[slot, 0] = bid
+        self.decided[slot, 1] = ask
+
+    def undecided(self, slot: int) -> None:
+        """The maker in ``slot`` must take a turn on its next update, whatever the touch."""
+        self.decided[slot] = NEVER
+
     # -- updates -------------------------------------------------------------------------------------
     @property
     def idle(self) -> bool:

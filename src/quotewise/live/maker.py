@@ -1,90 +1,41 @@
 """One market maker: a strategy quoting one market on one venue, live.
 
-The same parts as the backtest (``Strategy``, ``RiskEngine``, ``OrderManager``) on the same data
-path: market events -> the maker's own book -> strategy -> risk -> order manager -> venue; venue
-responses -> store (committed) -> order manager, risk, strategy. Venue callbacks never wait on a
-maker. A built-in strategy takes its turn inside the callback when the engine is idle (within the
-engine-wide :class:`InlineBudget`), else on the loop's next pass, through the engine's
-:class:`~quotewise.live.lane.Lane` when it has no risk engine; a Python strategy decides in the
-maker's task (in a worker thread once it proves slow). Input that piled up is applied together
-(coalesced) before one decision. Acks and cancel confirmations are noted at once.
+The decision is the backtest's own (:class:`quotewise.execution.core.DecisionCore`: strategy, risk
+engine, order manager, ledger) on the same data path: market events -> the maker's own book ->
+strategy -> risk -> order manager -> venue; venue responses -> store (committed) -> ledger, order
+manager, risk, strategy. What the maker adds is the live part: its book fed by the venue, its clock
+(the venue's), its turns (:meth:`Maker.step`, scheduled by the engine's
+:class:`~quotewise.live.scheduler.Scheduler`), storing every fill before anything acts on it, and
+its task for a Python strategy (in a worker thread once it proves slow). Venue callbacks never wait
+on a maker; acks and cancel confirmations are noted at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from quotewise.book.orderbook import OrderBook
+from quotewise.book.view import MAX_VIEW_EVENTS, MarketView
+from quotewise.execution.core import DecisionCore, Ledger
 from quotewise.execution.order_manager import OrderManager, WorkingOrder, diff_quotes
-from quotewise.live.lane import NEVER, Lane
+from quotewise.live.scheduler import Scheduler
 from quotewise.live.store import OrderRecord, PositionRecord, Store
 from quotewise.live.venue import Venue, VenueFill
 from quotewise.model.events import EVENT_DTYPE
-from quotewise.quoting.base import MAX_VIEW_EVENTS, MarketView, Quote, QuoteSet, Strategy
-from quotewise.quoting.compiled import compiled_quoting
+from quotewise.model.response import Response
+from quotewise.quoting.base import Quote, Strategy
+from quotewise.quoting.kernel import apply_and_quote, compiled_quoting, order_size
 from quotewise.risk import MarketState, RiskConfig, RiskEngine
-from quotewise.sim import engine as E
-from quotewise.sim.exchange import Response
 
 # a strategy whose decisions take longer than this runs them in a worker thread from then on, so
 # the event loop keeps serving the other makers
 SLOW_DECISION_S = 0.005
-
-
-class InlineBudget:
-    """How many decisions a second may be made right inside the venue's callback, all makers
-    together. Inline saves the task wake-up (the bulk of tick-to-quote on an idle engine); past the
-    budget, makers go back to their tasks, where updates that piled up coalesce into one decision."""
-
-    def __init__(self, per_second: float = 5_000.0) -> None:
-        self.per_second = per_second
-        self.tokens = per_second / 10
-        self.t = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.per_second / 10, self.tokens + (now - self.t) * self.per_second)
-        self.t = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-INLINE = InlineBudget()
 NO_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
-KEEP_WARM_MAKERS = 8  # at most this many idle makers rehearse per period
-KEEP_WARM_FOR_S = 1.0  # a maker with no turn for this long is left to cool (a quiet market costs ~no CPU)
-
-
-async def keep_warm(makers: Callable[[], Iterable[Maker]], period_s: float) -> None:
-    """Every ``period_s``, makers idle that long, but not longer than ``KEEP_WARM_FOR_S``, rehearse
-    their decision (:meth:`Maker.rehearse`).
-
-    An idle process loses its code and data from the CPU caches within a millisecond on a shared
-    machine, and the first update after a quiet spell pays for it (on the development machine:
-    tick-to-quote p50 ~70 us at 50 updates a second against ~30 us kept warm). Rehearsing costs
-    about 5% of one CPU while markets move; a busy maker rehearses nothing, and once no maker has
-    had a turn for ``KEEP_WARM_FOR_S`` the warmer looks only every tenth of that. asyncio's timers do
-    not go below ~1 ms (epoll)."""
-    pause = period_s
-    while True:
-        await asyncio.sleep(pause)
-        now = time.perf_counter()
-        cooling = (m for m in makers() if now - KEEP_WARM_FOR_S < m.active_at < now - period_s)
-        rehearsed = 0
-        for maker in itertools.islice(cooling, KEEP_WARM_MAKERS):
-            maker.rehearse()
-            rehearsed += 1
-        quiet = not rehearsed and not any(m.active_at > now - KEEP_WARM_FOR_S for m in makers())
-        pause = max(period_s, KEEP_WARM_FOR_S / 10) if quiet else period_s
 
 
 class Maker:
@@ -97,16 +48,14 @@ class Maker:
         store: Store,
         strategy: Strategy,
         risk: RiskConfig | None = None,
-        lane: Lane | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.maker_id = maker_id
         self.venue = venue
         self.store = store
         self.inst = venue.instrument
-        self.strategy = strategy
-        self._use(strategy)
-        self.guard = RiskEngine(risk, self.inst) if risk is not None else None
-        self.om = OrderManager(venue, post_only=strategy.params.post_only)
+        self.core = DecisionCore(self.inst, venue, strategy, risk, record_fill=self._store_fill)
+        self.scheduler = scheduler or Scheduler()  # a maker alone (a test) gets its own
         self.book = OrderBook(*venue.price_range)
         self.speed = float(getattr(venue, "speed", 1.0))
         self._events: list[np.ndarray] = []
@@ -114,10 +63,7 @@ class Maker:
         self._seen: list[np.ndarray] = []
         self._wake = asyncio.Event()
         self._pending_config: tuple[Strategy, RiskConfig | None] | None = None
-        self.cash = 0.0
-        self.fees = 0.0
-        self.last_seq = 0
-        self.fills = 0
+        self._risk_logged = 0  # risk events already stored
         self.next_decision = 0
         self.decisions = 0
         self.last_decision: int | None = None
@@ -127,107 +73,104 @@ class Maker:
         self.state = "running"
         self.error = ""
         self.changed = False  # anything new since the last decision
-        self._stepping = False  # inside a turn
+        self.stepping = False  # inside a turn
         self.active_at = 0.0  # perf_counter at the end of the last turn taken outside the task
-        self._soon: asyncio.Handle | None = None  # a turn scheduled for the loop's next pass
         self._armed: int | None = None  # the deadline the task is waiting for (None: input only)
-        self.on_failure: Callable[[Maker, str], None] | None = None  # set by the engine
+        self.on_failure: Any = None  # set by the engine: called with (maker, error, exception)
         self.on_decided: Any = None  # hook for the latency benchmark: called after each decision
-        self.lane = lane
-        self._slot: int | None = None  # this maker's place in the lane, while it qualifies
-        self._take_lane()
+        self._use_kernel()
+        self.scheduler.update(self)
         venue.subscribe(self)
+
+    # -- the parts, named -----------------------------------------------------------------------------
+    @property
+    def om(self) -> OrderManager:
+        return self.core.om
+
+    @property
+    def guard(self) -> RiskEngine | None:
+        return self.core.guard
+
+    @property
+    def strategy(self) -> Strategy:
+        return self.core.strategy
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.core.ledger
+
+    @property
+    def fills(self) -> int:
+        return self.core.ledger.fills
+
+    @property
+    def compiled(self) -> bool:
+        """Quotes through the compiled rule and takes its turns outside its task (a running built-in)."""
+        return self._kernel is not None and self.state == "running"
+
+    @property
+    def touch_only(self) -> bool:
+        """Its decision depends on the touch alone (compiled, no risk engine): the lane may hold it."""
+        return self.compiled and self.core.guard is None
 
     def end(self, state: str, error: str = "") -> None:
         """No more quoting: ``stopping``, ``stopped``, ``finishing`` (the data ended; the venue is
-        answering our orders), ``finished`` or ``failed``; the lane slot is given back."""
+        answering our orders), ``finished`` or ``failed``; the scheduler lets it go."""
         self.state = state
         if error:
             self.error = error
-        self._take_lane()
+        self.scheduler.update(self)
+        self.scheduler.forget(self)
 
-    def _take_lane(self) -> None:
-        """Join the lane while the decision depends on the touch alone (a built-in strategy without a
-        risk engine, running); leave it otherwise."""
-        qualifies = self._kernel is not None and self.guard is None and self.state == "running"
-        if self.lane is None or qualifies == (self._slot is not None):
-            return
-        if qualifies:
-            self._slot = self.lane.join(self)
-        else:
-            slot, self._slot = self._slot, None
-            self.lane.leave(slot)
-
-    def _use(self, strategy: Strategy) -> None:
-        """Start ``strategy``; a built-in whose settings the compiled rule covers quotes through it
-        (:func:`quotewise.sim.engine.quote_prices`, the backtest's own), the same prices at a
+    def _use_kernel(self) -> None:
+        """A built-in whose settings the compiled rule covers quotes through it
+        (:func:`quotewise.quoting.kernel.quote_prices`, the backtest's own), the same prices at a
         fraction of the cost."""
-        self.strategy = strategy
-        strategy.on_start(self.inst)
+        strategy = self.core.strategy
         self._kernel = compiled_quoting(strategy)
         self._interval = strategy.interval_ns
-        self._size = int(self._kernel[E.SP_SIZE]) if self._kernel is not None else 0
+        self._size = order_size(self._kernel) if self._kernel is not None else 0
         self._reconciled: tuple | None = None  # (compiled decision, order version) last reconciled
 
     # -- what the venue calls (never blocks) ----------------------------------------------------------
     def on_market(self, events: np.ndarray) -> None:
-        behind = self._soon is not None or (self._slot is not None and not self.lane.idle)
-        inline = not (behind or self._stepping) and self._kernel is not None and self.state == "running"
-        if inline and INLINE.take():
-            # the latency path: the fewer functions it passes through, the less an idle engine pays for
-            # caches gone cold (several microseconds each)
-            self._step(events)  # an idle engine: this update and the decision on it, at once
-        elif self._slot is not None:
-            self.lane.push(self._slot, events)
-        else:
-            self._events.append(events)
-            self._input_arrived()
-
-    def touch_moved(self) -> None:
-        """The lane applied updates that moved the touch since this maker last decided: a turn now."""
-        self.changed = True
-        if self._soon is None and not self._stepping:
-            self._step()
-        elif self._soon is None:
-            self._soon = asyncio.get_running_loop().call_soon(self._step_soon)
+        self.scheduler.market(self, events)
 
     def on_responses(self, responses: list[tuple[Response, int]]) -> None:
         if self._responses or any(r.kind == "fill" for r, _ in responses):
             self._responses.extend(responses)  # fills are stored first, in the maker's turn
-            self._input_arrived()
+            self.scheduler.input(self)
             return
-        version = self.om.live_version
+        om = self.om
+        version = om.live_version
         for r, _ in responses:  # acks and cancel results: noted now, no turn unless they matter
-            self.om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
+            om.on_response(r.kind, r.order_id, r.exch_ts, r.left, r.reason)
         self.persist_orders()
-        if self.om.live_version != version:  # a reject or an unsolicited cancel: quote again
+        if om.live_version != version:  # a reject or an unsolicited cancel: quote again
             self.changed = True
-            self._input_arrived()
+            self.scheduler.input(self)
 
-    def _input_arrived(self) -> None:
-        """A built-in strategy takes its turn right here within the engine's inline budget, else on the
-        loop's next turn (input that piles up meanwhile is applied together); a Python strategy's
-        task is woken."""
-        if self._kernel is None or self.state != "running":
-            self._wake.set()
-        elif self._soon is not None:
-            return  # a turn is already scheduled: it takes this input too
-        elif not self._stepping and INLINE.take():
-            self._step()
-        else:
-            self._soon = asyncio.get_running_loop().call_soon(self._step_soon)
+    def touch_moved(self) -> None:
+        """The lane applied updates that moved the touch since this maker last decided."""
+        self.changed = True
+        self.scheduler.touch_moved(self)
 
-    def _step_soon(self) -> None:
-        self._soon = None
-        self._step()
+    # -- what the scheduler calls ---------------------------------------------------------------------
+    def queue(self, events: np.ndarray) -> None:
+        """Hold a market update for the next turn."""
+        self._events.append(events)
 
-    def _step(self, update: np.ndarray | None = None) -> None:
+    def wake(self) -> None:
+        """Wake the task (a Python strategy decides there)."""
+        self._wake.set()
+
+    def step(self, update: np.ndarray | None = None) -> None:
         """A turn outside the task (built-in strategies), with ``update`` if the venue just handed one
         over. A failure here is the maker's own: it is reported through ``on_failure``, never raised
         into the venue's callback."""
         if self.state != "running":
             return
-        self._stepping = True
+        self.stepping = True
         try:
             if not self._turn(in_task=False, update=update):
                 self._wake.set()  # the config switched to a Python strategy: its task decides
@@ -238,19 +181,17 @@ class Maker:
         except Exception as exc:
             self.end("failed", repr(exc))
             if self.on_failure is not None:
-                self.on_failure(self, self.error)
+                self.on_failure(self, self.error, exc)  # the exception: the engine keeps its traceback
         finally:
-            self._stepping = False
+            self.stepping = False
 
     def rehearse(self) -> None:
         """Walk a decision without acting: the clock, the compiled call on an empty update, the quotes
         and their diff against our orders (:meth:`_decide_compiled`). Changes nothing; run on an idle
-        maker (see :func:`keep_warm`) so that the next real update finds this code and data still in
-        the CPU's caches."""
-        in_lane = self._slot is not None and not self.lane.idle
-        queued = self._events or self._responses or self._pending_config or in_lane
-        idle = not (self._stepping or self._soon or queued)
-        if self._kernel is None or self.state != "running" or not idle:
+        maker (see :func:`~quotewise.live.scheduler.keep_warm`) so that the next real update finds
+        this code and data still in the CPU's caches."""
+        queued = self._events or self._responses or self._pending_config
+        if not self.compiled or self.stepping or queued or self.scheduler.behind(self):
             return
         now = self.venue.now
         if now >= self.next_decision:
@@ -260,24 +201,22 @@ class Maker:
     def resume_from(self, position: PositionRecord | None, open_orders: list[OrderRecord]) -> dict[str, int]:
         """Continue after a restart: our records, then every fill the venue made since the last one
         stored, then our open orders checked against the venue's."""
+        ledger, om = self.ledger, self.om
         if position is not None:
-            self.om.position = position.position
-            self.cash, self.fees = position.cash, position.fees
-            self.last_seq, self.fills = position.last_seq, position.fills
-            if self.guard is not None:
-                self.guard.cash = self.cash
+            p = position
+            ledger.take(Ledger(p.position, p.cash, p.fees, p.fills, p.last_seq))
         for o in open_orders:
             status = "pending_cancel" if o.status == "cancel_requested" else "working"
-            self.om.orders[o.order_id] = WorkingOrder(o.order_id, o.side, o.price, o.size, o.left, status)
-        recovered = sum(self._apply_fill(f) for f in self.venue.fills_since(self.last_seq))
+            om.orders[o.order_id] = WorkingOrder(o.order_id, o.side, o.price, o.size, o.left, status)
+        recovered = sum(self.core.book_fill(f, f.seq) for f in self.venue.fills_since(ledger.last_seq))
         at_venue = {o.order_id for o in self.venue.open_orders()}
-        closed = [oid for oid in self.om.orders if oid not in at_venue]
+        closed = [oid for oid in om.orders if oid not in at_venue]
         self.persist_orders()  # what the recovered fills did to our orders
         for oid in closed:
-            o = self.om.orders.pop(oid)
+            o = om.orders.pop(oid)
             row = OrderRecord(oid, o.side, o.price, o.size, o.left, "closed", self.venue.now)
             self.store.queue_orders(self.maker_id, [row])
-        unknown = [oid for oid in at_venue if oid not in self.om.orders]
+        unknown = [oid for oid in at_venue if oid not in om.orders]
         for oid in unknown:
             self.venue.cancel(oid)
         self.store.flush_orders()
@@ -293,20 +232,20 @@ class Maker:
             self._armed = None
             if self.state != "running":  # stopped while it waited: no more turns
                 break
-            self._stepping = True
+            self.stepping = True
             try:
                 thought = self._turn(in_task=True)
             finally:
-                self._stepping = False
+                self.stepping = False
             if not thought:
                 await self._decide_in_thread()
 
     def _turn(self, in_task: bool, update: np.ndarray | None = None) -> bool:
         """Queued input applied, then ``update`` (one the venue just handed over), then a decision if one
-        is due, then order states queued for the store. A compiled decision applies ``update`` in
-        its own call. False when the due decision is left to the task (a strategy that thinks in a
-        thread)."""
-        if self._events or self._responses or (self._slot is not None and not self.lane.idle):
+        is due, then order states and risk events queued for the store. A compiled decision applies
+        ``update`` in its own call. False when the due decision is left to the task (a strategy
+        that thinks in a thread)."""
+        if self._events or self._responses or self.scheduler.behind(self):
             self.process_inputs()
         now = self.venue.now
         due = (self.changed or update is not None) and now >= self.next_decision
@@ -328,16 +267,16 @@ class Maker:
         self.persist_orders()
         return True
 
-    def _watch(self, now: int) -> None:
-        """No decision this turn: the risk engine still checks the market (stale data, drawdown)."""
-        if self.guard is not None:
-            self.guard.update(self._market(now), self.om)
-
     def _nothing_to_quote(self, now: int) -> None:
         """A side of the book is empty: no decision until the next input (waiting on the decision time
         instead would wake the task at once, again and again)."""
         self.changed = False
         self._watch(now)
+
+    def _watch(self, now: int) -> None:
+        """No decision this turn: the risk engine still checks the market (stale data, drawdown)."""
+        if self.core.guard is not None:
+            self.core.watch(self._market(now))
 
     async def _decide_in_thread(self) -> None:
         now = self.venue.now
@@ -347,7 +286,7 @@ class Maker:
         wanted = await asyncio.to_thread(self.strategy.quotes, view)
         if self.state != "running":  # stopped or finished while it thought: nothing is sent
             return
-        self._act(wanted, now, time.perf_counter() - t0)
+        self._act(wanted.bids, wanted.asks, now, time.perf_counter() - t0)
         self.next_decision = now + self._interval
         self.persist_orders()
 
@@ -356,8 +295,8 @@ class Maker:
         wakes = []
         if self.changed:
             wakes.append(self.next_decision)
-        if self.guard is not None:
-            wake = self.guard.next_wake(self.venue.now)
+        if self.core.guard is not None:
+            wake = self.core.next_wake(self.venue.now)
             if wake is not None:
                 wakes.append(wake)
         return min(wakes) if wakes else None
@@ -374,8 +313,7 @@ class Maker:
 
     def process_inputs(self) -> None:
         """Apply queued market events to the book, then queued responses (each fill stored first)."""
-        if self._slot is not None and not self.lane.idle:
-            self.lane.drain()  # updates the lane holds for this maker come first
+        self.scheduler.drain_for(self)  # updates the lane holds for this maker come first
         if self._events:
             events, self._events = self._events, []
             self._apply_updates(events)
@@ -384,15 +322,15 @@ class Maker:
         responses, self._responses = self._responses, []
         version = self.om.live_version
         view: MarketView | None = None
+
+        def market_now() -> MarketView:
+            nonlocal view
+            view = view or self._view(self.venue.now)
+            return view
+
         for r, seq in responses:
-            if r.kind == "fill":
-                fill = VenueFill(seq, r.order_id, r.exch_ts, r.side, r.price, r.qty, r.left, r.fee, r.maker)
-                if self._apply_fill(fill):
-                    self.changed = True
-                    view = view or self._view(self.venue.now)
-                    self.strategy.on_fill(r, view)
-            else:
-                self.om.on_response(r.kind, r.order_id, r.exch_ts, r.qty, r.left, r.reason)
+            if self.core.on_response(r, seq, market_now) and r.kind == "fill":
+                self.changed = True
         if self.om.live_version != version:
             self.changed = True
 
@@ -412,40 +350,30 @@ class Maker:
         last = self._last_update
         return None if last is None else int(last["local_ts"][-1])
 
-    def _apply_fill(self, fill: VenueFill) -> bool:
-        """Store the fill with the position it leaves (committed), then update the order manager;
-        False when it was already counted."""
-        if fill.seq <= self.last_seq:
-            return False
-        position = self.om.position + fill.side * fill.qty
-        cash = self.cash + self.inst.cash_flow(fill.side, fill.price, fill.qty, fill.fee)
-        fees = self.fees + fill.fee
-        if not self.store.record_fill(self.maker_id, fill, position, cash, fees):
-            return False
-        self.cash, self.fees, self.last_seq = cash, fees, fill.seq
-        self.fills += 1
-        self.om.on_response("fill", fill.order_id, fill.exch_ts, fill.qty, fill.left, "")
-        self.om.position = position  # also when the order was not ours to know (recovered)
-        if self.guard is not None:
-            self.guard.on_fill(fill.side, fill.price, fill.qty, fill.fee)
-        return True
+    def _store_fill(self, fill: Any, seq: int, after: Ledger) -> bool:
+        """The decision core's hook: a fill is committed to the store, with the position, cash and fees
+        it leaves, before anything acts on it; False when the store already had it."""
+        f = fill
+        row = VenueFill(seq, f.order_id, f.exch_ts, f.side, f.price, f.qty, f.left, f.fee, f.maker)
+        return self.store.record_fill(self.maker_id, row, after.position, after.cash, after.fees)
 
     def _take_config(self) -> None:
         """New settings from ``mm config``, taken at the decision they were asked for."""
         if self._pending_config is None:
             return
         strategy, risk = self._pending_config
-        self._use(strategy)
-        self.om.post_only = self.strategy.params.post_only
-        self.guard = self._new_guard(risk)
+        self.core.use(strategy, risk)
+        self._risk_logged = 0
+        self._use_kernel()
         self._pending_config = None
-        self._take_lane()
+        self.scheduler.update(self)
 
     def _decide_python(self, now: int) -> None:
         """The strategy's own ``quotes()``, in this turn."""
         self.changed = False
         t0 = time.perf_counter()
-        self._act(self.strategy.quotes(self._view(now, with_events=True)), now, time.perf_counter() - t0)
+        wanted = self.strategy.quotes(self._view(now, with_events=True))
+        self._act(wanted.bids, wanted.asks, now, time.perf_counter() - t0)
         self.next_decision = now + self._interval
 
     def _decide_compiled(self, now: int, update: np.ndarray | None, act: bool = True) -> None:
@@ -455,10 +383,10 @@ class Maker:
         the quotes, where they were). ``act=False`` (a rehearsal, :meth:`rehearse`) stops after
         comparing the quotes with our orders and changes nothing."""
         t0 = time.perf_counter()
-        book, om = self.book, self.om
+        book, core = self.book, self.core
         events = NO_EVENTS if update is None else update
-        want_bid, want_ask, bid, ask, touch_bid, touch_ask = E.apply_and_quote(
-            book.bid, book.ask, book.st, events, self._kernel, float(om.position)
+        want_bid, want_ask, bid, ask, touch_bid, touch_ask = apply_and_quote(
+            book.bid, book.ask, book.st, events, self._kernel, float(core.ledger.position)
         )
         spent = time.perf_counter() - t0
         two_sided = touch_bid >= 0 and touch_ask >= 0
@@ -466,8 +394,7 @@ class Maker:
             if update is not None:
                 self._last_update = update
             if not two_sided:
-                if self._slot is not None:  # the lane wakes it when this touch changes, not before
-                    self.lane.decided[self._slot] = (touch_bid, touch_ask)
+                self.scheduler.decided(self, touch_bid, touch_ask)  # woken when this touch changes
                 self._nothing_to_quote(now)
                 return
             self.changed = False
@@ -475,7 +402,8 @@ class Maker:
         elif not two_sided:
             return
         decided = (want_bid, want_ask, bid, ask)
-        if act and self.guard is None and (decided, om.live_version) == self._reconciled:
+        om = core.om
+        if act and core.guard is None and (decided, om.live_version) == self._reconciled:
             settled = True  # the working orders already are these: nothing to send
         else:
             # what a QuoteSet checks holds by construction: the size is at least the instrument's
@@ -485,19 +413,35 @@ class Maker:
             if not act:
                 diff_quotes(bids, asks, om.orders.values())
                 return
-            settled = om.reconcile(bids, asks) if self.guard is None else self._reconcile(bids, asks, now)
+            settled = self._act(bids, asks, now)
             self._reconciled = (decided, om.live_version) if settled else None
-        if self._slot is not None:  # the lane wakes this maker again when the touch leaves this one
-            self.lane.decided[self._slot] = (touch_bid, touch_ask) if settled else (NEVER, NEVER)
+        if settled:  # the lane wakes this maker again when the touch leaves this one
+            self.scheduler.decided(self, touch_bid, touch_ask)
+        else:
+            self.scheduler.unsettled(self)
         self._decided(now, spent)
 
-    def _act(self, wanted: QuoteSet, now: int, spent: float) -> None:
-        """A Python strategy's quotes, through risk, to the venue."""
-        if spent > SLOW_DECISION_S:
+    def _act(self, bids: list[Quote], asks: list[Quote], now: int, spent: float | None = None) -> bool:
+        """Wanted quotes through the core (risk, order manager) to the venue, the risk engine's new
+        events stored; ``spent`` is a Python decision's time (a slow strategy moves to a thread).
+        True when the orders now are exactly these."""
+        if spent is not None and spent > SLOW_DECISION_S:
             self.offload = True
-        if self.state == "running":  # not stopped while the strategy was thinking
-            self._reconcile(wanted.bids, wanted.asks, now)
+        if self.state != "running":  # stopped while the strategy was thinking
+            return False
+        core = self.core
+        settled = core.act(bids, asks, self._market(now) if core.guard is not None else None)
+        if core.guard is not None:
+            self._store_risk_events()
+        if spent is not None:
             self._decided(now, spent)
+        return settled
+
+    def _store_risk_events(self) -> None:
+        events = self.core.guard.events if self.core.guard is not None else []
+        if len(events) > self._risk_logged:
+            self.store.add_risk_events(self.maker_id, events[self._risk_logged :])
+            self._risk_logged = len(events)
 
     def _decided(self, now: int, spent: float) -> None:
         self.decision_seconds += spent
@@ -506,26 +450,8 @@ class Maker:
         if self.on_decided is not None:
             self.on_decided(self)
 
-    def _reconcile(self, bids: list[Quote], asks: list[Quote], now: int) -> bool:
-        """``bids`` and ``asks`` through risk to the venue. True when the orders now are exactly
-        these, with no risk engine in between."""
-        if self.guard is None:
-            return self.om.reconcile(bids, asks)
-        before = len(self.guard.events)
-        self.guard.decide(QuoteSet(bids, asks), self._market(now), self.om)
-        self.store.add_risk_events(self.maker_id, self.guard.events[before:])
-        return False
-
-    def _new_guard(self, risk: RiskConfig | None) -> RiskEngine | None:
-        if risk is None:
-            return None
-        guard = RiskEngine(risk, self.inst)
-        guard.cash = self.cash
-        return guard
-
     def _market(self, now: int) -> MarketState:
-        mid = self.book.mid
-        return MarketState(now, mid, self.last_event)
+        return MarketState(now, self.book.mid, self.last_event)
 
     def _view(self, now: int, with_events: bool = False) -> MarketView:
         bb, ba = self.book.best_bid, self.book.best_ask
@@ -540,20 +466,24 @@ class Maker:
             best_ask=ba,
             bid_size=self.book.size_at(1, bb) if bb is not None else 0,
             ask_size=self.book.size_at(-1, ba) if ba is not None else 0,
-            position=self.om.position,
+            position=self.ledger.position,
             book=self.book,
             events=events,
         )
 
     def persist_orders(self) -> None:
-        """Every order state change since the last call, one transaction."""
-        if not self.om.log:
+        """Every order state change since the last call, one transaction; the risk engine's events too."""
+        core = self.core
+        if core.guard is not None:
+            self._store_risk_events()
+        om = core.om
+        if not om.log:
             return
         latest: dict[int, OrderRecord] = {}
-        for e in self.om.log:
+        for e in om.log:
             left = e.size - e.filled
             latest[e.order_id] = OrderRecord(e.order_id, e.side, e.price, e.size, left, e.status, e.ts)
-        self.om.log.clear()
+        om.log.clear()
         self.store.queue_orders(self.maker_id, list(latest.values()))
 
     # -- control -----------------------------------------------------------------------------------
@@ -602,20 +532,19 @@ class Maker:
 
     def status(self) -> dict[str, Any]:
         """What ``mm status`` shows; prices on the tick grid and sizes on the lot grid (no binary noise)."""
-        inst = self.inst
+        inst, ledger, guard = self.inst, self.ledger, self.guard
         mid = self.book.mid
         bid, ask = self.book.best_bid, self.book.best_ask
-        guard = self.guard
         return {
             "state": self.state,
             "error": self.error,
-            "position": inst.qty(self.om.position),
-            "cash": self.cash,
-            "fees": self.fees,
-            "pnl": self.cash + inst.value(mid, self.om.position) if mid is not None else self.cash,
+            "position": inst.qty(ledger.position),
+            "cash": ledger.cash,
+            "fees": ledger.fees,
+            "pnl": ledger.pnl(inst, mid),
             "currency": inst.settle_currency,  # of pnl, cash and fees (the coin for inverse contracts)
-            "fills": self.fills,
-            "last_fill_seq": self.last_seq,
+            "fills": ledger.fills,
+            "last_fill_seq": ledger.last_seq,
             "quotes": self.quotes(),
             "best_bid": None if bid is None else inst.px(bid),
             "best_ask": None if ask is None else inst.px(ask),

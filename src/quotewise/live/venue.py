@@ -22,7 +22,7 @@ from quotewise.errors import QuotewiseError
 
 if TYPE_CHECKING:
     from quotewise.model.instrument import Instrument
-    from quotewise.sim.exchange import Response
+    from quotewise.model.response import Response
 
 
 class NotSupported(QuotewiseError):

@@ -1,7 +1,8 @@
 """The risk engine: between the quotes a strategy wants and the orders the order manager sends.
 
-It is told the time, the market (fair value, when data last arrived), our fills and the order
-manager's view of our orders, and knows nothing of the simulator, so the same object runs live. At
+It is told the time and the market (fair value, when data last arrived), reads our account (the
+decision core's ledger: position and cash from the fill reports) and acts through the order
+manager; it knows nothing of the simulator, so the same object runs live. At
 every wake-up :meth:`RiskEngine.update` applies the rules that stop quoting (loss, drawdown, stale
 data); at every decision :meth:`RiskEngine.decide` validates, trims and throttles the wanted quotes
 and hands the result to the order manager. Each decision is kept as a :class:`RiskEvent`.
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import pyarrow as pa
 
-from quotewise.execution.order_manager import OrderManager, diff_quotes
 from quotewise.model.instrument import Instrument
 from quotewise.quoting.base import Quote, QuoteSet
 from quotewise.risk.config import RiskConfig
@@ -36,6 +38,42 @@ RISK_EVENT_SCHEMA = pa.schema(
         ("detail", pa.string()),
     ]
 )
+
+
+class Account(Protocol):
+    """Our position (lots) and cash (settlement currency) as the fill reports tell them."""
+
+    position: int
+    cash: float
+
+
+class Order(Protocol):
+    """One of our orders as the order manager knows it."""
+
+    order_id: int
+    side: int
+    price: int
+    size: int
+    left: int
+    status: str
+
+
+class Orders(Protocol):
+    """What the risk engine needs of the order manager (``quotewise.execution.order_manager``)."""
+
+    orders: dict[int, Order]
+    orders_placed: int
+    cancels_sent: int
+
+    def exposure(self, side: int) -> int: ...
+
+    def diff(
+        self, bids: Sequence[Quote], asks: Sequence[Quote]
+    ) -> tuple[list[int], list[tuple[int, Quote]]]: ...
+
+    def reconcile(self, bids: Sequence[Quote], asks: Sequence[Quote]) -> bool: ...
+
+    def cancel_all(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -77,11 +115,11 @@ def events_table(events: list[RiskEvent]) -> pa.Table:
 class RiskEngine:
     """Enforces one :class:`RiskConfig` on one instrument; keeps the log of its decisions."""
 
-    def __init__(self, config: RiskConfig, instrument: Instrument) -> None:
+    def __init__(self, config: RiskConfig, instrument: Instrument, account: Account) -> None:
         self.config = config
         self.inst = instrument
+        self.account = account
         self.events: list[RiskEvent] = []
-        self.cash = 0.0  # settlement currency, from the fill reports received
         self.fair: float | None = None  # last known fair value, ticks
         self.pnl = 0.0
         self.peak = 0.0
@@ -96,18 +134,13 @@ class RiskEngine:
         self._window: deque[tuple[int, float]] = deque()  # (ts, pnl) with pnl decreasing: window max
         self._sent: deque[int] = deque()  # times of orders and cancels sent, for the rate limit
 
-    # -- inputs ----------------------------------------------------------------------------------
-    def on_fill(self, side: int, price: int, qty: int, fee: float) -> None:
-        """A fill report (ticks, lots, fee paid in the settlement currency): keeps the P&L it knows."""
-        self.cash += self.inst.cash_flow(side, price, qty, fee)
-
     # -- state rules, at every wake-up ------------------------------------------------------------
     @property
     def blocked(self) -> bool:
         """True while nothing may be quoted (halted, paused or stale data)."""
         return self.halted or self.paused_until is not None or self.stale
 
-    def update(self, market: MarketState, om: OrderManager) -> None:
+    def update(self, market: MarketState, om: Orders) -> None:
         """Apply the P&L and data rules at ``market.now``; cancel every order when quoting stops."""
         now = market.now
         if market.fair is not None:
@@ -120,7 +153,7 @@ class RiskEngine:
             self.paused_until = None
             self._window.clear()  # losses count afresh from the resume
 
-    def _check_data(self, now: int, last_event: int | None, om: OrderManager) -> None:
+    def _check_data(self, now: int, last_event: int | None, om: Orders) -> None:
         limit = self.config.stale_after
         if limit is None or last_event is None:
             return
@@ -135,10 +168,11 @@ class RiskEngine:
             self.stale = False
             self._record(now, "stale_after", "fresh", age / 1e9, limit / 1e9, "market data flows again")
 
-    def _check_pnl(self, now: int, om: OrderManager) -> None:
+    def _check_pnl(self, now: int, om: Orders) -> None:
         cfg = self.config
         fair = self.fair
-        self.pnl = self.cash + (self.inst.value(fair, om.position) if fair is not None else 0.0)
+        account = self.account
+        self.pnl = account.cash + (self.inst.value(fair, account.position) if fair is not None else 0.0)
         pnl = self.pnl
         self.peak = max(self.peak, pnl)
         if self.halted:
@@ -178,7 +212,7 @@ class RiskEngine:
             window.popleft()
 
     def _pause(
-        self, now: int, om: OrderManager, until: int, rule: str, value: float, limit: float, why: str
+        self, now: int, om: Orders, until: int, rule: str, value: float, limit: float, why: str
     ) -> None:
         self.paused_until, self.pause_rule = until, rule
         self._record(now, rule, "pause", value, limit, f"{why}; paused for {(until - now) / 1e9:g}s")
@@ -188,7 +222,7 @@ class RiskEngine:
     def halt(
         self,
         now: int,
-        om: OrderManager,
+        om: Orders,
         rule: str = "operator",
         value: float = NAN,
         limit: float = NAN,
@@ -219,7 +253,7 @@ class RiskEngine:
         return min(later) if later else None
 
     # -- decisions ----------------------------------------------------------------------------------
-    def decide(self, wanted: QuoteSet, market: MarketState, om: OrderManager) -> None:
+    def decide(self, wanted: QuoteSet, market: MarketState, om: Orders) -> None:
         """Turn the strategy's wanted quotes into what may be sent, and reconcile the orders to it."""
         self.update(market, om)
         now = market.now
@@ -285,14 +319,14 @@ class RiskEngine:
         return min(limits) if limits else None
 
     def _limit_position(
-        self, bids: list[Quote], asks: list[Quote], om: OrderManager, now: int
+        self, bids: list[Quote], asks: list[Quote], om: Orders, now: int
     ) -> tuple[list[Quote], list[Quote]]:
         """Trim each side so that the position after every order on it fills stays inside the limit."""
         limit = self._position_limit()
         if limit is None:
             return bids, asks
         lots, rule = limit
-        position = om.position
+        position = self.account.position
         reduce_only = position != 0 and abs(position) >= self.config.reduce_only_at * lots
         if reduce_only != self.reduce_only:
             self._flip_reduce_only(now, reduce_only, rule, position, lots)
@@ -324,7 +358,7 @@ class RiskEngine:
         return lots * self.inst.lot_size
 
     def _fit(
-        self, side: int, quotes: list[Quote], bound: int, rule: str, om: OrderManager, now: int
+        self, side: int, quotes: list[Quote], bound: int, rule: str, om: Orders, now: int
     ) -> list[Quote]:
         """Keep the side's worst case, ``side * position + exposure + new orders``, at most ``bound``.
 
@@ -334,7 +368,7 @@ class RiskEngine:
         rather than replaced, so it keeps its place in the queue.
         """
         exposure = om.exposure(side)
-        held = side * om.position + exposure
+        held = side * self.account.position + exposure
         room = bound - held
         live = [o for o in om.orders.values() if o.side == side and o.status != "pending_cancel"]
         out: list[Quote] = []
@@ -372,11 +406,11 @@ class RiskEngine:
         return out
 
     def _throttle(
-        self, bids: list[Quote], asks: list[Quote], om: OrderManager, now: int, rate: float
+        self, bids: list[Quote], asks: list[Quote], om: Orders, now: int, rate: float
     ) -> tuple[list[Quote], list[Quote]]:
         """Hold back new orders beyond the rate budget; cancels always go (they only reduce risk)."""
         self._expire_sent(now)
-        cancels, places = diff_quotes(bids, asks, om.orders.values())
+        cancels, places = om.diff(bids, asks)
         recent = len(self._sent)
         if recent + len(cancels) + len(places) <= rate:
             return bids, asks
@@ -395,7 +429,7 @@ class RiskEngine:
         )
 
     # -- bookkeeping -----------------------------------------------------------------------------
-    def _cancel_all(self, om: OrderManager, now: int, reason: str) -> None:
+    def _cancel_all(self, om: Orders, now: int, reason: str) -> None:
         before = om.cancels_sent
         om.cancel_all(reason)
         self._count_sent(now, om.cancels_sent - before)
