@@ -3,6 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the benchmark's own environment: hftbacktest pins numpy below 2.3, which must not reach .venv
+BENCH_VENV := .venv-bench
+BENCH_BIN := $(BENCH_VENV)/bin
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
 .PHONY: demo test lint install bench clean
 BENCH_DATA := runs/bench
@@ -15,6 +19,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(BENCH_STAMP): pyproject.toml
+	test -d $(BENCH_VENV) || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip
+	$(BENCH_BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/mm backtest --data synthetic --strategy skew --seed 7 --out runs/demo
 
@@ -22,15 +32,15 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
 
-# Quotewise vs hftbacktest, same strategy and events (bench/compare_hftbacktest.py); writes data under runs/bench
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+# Quotewise vs hftbacktest, same strategy and events (bench/compare_hftbacktest.py), in $(BENCH_VENV) so
+# that .venv keeps its numpy; writes data under runs/bench
+bench: $(BENCH_STAMP)
 	mkdir -p $(BENCH_DATA)
-	test -f $(BENCH_DATA)/small.npz || $(BIN)/python bench/make_bench_data.py synthetic 200000 $(BENCH_DATA)/small.npz
-	test -f $(BENCH_DATA)/synth_10m.npz || $(BIN)/python bench/make_bench_data.py synthetic 10000000 $(BENCH_DATA)/synth_10m.npz
-	test -f $(BENCH_DATA)/btcusdt.npz || $(BIN)/python bench/make_bench_data.py binance ../shared/data/binance/usdm/btcusdt_20240808.gz $(BENCH_DATA)/btcusdt.npz
-	$(BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/synth_10m.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
-	$(BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/btcusdt.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
+	test -f $(BENCH_DATA)/small.npz || $(BENCH_BIN)/python bench/make_bench_data.py synthetic 200000 $(BENCH_DATA)/small.npz
+	test -f $(BENCH_DATA)/synth_10m.npz || $(BENCH_BIN)/python bench/make_bench_data.py synthetic 10000000 $(BENCH_DATA)/synth_10m.npz
+	test -f $(BENCH_DATA)/btcusdt.npz || $(BENCH_BIN)/python bench/make_bench_data.py binance ../shared/data/binance/usdm/btcusdt_20240808.gz $(BENCH_DATA)/btcusdt.npz
+	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/synth_10m.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
+	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/btcusdt.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -148,3 +148,22 @@ def test_the_synthetic_market_is_a_data_form_like_any_other(tmp_path):
     assert json.loads((run / "summary.json").read_text())["events"] == 50_000
     bad = runner.invoke(app, ["data", "info", "synthetic:lots"])
     assert bad.exit_code == 2 and "synthetic:N wants a number of events" in bad.output
+
+
+def test_convert_writes_what_the_suffix_names_and_refuses_any_other(tmp_path):
+    from quotewise.data.hftbacktest import read_hftbacktest_npz
+
+    npz = tmp_path / "out" / "synth.npz"
+    converted = runner.invoke(app, ["data", "convert", "synthetic:20000", "--out", str(npz)])
+    assert converted.exit_code == 0, converted.output
+    assert "--tick 0.01 --lot 1.0" in converted.output  # an .npz does not keep them
+    back = read_hftbacktest_npz(npz, tick_size=0.01, lot_size=1.0)
+    assert len(back.events) > 0 and back.events["price"].min() > 0
+    parquet = tmp_path / "synth.parquet"
+    assert runner.invoke(app, ["data", "convert", "synthetic:20000", "--out", str(parquet)]).exit_code == 0
+    assert len(read_events(parquet).events) == 20_000
+    for name in ("synth.csv", "synth", "synth.npz.gz"):
+        refused = runner.invoke(app, ["data", "convert", "synthetic:20000", "--out", str(tmp_path / name)])
+        assert refused.exit_code == 2
+        assert refused.stderr.count("\n") == 1 and ".parquet" in refused.stderr and ".npz" in refused.stderr
+        assert not (tmp_path / name).exists()

@@ -27,3 +27,28 @@ def warn(text: str) -> None:
     """Print ``warning: <text>`` on stderr: the run goes on, but the user should know."""
     err_console.print(f"[yellow]warning:[/] {escape(text)}")
 
+
+COMPILING = "compiling the simulator (first run only, about 30-60 s)..."
+
+
+def simulator_cold() -> bool:
+    """True when numba holds no compiled simulator to load (:func:`quotewise.sim.loop.run_segment`):
+    a fresh machine, a new numba, or an edited source. Read from numba's own index of the function's
+    cache (the ``.nbi`` file its cache locator names, ``NUMBA_CACHE_DIR`` included), which reads empty
+    when absent or stale: a lookup of milliseconds, nothing compiled."""
+    from quotewise.sim.loop import run_segment
+
+    try:
+        return not run_segment._cache._cache_file._load_index()
+    except Exception:  # numba's internals moved, or an unreadable index: a notice never stops a run
+        return False
+
+
+def compile_notice(text: str = COMPILING) -> bool:
+    """Say on stderr, before a run that will compile the simulator, that the wait is expected: the
+    first run on a machine compiles for 30 s or more, which without a word looks like a hang.
+    Returns whether it will compile."""
+    cold = simulator_cold()
+    if cold:
+        err_console.print(text, markup=False, highlight=False)
+    return cold

@@ -49,7 +49,7 @@ class MM:
             time.sleep(0.2)
 
     def log(self) -> str:
-        path = self.home / "config" / "engine.log"
+        path = self.home / "data" / "engine.log"
         return path.read_text()[-3000:] if path.exists() else ""
 
     def kill_engine(self) -> None:

@@ -43,16 +43,29 @@ def engine_path() -> Path:
 
 
 def log_path() -> Path:
-    return config_dir() / "engine.log"
+    """The engine's log (:mod:`quotewise.logs`), under the user data directory."""
+    return data_dir() / "engine.log"
+
+
+def console_path() -> Path:
+    """What a background engine printed outside its log at its latest start (a crash before logging
+    was set up); rewritten at every start."""
+    return data_dir() / "engine.out"
 
 
 def ensure_token() -> str:
-    """The API token, created (readable by the user only) the first time an engine starts."""
+    """The API token, created the first time an engine starts. The file is opened readable by the
+    user only (never created with the umask's mode and narrowed afterwards, which leaves a moment when
+    others may open it); O_EXCL keeps a token another engine has just written."""
     path = token_path()
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    return token
 
 
 def read_token() -> str | None:

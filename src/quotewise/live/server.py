@@ -8,6 +8,7 @@ gracefully: every maker cancels its orders first.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import socket
@@ -22,6 +23,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
+from quotewise import logs
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import KEEP_WARM, paths
 from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker
@@ -29,6 +31,7 @@ from quotewise.live.store import Store, db_url, default_db_url
 from quotewise.parsing import parse_duration
 
 HOST = "127.0.0.1"
+logger = logging.getLogger("quotewise.live.server")  # not __name__: run with -m, that is __main__
 
 
 class ConfigChange(BaseModel):
@@ -153,14 +156,26 @@ def free_port() -> int:
 
 
 def serve(db: str | None = None, port: int = 0, keep_warm: str = KEEP_WARM) -> None:
-    """Run the engine and its API until SIGTERM/SIGINT or ``POST /engine/stop``."""
+    """Run the engine and its API until SIGTERM/SIGINT or ``POST /engine/stop``. Its log (and
+    uvicorn's warnings) go to :func:`quotewise.live.paths.log_path` and stderr."""
+    log = logs.configure(paths.log_path())
     keep_warm_s = parse_duration(keep_warm, "keep_warm") / 1e9 or None
     url = db_url(db) if db else default_db_url()
     store = Store(url)
     port = port or free_port()
-    info = {"pid": os.getpid(), "port": port, "db": url, "started": time.time(), "keep_warm": keep_warm}
+    info = {
+        "pid": os.getpid(),
+        "port": port,
+        "db": url,
+        "started": time.time(),
+        "keep_warm": keep_warm,
+        "log": str(log),
+    }
+    where = store.engine.url.render_as_string(hide_password=True)
+    logger.info("engine starting", extra=logs.kv(pid=info["pid"], port=port, db=where, keep_warm=keep_warm))
     app = create_app(store, paths.ensure_token(), info, keep_warm_s)
-    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning"))
+    config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", log_config=None)
+    server = uvicorn.Server(config)
     app.state.server = server
     try:
         server.run()
