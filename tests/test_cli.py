@@ -95,11 +95,11 @@ def test_user_strategy_file_runs(tmp_path):
         (["--strategy", "nope"], "unknown strategy 'nope'"),
         (["--set", "spreed=3"], "spreed"),
         (["--set", "oops"], "key=value"),
-        (["--queue", "lifo"], "unknown queue model 'lifo'"),
+        (["--queue", "lifo"], "--queue: Input should be 'auto', 'fifo', 'risk-averse' or 'prob'"),
         (["--latency-entry", "fast"], "--latency-entry"),
         (["--maker-fee", "cheap"], "--maker-fee"),
         (["--data", "/no/such/file.gz"], "/no/such/file.gz"),
-        (["--events", "0"], "--events must be positive"),
+        (["--events", "0"], "events must be positive"),
     ],
 )
 def test_bad_input_gives_a_clear_error(tmp_path, args, message):
@@ -192,6 +192,31 @@ def test_sweep_file_runs_each_entry(tmp_path):
     assert result.exit_code == 2 and "colour" in result.output
 
 
+def test_sweep_runs_may_differ_in_risk_and_latency_but_not_in_the_datas_listing(tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "runs:\n"
+        "  - {name: near, strategy: skew, params: {spread: 1, latency_entry: 1, max_pos: 3}}\n"
+        "  - {name: far, strategy: skew, params: {spread: 4, latency_entry: 20ms}}\n"
+    )
+    out = tmp_path / "sw"
+    args = ["backtest", "--events", "50000", "--quiet", "--no-report", "--sweep", str(sweep)]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    near, far = (json.loads((out / n / "summary.json").read_text()) for n in ("near", "far"))
+    assert near["sim"]["entry_latency_ns"] == 1_000_000 and far["sim"]["entry_latency_ns"] == 20_000_000
+    assert near["risk"]["config"]["max_pos"] == 3 and far["risk"]["config"] is None
+    fees = tmp_path / "fees.yaml"
+    fees.write_text(
+        "runs:\n"
+        "  - {strategy: skew, params: {maker_fee: 0}}\n"
+        "  - {strategy: ladder, params: {maker_fee: 1bp}}\n"
+    )
+    result = runner.invoke(app, ["backtest", "--quiet", "--sweep", str(fees), "--out", str(tmp_path / "y")])
+    assert result.exit_code == 2 and "the data's listing" in result.output
+    assert not (tmp_path / "y").exists()
+
+
 def test_consecutive_binance_files_run_as_one_stream(tmp_path, shared_data):
     spot = shared_data / "binance" / "spot"
     data = f"{spot / 'btcusdt_20240808.gz'},{spot / 'btcusdt_20240809.gz'}"
@@ -213,3 +238,42 @@ def test_consecutive_binance_files_run_as_one_stream(tmp_path, shared_data):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["events"] == 319_999  # both files: the reader's count for the pair
     assert summary["sim"]["queue"] == "risk-averse"
+
+
+def test_version_names_the_installed_package():
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"mm (quotewise) {version('quotewise')}\n"
+
+
+def test_a_run_name_with_a_comma_or_a_quote_stays_one_field_of_the_comparison(tmp_path):
+    import csv
+
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "runs:\n"
+        "  - {name: 'skew, size 1', strategy: skew, params: {size: 1}}\n"
+        "  - {name: 'the \"wide\" one', strategy: symmetric, params: {spread: 3ticks}}\n"
+    )
+    out = tmp_path / "sw"
+    args = ["backtest", "--events", "50000", "--quiet", "--no-report", "--sweep", str(sweep)]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with (out / "comparison.csv").open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    assert header[:3] == ["run", "strategy", "total_pnl"]
+    assert [row[:2] for row in rows] == [["skew, size 1", "skew"], ['the "wide" one', "symmetric"]]
+    assert {len(row) for row in rows} == {len(header)}
+
+
+def test_risk_windows_take_hours_and_days(tmp_path):
+    out = tmp_path / "run"
+    args = ["backtest", "--events", "50000", "--quiet", "--no-report", "--out", str(out)]
+    limits = ["--max-loss", "50", "--max-loss-window", "1h", "--pause-for", "1.5h", "--stale-after", "2d"]
+    result = runner.invoke(app, [*args, *limits])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "summary.json").read_text())["risk"]["config"]
+    windows = (config["max_loss_window"], config["pause_for"], config["stale_after"])
+    assert windows == ("1h", "90m", "2d")

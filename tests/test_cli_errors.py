@@ -24,12 +24,13 @@ def mm(*args: str, cwd=None) -> subprocess.CompletedProcess:
     [
         (("--set", "spread=-3ticks"), "spread: must be >= 0, got '-3ticks'"),
         (("--set", "spread=0"), "spread 0 needs vol_mult > 0 or a min_spread"),
-        (("--set", "min_spread=-1bp"), "min_spread: must be > 0"),
+        (("--set", "min_spread=-1bp"), "min_spread: must be >= 0, got '-1bp'"),
+        (("--min-spread", "0"), "min_spread: must be > 0, got 0ticks"),
         (("--set", "level_spacing=0"), "level_spacing: must be > 0"),
         (("--taker-fee", "1e9"), "taker_fee: 1e+09 is 1e+13 bp of notional; fees are within +-10%"),
         (("--maker-fee", "-20%"), "maker_fee"),
         (("--set", "size=0.5"), "size 0.5 units is not a whole number of the venue's size step 1"),
-        (("--contract-size", "-10"), "contract_size"),
+        (("--contract-size", "-10"), "--contract-size: Input should be greater than 0"),
     ],
 )
 def test_invalid_settings_are_refused_with_exit_2_and_write_nothing(tmp_path, args, says):

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from quotewise.cli import app
 from quotewise.errors import ConfigError
-from quotewise.quoting.config import load_strategy_config
+from quotewise.settings import load_config
 
 
 def write(tmp_path, text: str):
@@ -20,8 +20,8 @@ def write(tmp_path, text: str):
 
 def test_loads_strategy_and_params(tmp_path):
     path = write(tmp_path, "strategy: glft\nparams:\n  gamma: 0.05\n  max-inventory: 5\n  interval: 50ms\n")
-    assert load_strategy_config(path) == ("glft", {"gamma": 0.05, "max_inventory": 5, "interval": "50ms"})
-    assert load_strategy_config(write(tmp_path, "strategy: skew\n")) == ("skew", {})
+    assert load_config(path) == ("glft", {"gamma": 0.05, "max_inventory": 5, "interval": "50ms"})
+    assert load_config(write(tmp_path, "strategy: skew\n")) == ("skew", {})
 
 
 @pytest.mark.parametrize(
@@ -35,16 +35,27 @@ def test_loads_strategy_and_params(tmp_path):
         ("strategy: skew\nparams: [1, 2]\n", "must be a mapping"),
         ("strategy: [unclosed\n", "not valid YAML"),
         ("strategy: nope\n", "unknown strategy 'nope'"),
+        ("strategy: skew\nrisk:\n  max_position: 5\n", r"unknown risk \['max_position'\]"),
+        ("strategy: skew\nvenue:\n  latency: 1ms\n", r"unknown venue \['latency'\]"),
+        ("strategy: skew\nparams:\n  max_pos: 5\n", r"unknown params \['max_pos'\]"),
     ],
 )
 def test_bad_configs_are_named(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
-        load_strategy_config(write(tmp_path, text))
+        load_config(write(tmp_path, text))
+
+
+def test_risk_limits_and_venue_settings_come_with_the_strategy(tmp_path):
+    text = "strategy: skew\nparams:\n  spread: 2\nrisk:\n  max-pos: 5\nvenue:\n  latency_entry: 2ms\n"
+    assert load_config(write(tmp_path, text)) == (
+        "skew",
+        {"spread": 2, "max_pos": 5, "latency_entry": "2ms"},
+    )
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
-        load_strategy_config(tmp_path / "none.yaml")
+        load_config(tmp_path / "none.yaml")
 
 
 def test_user_strategy_file_beside_the_config(tmp_path):
@@ -55,7 +66,7 @@ def test_user_strategy_file_beside_the_config(tmp_path):
         "    def quotes(self, view):\n"
         "        return QuoteSet()\n"
     )
-    name, params = load_strategy_config(write(tmp_path, "strategy: mine.py:Idle\nparams:\n  size: 2\n"))
+    name, params = load_config(write(tmp_path, "strategy: mine.py:Idle\nparams:\n  size: 2\n"))
     assert name == f"{tmp_path / 'mine.py'}:Idle" and params == {"size": 2}
 
 

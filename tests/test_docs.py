@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from quotewise.cli import app
-from quotewise.clidoc import render
+from quotewise.clidoc import render, settings_table
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -25,3 +25,9 @@ def test_every_fill_rule_test_named_in_the_docs_exists():
     defined = set(re.findall(r"^def (test_[a-z0-9_]+)", source, re.M))
     assert named, "fill-rules.md names no tests"
     assert named <= defined, f"docs name missing tests: {sorted(named - defined)}"
+
+
+def test_the_settings_table_in_the_models_doc_is_current():
+    assert settings_table() in (DOCS / "models.md").read_text(), (
+        "regenerate the table under 'Parameters': python -m quotewise.clidoc --settings"
+    )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,11 +21,15 @@ from rich.progress import (
 from rich.table import Table
 
 from quotewise.cli_live import register as register_live_commands
-from quotewise.console import console, err_console, fail, warn
+from quotewise.cli_settings import STRATEGIES, ConfigFile, Pairs, flag, given, with_settings
+from quotewise.console import compile_notice, console, err_console, fail, warn
 from quotewise.errors import ConfigError, QuotewiseError, RunError
+from quotewise.settings import DEFAULT_STRATEGY, parse_settings
 
 if TYPE_CHECKING:
-    from quotewise.risk import RiskConfig
+    from collections.abc import Callable
+
+    from quotewise.data.store import EventData
 
 app = typer.Typer(
     help="Quotewise: market making with a backtest you can trust.", no_args_is_help=True, add_completion=False
@@ -34,27 +38,31 @@ data_app = typer.Typer(help="Convert and inspect market data.", no_args_is_help=
 app.add_typer(data_app, name="data")
 register_live_commands(app)
 
-QUEUE_CHOICES = ("auto", "fifo", "risk-averse", "prob")
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"mm (quotewise) {version('quotewise')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the installed version and exit"
+        ),
+    ] = False,
+) -> None:
+    """The installed version on request: what a bug report or a live deployment needs to name."""
 
 
 def print_warnings(report: dict) -> None:
     """Every warning of a reader's report on stderr: what it skipped or assumed must not pass unseen."""
     for text in report.get("warnings", []):
         warn(text)
-
-
-def parse_settings(items: list[str]) -> dict[str, object]:
-    """``key=value`` pairs; values are read as YAML scalars (numbers, booleans) or kept as text."""
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {item!r}")
-        parsed = yaml.safe_load(value) if value.strip() else ""
-        out[key.strip().replace("-", "_")] = (
-            parsed if isinstance(parsed, int | float | bool) else value.strip()
-        )
-    return out
 
 
 def _progress() -> Progress:
@@ -128,17 +136,19 @@ def print_summary(summary: dict, out_dir: Path | None) -> None:
 
 @dataclass
 class RunSpec:
-    """One backtest of a comparison: a label, a strategy name and its parameters."""
+    """One backtest of a comparison: a label, a strategy name and its settings (strategy params,
+    risk limits and venue settings by name)."""
 
     label: str
     strategy: str
-    params: dict[str, object]
+    settings: dict[str, object]
 
 
 def run_specs(
     strategies: list[str], settings: dict[str, object], config: Path | None, sweep: Path | None
 ) -> list[RunSpec]:
-    """What to run: a sweep file, or each --strategy (or the config's) with the config's params and --set."""
+    """What to run: a sweep file, or each --strategy (or the config's) with the config's settings,
+    then the flags and --set."""
     if sweep is not None:
         if strategies or config is not None:
             raise ConfigError(
@@ -147,11 +157,11 @@ def run_specs(
         return _sweep_specs(sweep, settings)
     params: dict[str, object] = {}
     if config is not None:
-        from quotewise.quoting.config import load_strategy_config
+        from quotewise.settings import load_config
 
-        name, params = load_strategy_config(config)
+        name, params = load_config(config)
         strategies = strategies or [name]
-    names = strategies or ["skew"]
+    names = strategies or [DEFAULT_STRATEGY]
     if len(set(names)) != len(names):
         raise ConfigError(f"--strategy given twice: {names}")
     return [RunSpec(_label(n), n, {**params, **settings}) for n in names]
@@ -162,12 +172,9 @@ def _label(strategy: str) -> str:
 
 
 def _sweep_specs(path: Path, settings: dict[str, object]) -> list[RunSpec]:
-    if not path.exists():
-        raise ConfigError(f"sweep file {path} does not exist")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    from quotewise.settings import read_yaml
+
+    doc = read_yaml(path, "sweep file")
     runs = doc.get("runs") if isinstance(doc, dict) else None
     if not isinstance(runs, list) or not runs:
         raise ConfigError(f"{path}: expected a 'runs:' list of {{name, strategy, params}} entries")
@@ -213,27 +220,32 @@ def print_comparison(rows: list[dict], out_dir: Path) -> None:
 
 
 def write_comparison(rows: list[dict], out_dir: Path) -> None:
+    """One row per run; the csv module quotes a run name with a comma or a quote in it (sweep names
+    are free text), so it stays one field."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = [",".join(("run", "strategy", *COMPARE_COLUMNS))]
-    lines += [",".join(str(r[c]) for c in ("run", "strategy", *COMPARE_COLUMNS)) for r in rows]
-    (out_dir / "comparison.csv").write_text("\n".join(lines) + "\n")
+    columns = ("run", "strategy", *COMPARE_COLUMNS)
+    with (out_dir / "comparison.csv").open("w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([r[c] for c in columns] for r in rows)
 
 
+def _listing(specs: list[RunSpec]) -> dict[str, object]:
+    """The data's listing as the runs change it (fees, contract, minimums): the data is read once,
+    so every run must state the same."""
+    from quotewise.settings import LISTING_FIELDS
 
-
-def risk_config(flags: dict[str, object]) -> RiskConfig | None:
-    """The risk limits given on the command line; None (no risk engine) when no limit is set. An
-    error names the flag the user typed."""
-    from quotewise.risk.config import risk_config as validated
-
-    return validated(flags, _flag)
-
-
-def _flag(field_name: str) -> str:
-    return "--" + field_name.replace("_", "-")
+    listings = [{k: v for k, v in spec.settings.items() if k in LISTING_FIELDS} for spec in specs]
+    if any(other != listings[0] for other in listings[1:]):
+        raise ConfigError(
+            "the runs change the data's listing differently (fees, contract, minimums): the data is read "
+            "once, so give them as flags for every run"
+        )
+    return listings[0]
 
 
 @app.command()
+@with_settings()
 def backtest(
     data: Annotated[
         str,
@@ -248,228 +260,66 @@ def backtest(
     ] = None,
     strategy: Annotated[
         list[str] | None,
-        typer.Option(
-            help="symmetric | skew | path/to/file.py:Class | package.module:Class; repeat to compare several"
-        ),
+        typer.Option(help=f"{STRATEGIES} (default {DEFAULT_STRATEGY}); repeat to compare several"),
     ] = None,
-    settings: Annotated[
-        list[str] | None, typer.Option("--set", help="strategy parameter key=value (repeatable)")
+    name: Annotated[
+        str | None, typer.Option(help="the run's name: its folder under runs/ unless --out is given")
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="YAML file with 'strategy:' and 'params:'; --set overrides")
-    ] = None,
+    settings: Pairs = None,
+    config: ConfigFile = None,
     sweep: Annotated[
         Path | None, typer.Option(help="YAML file with a 'runs:' list of {name, strategy, params}")
     ] = None,
     tick: Annotated[float | None, typer.Option(help="tick size (default: from the data)")] = None,
     lot: Annotated[float | None, typer.Option(help="lot size (default: from the data)")] = None,
-    latency_entry: Annotated[str, typer.Option(help="order entry latency, e.g. 1ms")] = "1ms",
-    latency_response: Annotated[str, typer.Option(help="order response latency, e.g. 1ms")] = "1ms",
-    feed_latency: Annotated[str, typer.Option(help="extra delay before the strategy sees an event")] = "0ms",
-    queue: Annotated[
-        str,
-        typer.Option(help="queue model: auto (fifo on L3 data, else risk-averse), fifo, risk-averse, prob"),
-    ] = "auto",
-    queue_power: Annotated[float, typer.Option(help="exponent n of the probabilistic queue model")] = 3.0,
-    maker_fee: Annotated[str | None, typer.Option(help="maker fee, e.g. -0.2bp (negative = rebate)")] = None,
-    taker_fee: Annotated[str | None, typer.Option(help="taker fee, e.g. 0.5bp")] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 0,
     events: Annotated[int, typer.Option(help="length of the synthetic market, in events")] = 2_000_000,
     out: Annotated[
-        Path | None, typer.Option(help="output directory (default: runs/<strategy>-<time>)")
+        Path | None, typer.Option(help="output directory (default: runs/<name or strategy>-<time>)")
     ] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
-    max_pos: Annotated[
-        float | None,
-        typer.Option(help="risk: largest absolute position, instrument units", rich_help_panel="Risk"),
-    ] = None,
-    max_notional: Annotated[
-        float | None,
-        typer.Option(
-            help="risk: largest absolute position x fair value, settlement currency", rich_help_panel="Risk"
-        ),
-    ] = None,
-    max_order_size: Annotated[
-        float | None,
-        typer.Option(
-            help="risk: reject larger orders (fat finger), instrument units", rich_help_panel="Risk"
-        ),
-    ] = None,
-    max_order_notional: Annotated[
-        float | None,
-        typer.Option(
-            help="risk: reject orders worth more than this, settlement currency", rich_help_panel="Risk"
-        ),
-    ] = None,
-    max_loss: Annotated[
-        float | None,
-        typer.Option(
-            help="risk: halt at this loss, settlement currency; with --max-loss-window pause instead",
-            rich_help_panel="Risk",
-        ),
-    ] = None,
-    max_loss_window: Annotated[
-        str | None,
-        typer.Option(
-            help="risk: rolling window of --max-loss, e.g. 5m; losing that much within it pauses",
-            rich_help_panel="Risk",
-        ),
-    ] = None,
-    max_daily_loss: Annotated[
-        float | None,
-        typer.Option(help="risk: pause until the next UTC day at this day's loss", rich_help_panel="Risk"),
-    ] = None,
-    max_drawdown: Annotated[
-        float | None,
-        typer.Option(
-            help="risk: halt at this fall from the P&L peak, settlement currency", rich_help_panel="Risk"
-        ),
-    ] = None,
-    max_order_rate: Annotated[
-        float | None,
-        typer.Option(help="risk: orders plus cancels sent in any rolling second", rich_help_panel="Risk"),
-    ] = None,
-    stale_after: Annotated[
-        str | None,
-        typer.Option(
-            help="risk: cancel quotes when no market event came for this long, e.g. 5s",
-            rich_help_panel="Risk",
-        ),
-    ] = None,
-    pause_for: Annotated[
-        str, typer.Option(help="risk: cooling period after a --max-loss-window loss", rich_help_panel="Risk")
-    ] = "60s",
-    price_band: Annotated[
-        str | None,
-        typer.Option(
-            help="risk: reject orders further than this from fair value, e.g. 5% or 50bp",
-            rich_help_panel="Risk",
-        ),
-    ] = None,
-    reduce_only_at: Annotated[
-        float,
-        typer.Option(
-            help="risk: share of the position limit from which only the reducing side quotes",
-            rich_help_panel="Risk",
-        ),
-    ] = 0.8,
-    contract: Annotated[
-        str | None,
-        typer.Option(
-            help="linear | inverse | quanto (default: from the venue's listing, docs/contracts.md)",
-            rich_help_panel="Instrument",
-        ),
-    ] = None,
-    contract_size: Annotated[
-        float | None,
-        typer.Option(
-            help="linear: base units per unit of size; inverse: quote currency per contract (COIN-M "
-            "BTC 100); quanto: settlement currency per point per contract",
-            rich_help_panel="Instrument",
-        ),
-    ] = None,
-    min_size: Annotated[
-        float | None,
-        typer.Option(help="the venue's smallest order size, instrument units", rich_help_panel="Instrument"),
-    ] = None,
-    min_notional: Annotated[
-        float | None,
-        typer.Option(
-            help="the venue's smallest order value, quote currency (0: none)", rich_help_panel="Instrument"
-        ),
-    ] = None,
     debug: Annotated[bool, typer.Option(help="print the full traceback when a strategy raises")] = False,
+    **flags: Any,
 ) -> None:
     """Run market-making backtests; write summary.json, fills/orders/equity Parquet and report.html.
 
-    With several strategies (repeat --strategy, or --sweep FILE) each run gets its own folder under
-    --out and a comparison table is written to comparison.csv.
+    Every strategy setting, risk limit and venue setting is a flag, the same as on mm start and
+    mm config; distances are in ticks unless a unit says otherwise (2, 2ticks, 5bp, 0.05px),
+    durations in ms unless a unit says otherwise (5000, 5s, 1h). With several strategies (repeat
+    --strategy, or --sweep FILE) each run gets its own folder under --out and a comparison table is
+    written to comparison.csv.
     """
     try:
-        from quotewise.backtest import source as sources
-        from quotewise.backtest.runner import run_backtest
-        from quotewise.data.synthetic import synthetic_events
-        from quotewise.model.catalog import with_overrides
-        from quotewise.parsing import parse_duration, parse_fee
-        from quotewise.quoting.loader import make_strategy
-        from quotewise.sim.exchange import SimConfig
+        import quotewise.api as qw
+        from quotewise.settings import LISTING_FIELDS
 
-        if queue not in QUEUE_CHOICES:
-            raise ConfigError(f"unknown queue model {queue!r}; choose one of {', '.join(QUEUE_CHOICES)}")
-        if events <= 0:
-            raise ConfigError(f"--events must be positive, got {events}")
-        risk = risk_config(
-            {
-                "max_pos": max_pos,
-                "max_notional": max_notional,
-                "max_order_size": max_order_size,
-                "max_order_notional": max_order_notional,
-                "max_loss": max_loss,
-                "max_loss_window": max_loss_window,
-                "max_daily_loss": max_daily_loss,
-                "max_drawdown": max_drawdown,
-                "max_order_rate": max_order_rate,
-                "stale_after": stale_after,
-                "pause_for": pause_for,
-                "price_band": price_band,
-                "reduce_only_at": reduce_only_at,
-            }
-        )
-        specs = run_specs(strategy or [], parse_settings(settings or []), config, sweep)
-        strats = [(spec, make_strategy(spec.strategy, spec.params)) for spec in specs]
-        entry = parse_duration(latency_entry, "--latency-entry")
-        response = parse_duration(latency_response, "--latency-response")
-        feed = parse_duration(feed_latency, "--feed-latency")
-        n_synthetic = events if data == "synthetic" else synthetic_events(data)
-        src = (
-            sources.synthetic(n_synthetic, seed)
-            if n_synthetic is not None
-            else sources.from_path(sources.data_paths(data), fmt, tick, lot)
-        )
+        specs = run_specs(strategy or [], given(flags, settings), config, sweep)
+        for spec in specs:  # every setting checked before the data is read
+            qw.check_settings(spec.strategy, spec.settings, flag)
+        listing = _listing(specs)
+        compile_notice()  # the arguments are good: the wait that may come is compiling, not a hang
+        src = qw.load(data, events=events, seed=seed, format=fmt, tick=tick, lot=lot, **listing)
         print_warnings(src.report)
-        src.instrument = with_overrides(
-            src.instrument,
-            maker_fee=None if maker_fee is None else parse_fee(maker_fee, "--maker-fee"),
-            taker_fee=None if taker_fee is None else parse_fee(taker_fee, "--taker-fee"),
-            contract=contract,
-            contract_size=contract_size,
-            min_size=min_size,
-            min_notional=min_notional,
-        )
-        model = ("fifo" if src.l3 else "risk-averse") if queue == "auto" else queue
-        if model == "fifo" and not src.l3:
-            raise ConfigError(
-                "the fifo queue model needs order-level (L3) data; use --queue risk-averse or prob"
-            )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        base = out or Path("runs") / (
-            f"{strats[0][1].name}-{stamp}" if len(strats) == 1 else f"compare-{stamp}"
-        )
+        label = specs[0].label if len(specs) == 1 else "compare"
+        base = out or Path("runs") / (name or f"{label}-{stamp}")
         results = []
-        for spec, strat in strats:
-            sim = SimConfig(
-                entry_latency_ns=entry,
-                response_latency_ns=response,
-                feed_latency_ns=feed,
-                queue=model,  # type: ignore[arg-type]
-                queue_power=queue_power,
-                interval_ns=strat.interval_ns,
-            )
-            out_dir = base if len(strats) == 1 else base / spec.label
+        for spec in specs:
+            out_dir = base if len(specs) == 1 else base / spec.label
+            run = {k: v for k, v in spec.settings.items() if k not in LISTING_FIELDS}
             if quiet:
-                result = run_backtest(src, strat, sim, out_dir, report=report, risk=risk)
+                result = qw.backtest(src, spec.strategy, out=out_dir, report=report, **run)
             else:
                 with _progress() as bar:
                     task = bar.add_task(spec.label, total=src.n_events)
-                    result = run_backtest(
+                    result = qw.backtest(
                         src,
-                        strat,
-                        sim,
-                        out_dir,
-                        progress=lambda n, t=task: bar.update(t, completed=n),
+                        spec.strategy,
+                        out=out_dir,
                         report=report,
-                        risk=risk,
+                        progress=lambda n, t=task: bar.update(t, completed=n),
+                        **run,
                     )
             results.append((spec, result))
     except RunError as exc:
@@ -493,28 +343,50 @@ def backtest(
 @data_app.command("convert")
 def data_convert(
     source: Annotated[str, typer.Argument(help="input file or directory, or a,b for consecutive files")],
-    out: Annotated[Path, typer.Option(help="output .parquet file")],
+    out: Annotated[
+        Path, typer.Option(help="output file: .parquet (normalized events) or .npz (hftbacktest)")
+    ],
     fmt: Annotated[
         str | None, typer.Option("--format", help="lobster|binance|tardis|hftbacktest (default: detect)")
     ] = None,
     tick: Annotated[float | None, typer.Option(help="tick size (default: inferred)")] = None,
     lot: Annotated[float | None, typer.Option(help="lot size (default: inferred)")] = None,
 ) -> None:
-    """Read a market-data file and write normalized events to Parquet."""
+    """Read a market-data file and write normalized events to Parquet, or an hftbacktest .npz."""
     try:
         from quotewise.backtest.source import data_paths
         from quotewise.data.convert import info, load_source
-        from quotewise.data.store import write_events
 
+        write = _event_writer(out)
         with err_console.status(f"reading {source}"):
             data = load_source(data_paths(source), fmt, tick_size=tick, lot_size=lot)
-        write_events(out, data)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write(data, out)
     except QuotewiseError as exc:
         fail(exc)
     print_warnings(data.report)
     summary = info(data)
     console.print(f"wrote {len(data.events):,} events to [bold]{out}[/]")
+    if out.suffix == ".npz":
+        inst = data.instrument
+        console.print(
+            f"an .npz keeps no tick or lot: read it with --tick {inst.tick_size} --lot {inst.lot_size}"
+        )
     _print_info(summary)
+
+
+def _event_writer(out: Path) -> Callable[[EventData, Path], Path]:
+    """The writer the output's suffix asks for, checked before the (slow) read: a Parquet file under
+    another name would only fail later, in whatever tool opens it."""
+    if out.suffix == ".parquet":
+        from quotewise.data.store import write_events
+
+        return lambda data, path: write_events(path, data)
+    if out.suffix == ".npz":
+        from quotewise.data.hftbacktest import write_hftbacktest_npz
+
+        return write_hftbacktest_npz
+    raise ConfigError(f"--out {out}: write a .parquet (normalized events) or a .npz (hftbacktest) file")
 
 
 def _print_info(summary: dict) -> None:
@@ -673,18 +545,20 @@ def quote(
 ) -> None:
     """Print the quotes a strategy would post for a given book and inventory, before risking money."""
     try:
+        from quotewise.book.view import MarketView
         from quotewise.model.catalog import with_overrides
         from quotewise.model.instrument import Instrument
         from quotewise.parsing import parse_fee
-        from quotewise.quoting.base import MarketView, resolve_size
+        from quotewise.quoting.base import resolve_size
         from quotewise.quoting.loader import make_strategy
 
         params: dict[str, object] = {}
         name = "skew"
         if config is not None:
-            from quotewise.quoting.config import load_strategy_config
+            from quotewise.settings import load_config, split_settings
 
-            name, params = load_strategy_config(config)
+            name, values = load_config(config)
+            params = split_settings(values)[0]  # what quotes a strategy posts: its params alone
         strategy = strategy or name
         flags = {"sigma": sigma, "gamma": gamma, "A": intensity_a, "k": intensity_k}
         params = {**params, **{k: v for k, v in flags.items() if v is not None}}

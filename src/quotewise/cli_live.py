@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import signal
@@ -11,44 +10,28 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from quotewise.console import console, fail
-from quotewise.errors import QuotewiseError
+from quotewise.cli_settings import STRATEGIES, ConfigFile, Pairs, given, with_settings
+from quotewise.console import compile_notice, console, fail
+from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import KEEP_WARM, paths
 from quotewise.live.client import EngineClient, EngineNotRunning, running_engine
 from quotewise.parsing import parse_duration
+from quotewise.settings import DEFAULT_STRATEGY
 
 engine_app = typer.Typer(help="Run the live engine (in the background) and stop it.", no_args_is_help=True)
 START_WAIT_S = 30.0
-
-# strategy parameters settable from the command line (values are read as numbers when they are)
-STRATEGY_FLAGS = {
-    "spread": "distance from fair value to each quote, e.g. 2ticks, 5bp",
-    "min_spread": "smallest distance from fair value to a quote",
-    "max_spread": "largest distance from fair value to a quote",
-    "size": "order size, instrument units",
-    "interval": "time between quote decisions, e.g. 100ms",
-    "skew": "centre shift at max inventory, in half-spreads",
-    "max_inventory": "inventory at which the side that adds stops quoting, units",
-    "vol_mult": "spread widening per unit of volatility",
-    "alpha": "smoothing of the fair value",
-    "fv_method": "fair value: mid_price|weighted_mid|microprice|vwap|ema",
-    "threshold": "move a quote only when its price should move this much",
-    "max_orders": "quotes (levels) per side",
-    "level_spacing": "distance between ladder levels",
-    "level_decay": "size of level i is size x decay^i",
-}
-RISK_FLAGS = {
-    "max_pos": "risk: largest absolute position, units",
-    "max_loss": "risk: loss that halts quoting, settlement currency",
-    "max_drawdown": "risk: fall from the P&L peak that halts quoting",
-    "max_notional": "risk: largest |position| x fair value",
-    "stale_after": "risk: cancel quotes when no market event comes for this long, e.g. 5s",
-}
+COMPILE_WAIT_S = 120.0  # more for a start that may compile the simulator (resuming makers does)
+ENGINE_COMPILING = (
+    "the simulator is not compiled yet: the first maker to start or resume compiles it "
+    "(first run only, about 30-60 s)"
+)
 
 
 def _client() -> EngineClient:
@@ -65,33 +48,12 @@ def _call(fn: Callable[[], Any]) -> Any:
         fail(exc)
 
 
-def with_flags(func: Callable) -> Callable:
-    """Give a command every strategy and risk flag (declared once, here) besides its own."""
-    sig = inspect.signature(func, eval_str=True)
-    own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    extra = [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=Annotated[str | None, typer.Option(help=text, rich_help_panel=panel)],
-        )
-        for flags, panel in ((STRATEGY_FLAGS, "Strategy"), (RISK_FLAGS, "Risk"))
-        for name, text in flags.items()
-    ]
-    func.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]
-    return func
+def _settings(flags: dict[str, Any], pairs: list[str] | None, config: Path | None) -> tuple[str | None, dict]:
+    """``(the config file's strategy, settings)``: the file's settings, then the flags, then ``--set``."""
+    from quotewise.settings import load_config
 
-
-def _changes(flags: dict[str, Any], settings: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(strategy params, risk limits) from the flags given and ``--set key=value`` pairs."""
-    from quotewise.cli import parse_settings
-
-    given = [f"{k}={v}" for k, v in flags.items() if v is not None]
-    values = parse_settings([*given, *(settings or [])])
-    risk = {k: v for k, v in values.items() if k in RISK_FLAGS}
-    params = {k: v for k, v in values.items() if k not in RISK_FLAGS}
-    return params, risk
+    name, settings = load_config(config) if config is not None else (None, {})
+    return name, {**settings, **given(flags, pairs)}
 
 
 # -- the engine process ------------------------------------------------------------------------------
@@ -124,18 +86,23 @@ def engine_start(
     if db:
         args += ["--db", db]
     args += ["--keep-warm", keep_warm]
+    wait_s = START_WAIT_S + (COMPILE_WAIT_S if compile_notice(ENGINE_COMPILING) else 0.0)
     if foreground:
         os.execv(sys.executable, args)
     stale = paths.read_engine_info()
     if stale is not None:  # left by an engine that was killed
         paths.clear_engine_info(int(stale["pid"]))
-    log = paths.log_path().open("ab")
-    proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + START_WAIT_S
+    with paths.console_path().open("wb") as out:  # the log has the engine's lines; this, any crash
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             fail(
-                QuotewiseError(f"the engine exited at start (code {proc.returncode}); see {paths.log_path()}")
+                QuotewiseError(
+                    f"the engine exited at start (code {proc.returncode}); see {paths.console_path()}"
+                )
             )
         info = paths.read_engine_info()
         if info is not None and info.get("pid") == proc.pid:
@@ -150,7 +117,7 @@ def engine_start(
                 return
         time.sleep(0.1)
     proc.kill()
-    fail(QuotewiseError(f"the engine did not answer within {START_WAIT_S:.0f} s; see {paths.log_path()}"))
+    fail(QuotewiseError(f"the engine did not answer within {wait_s:.0f} s; see {paths.log_path()}"))
 
 
 @engine_app.command("stop")
@@ -185,7 +152,7 @@ def engine_status() -> None:
 
 
 # -- makers -------------------------------------------------------------------------------------------
-@with_flags
+@with_settings()
 def start(
     venue: Annotated[str, typer.Argument(help="where to trade: paper (more venues come later)")],
     market: Annotated[
@@ -199,25 +166,38 @@ def start(
     data: Annotated[str, typer.Option(help="file to replay (any format mm data reads), or synthetic[:N]")],
     speed: Annotated[float, typer.Option(help="replay speed, times real time")] = 1.0,
     strategy: Annotated[
-        str, typer.Option(help="symmetric | skew | ladder | file.py:Class ...")
-    ] = "symmetric",
-    settings: Annotated[list[str] | None, typer.Option("--set", help="strategy parameter key=value")] = None,
-    latency_entry: Annotated[str, typer.Option(help="paper venue: order entry latency")] = "1ms",
-    latency_response: Annotated[str, typer.Option(help="paper venue: response latency")] = "1ms",
+        str | None,
+        typer.Option(help=f"{STRATEGIES} (default: the --config file's, else {DEFAULT_STRATEGY})"),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="the maker's id (letters, digits, . _ -; default: mm-<random>)")
+    ] = None,
+    settings: Pairs = None,
+    config: ConfigFile = None,
     **flags: Any,
 ) -> None:
-    """Start a market maker; prints its id."""
-    params, risk = _changes(flags, settings)
+    """Start a market maker; prints its id.
+
+    Every strategy setting, risk limit and venue setting is a flag, the same as on mm backtest: the
+    command line that was backtested runs live.
+    """
+    try:
+        from quotewise.settings import split_settings
+
+        file_strategy, values = _settings(flags, settings, config)
+        params, risk, venue_values = split_settings(values)
+    except QuotewiseError as exc:
+        fail(exc)
     spec = {
         "venue": venue,
         "market": market,
         "data": data,
         "speed": speed,
-        "strategy": strategy,
+        "strategy": strategy or file_strategy or DEFAULT_STRATEGY,
+        "name": name,
         "params": params,
         "risk": risk or None,
-        "latency_entry": latency_entry,
-        "latency_response": latency_response,
+        **venue_values,
     }
     maker_id = _call(lambda: _client().start(spec))
     typer.echo(maker_id)
@@ -245,8 +225,14 @@ def list_makers() -> None:
 def status(
     maker_id: Annotated[str | None, typer.Argument(help="one maker (default: all)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    show_traceback: Annotated[
+        bool, typer.Option("--traceback", help="print the traceback of the exception that failed the maker")
+    ] = False,
 ) -> None:
-    """Quotes, position, P&L, fills and risk state of a maker (or a line for each)."""
+    """Quotes, position, P&L, fills and risk state of a maker (or a line for each); for a failed one,
+    its error."""
+    if show_traceback and maker_id is None:
+        fail("--traceback needs a maker id (mm status ID --traceback)")
     client = _client()
     if maker_id is None:
         rows = [_call(lambda r=r: client.status(r["id"])) for r in _call(client.list)]
@@ -271,6 +257,11 @@ def status(
         console.print(table)
         return
     s = _call(lambda: client.status(maker_id))
+    if show_traceback:
+        if not s.get("traceback"):
+            fail(f"{maker_id} has no traceback (status {s['status']}): only a maker that raised keeps one")
+        typer.echo(s["traceback"], nl=False)
+        return
     if as_json:
         typer.echo(json.dumps(s, indent=2))
         return
@@ -284,19 +275,39 @@ def status(
         table.add_row(f"quote {q['side']}", f"{q['size']:.15g} @ {q['price']:.15g} ({q['status']})")
     risk = s.get("risk", {})
     table.add_row("risk", "halted" if risk.get("halted") else "blocked" if risk.get("blocked") else "ok")
+    if s["status"] == "failed":
+        table.add_row("error", escape(s["reason"]))
     console.print(table)
+    if s.get("traceback"):  # below the table, on one line: the log's path is not wrapped in a cell
+        log = client.info.get("log")
+        also = f"; logged in {log}" if log else ""
+        console.print(escape(f"traceback: mm status {maker_id} --traceback prints it{also}"))
 
 
-@with_flags
+@with_settings(venue=False)
 def config(
     maker_id: Annotated[str, typer.Argument(help="the maker's id (mm list)")],
-    settings: Annotated[list[str] | None, typer.Option("--set", help="strategy parameter key=value")] = None,
+    settings: Pairs = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML file with 'strategy:', 'params:', 'risk:' for this maker's strategy"),
+    ] = None,
     **flags: Any,
 ) -> None:
-    """Show a maker's config, or change it (effective at its next requote; audited)."""
-    params, risk = _changes(flags, settings)
-    changes = {**params, **risk}
-    result = _call(lambda: _client().config(maker_id, changes))
+    """Show a maker's config, or change it (effective at its next requote; audited).
+
+    The flags are those of mm start, without the venue's: a running maker's venue stays as it started.
+    """
+    client = _client()
+    try:
+        file_strategy, changes = _settings(flags, settings, config)
+    except QuotewiseError as exc:
+        fail(exc)
+    if file_strategy is not None:
+        running = _call(lambda: client.status(maker_id))["strategy"]
+        if file_strategy != running:
+            fail(ConfigError(f"{config} is for strategy {file_strategy}; {maker_id} runs {running}"))
+    result = _call(lambda: client.config(maker_id, changes))
     typer.echo(json.dumps(result, indent=2))
 
 

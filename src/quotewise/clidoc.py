@@ -1,6 +1,8 @@
-"""Render the `mm` command reference (docs/cli.md) from the CLI itself, so the docs cannot drift.
+"""Render the `mm` command reference (docs/cli.md) and the table of strategy settings
+(docs/models.md) from the code itself, so the docs cannot drift.
 
 python -m quotewise.clidoc > docs/cli.md
+python -m quotewise.clidoc --settings   (the table docs/models.md holds under "Parameters")
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ def _row(param: Any) -> str:
         return f"| `{param.name.upper()}` | argument{'' if param.required else ', optional'} |"
     names = " / ".join(f"`{n}`" for n in [*param.opts, *param.secondary_opts])
     repeat = " Repeatable." if param.multiple and "repeat" not in (param.help or "") else ""
-    return f"| {names} | {(param.help or '').replace('|', '/')}{repeat}{_default(param)} |"
+    text = (param.help or "").replace("|", "/").replace("\\[", "[")  # rich's escape of [default: ...]
+    return f"| {names} | {text}{repeat}{_default(param)} |"
 
 
 def _render(cmd: Any, path: str, out: list[str]) -> None:
@@ -50,7 +53,24 @@ def render(app: typer.Typer) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def settings_table() -> str:
+    """Every setting of the built-in strategies: which strategies have it, its default, its meaning."""
+    from quotewise.quoting.named import NAMED
+    from quotewise.settings import strategy_defaults, strategy_fields
+
+    rows = ["| setting | strategies | default | meaning |", "|---|---|---|---|"]
+    for name, field in strategy_fields().items():
+        defaults = strategy_defaults(name)
+        which = "all" if len(defaults) == len(NAMED) else ", ".join(defaults)
+        shown = set(defaults.values())
+        default = shown.pop() if len(shown) == 1 else "; ".join(f"{s}: {d}" for s, d in defaults.items())
+        rows.append(f"| `{name}` | {which} | `{default}` | {(field.description or '').replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
+
+
 if __name__ == "__main__":
+    import sys
+
     from quotewise.cli import app
 
-    print(render(app), end="")
+    print(settings_table() if "--settings" in sys.argv else render(app), end="")

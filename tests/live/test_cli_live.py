@@ -4,8 +4,11 @@ nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from live.strategies_for_tests import raised_at
 from quotewise.live.store import Store, db_url
 
 BINANCE = ("binance", "usdm", "btcusdt_20240808.gz")
@@ -33,10 +36,30 @@ def test_two_paper_makers_config_stop_and_consistent_records(mm, shared_data):
     mm("engine", "start", "--db", mm.db)
     assert "kept warm every 1ms" in mm("engine", "status").stdout  # the default
     a = mm(
-        "start", "paper", "BTCUSDT", "--data", str(binance), "--speed", "5", "--spread", "1tick"
+        "start",
+        "paper",
+        "BTCUSDT",
+        "--data",
+        str(binance),
+        "--speed",
+        "5",
+        "--strategy",
+        "symmetric",
+        "--spread",
+        "1tick",
     ).stdout.strip()
     b = mm(
-        "start", "paper", "AMZN", "--data", str(lobster), "--speed", "20", "--spread", "1tick"
+        "start",
+        "paper",
+        "AMZN",
+        "--data",
+        str(lobster),
+        "--speed",
+        "20",
+        "--strategy",
+        "symmetric",
+        "--spread",
+        "1tick",
     ).stdout.strip()
     assert a.startswith("mm-") and b.startswith("mm-") and a != b
     assert {r["id"] for r in mm.json("status", "--json")} == {a, b}
@@ -117,4 +140,85 @@ def test_bad_commands_say_what_is_wrong_and_change_nothing(mm):
     assert store.maker(maker).config_version == 1  # the bad config left nothing
     assert [r["action"] for r in store.audit_rows()] == ["start"]
     store.close()
+    mm("engine", "stop")
+
+
+def test_a_failed_makers_traceback_is_in_status_in_the_store_and_in_the_engine_log(mm):
+    exploding = f"{Path(__file__).parent / 'strategies_for_tests.py'}:Exploding"
+    mm("engine", "start", "--db", mm.db, "--keep-warm", "0")
+    maker = mm("start", "paper", "--data", "synthetic:300000", "--strategy", exploding).stdout.strip()
+    mm.wait(lambda: mm.json("status", maker, "--json")["status"] == "failed", what="the maker to fail")
+
+    api = mm.json("status", maker, "--json")  # GET /makers/{id}
+    assert "this strategy always fails" in api["reason"] and raised_at() in api["traceback"]
+    shown = mm("status", maker).stdout
+    assert "RuntimeError('this strategy always fails')" in shown
+    log = mm.home / "data" / "engine.log"
+    assert f"mm status {maker} --traceback prints it; logged in {log}" in shown
+    printed = mm("status", maker, "--traceback").stdout
+    assert printed == api["traceback"] and printed.startswith("Traceback (most recent call last):")
+    store = Store(db_url(mm.db))
+    assert store.maker(maker).traceback == api["traceback"]
+    store.close()
+
+    mm("engine", "stop")
+    lines = log.read_text()
+    assert f"quotewise.live.engine maker failed maker={maker} " in lines and raised_at() in lines
+    for event in ("engine starting", f"maker started maker={maker}", "engine stopped"):
+        assert event in lines
+    assert (mm.home / "config" / "token").read_text() not in lines  # no secrets
+
+
+def test_status_traceback_of_a_maker_that_did_not_raise_says_so(mm):
+    mm("engine", "start", "--db", mm.db, "--keep-warm", "0")
+    maker = mm("start", "paper", "--data", "synthetic:300000", "--speed", "2").stdout.strip()
+    none = mm("status", maker, "--traceback", check=False)
+    assert none.returncode == 2 and f"{maker} has no traceback (status running)" in none.stderr
+    no_id = mm("status", "--traceback", check=False)
+    assert no_id.returncode == 2 and "--traceback needs a maker id" in no_id.stderr
+    mm("engine", "stop")
+
+
+# the seed's /mm flags, and a risk and a venue flag, as a market maker writes them
+SEED_COMMAND = (
+    "--spread", "2", "--interval", "500", "--skew", "0.5", "--max-orders", "2", "--level-spacing", "1",
+    "--level-decay", "0.5", "--fv-method", "weighted_mid", "--max-pos", "5", "--max-loss", "100",
+    "--max-loss-window", "1h", "--min-spread", "1", "--max-spread", "20bp", "--size", "1",
+    "--max-inventory", "4", "--vol-mult", "0.5", "--alpha", "0.3", "--threshold", "0",
+    "--latency-entry", "2", "--queue", "prob", "--maker-fee", "-0.2bp",
+)  # fmt: skip
+
+
+def test_the_backtested_command_line_runs_live_and_config_takes_the_same_flags(mm, tmp_path):
+    mm("engine", "start", "--db", mm.db, "--keep-warm", "0")
+    data = ("--data", "synthetic:300000", "--speed", "2")
+    maker = mm(
+        "start", "paper", *data, "--name", "tight", *SEED_COMMAND, "--set", "max_order_rate=10"
+    ).stdout.strip()
+    assert maker == "tight"
+    config = mm.json("config", "tight")
+    assert config["params"]["spread"] == "2ticks" and config["params"]["interval"] == "500ms"
+    assert config["params"]["skew"] == 0.5 and config["params"]["fv_method"] == "weighted_mid"
+    assert config["risk"]["max_pos"] == 5 and config["risk"]["max_loss_window"] == "1h"
+    assert config["risk"]["max_order_rate"] == 10  # --set takes risk limits too, as mm config does
+    venue = Store(db_url(mm.db)).maker("tight")
+    assert venue.instrument.maker_fee == pytest.approx(-2e-5)
+
+    taken = mm("start", "paper", *data, "--name", "tight", check=False)
+    assert taken.returncode == 2 and "a maker named tight already" in taken.stderr
+    bad_name = mm("start", "paper", *data, "--name", "no spaces", check=False)
+    assert bad_name.returncode == 2 and "name" in bad_name.stderr
+
+    file = tmp_path / "wider.yaml"
+    file.write_text("strategy: skew\nparams:\n  spread: 3ticks\nrisk:\n  max_pos: 4\n")
+    changed = mm.json("config", "tight", "--config", str(file), "--interval", "1s")
+    assert changed["version"] == 2 and changed["params"]["spread"] == "3ticks"
+    assert changed["params"]["interval"] == "1s" and changed["risk"]["max_pos"] == 4
+    venue_change = mm("config", "tight", "--set", "queue=fifo", check=False)
+    assert venue_change.returncode == 2 and "the venue's settings stay" in venue_change.stderr
+    other = tmp_path / "glft.yaml"
+    other.write_text("strategy: glft\nparams:\n  gamma: 0.5\n")
+    wrong_strategy = mm("config", "tight", "--config", str(other), check=False)
+    assert wrong_strategy.returncode == 2 and "is for strategy glft" in wrong_strategy.stderr
+    assert mm.json("config", "tight")["version"] == 2  # nothing changed by the refused commands
     mm("engine", "stop")

@@ -4,12 +4,14 @@ and come back after a crash with every fill counted once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import shared_path
+from live.strategies_for_tests import raised_at
 from quotewise.errors import ConfigError
 from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker, market_name
 from quotewise.live.store import Store, db_url
@@ -133,14 +135,14 @@ def test_kept_warm_idle_makers_rehearse_and_quote_as_usual(store):
         await until(lambda: len(rehearsals) >= 10 and maker.decisions >= 3, what="rehearsals and decisions")
         await until(lambda: quoted_sides(engine.status(maker_id)) == ["ask", "bid"], what="a bid and an ask")
         await engine.shutdown()
-        assert engine._warmer is None and maker.state == "stopping"
+        assert engine.scheduler._warmer is None and maker.state == "stopping"
         return maker_id
 
     maker_id = asyncio.run(scenario())
     assert store.orders(maker_id, open_only=True) == []  # shutdown cancelled them as usual
 
 
-def test_a_failing_maker_is_marked_failed_and_the_others_go_on(store):
+def test_a_failing_maker_is_marked_failed_and_the_others_go_on(store, caplog):
     async def scenario():
         engine = LiveEngine(store)
         good = await engine.start_maker(spec(), actor="test")
@@ -150,11 +152,17 @@ def test_a_failing_maker_is_marked_failed_and_the_others_go_on(store):
         await until(lambda: store.maker(bad).status == "failed", what="the failure")
         decided = engine.makers[good].decisions
         await until(lambda: engine.makers[good].decisions > decided + 5, what="the healthy maker deciding")
+        shown = engine.status(bad)["traceback"]
         await engine.shutdown()
-        return bad
+        return bad, shown, engine.status(good)["traceback"]
 
-    bad = asyncio.run(scenario())
+    with caplog.at_level(logging.INFO, logger="quotewise.live.engine"):
+        bad, shown, healthy = asyncio.run(scenario())
     assert "this strategy always fails" in store.maker(bad).reason
+    assert raised_at() in store.maker(bad).traceback and shown == store.maker(bad).traceback
+    assert healthy is None
+    [failed] = [r for r in caplog.records if r.getMessage() == "maker failed"]
+    assert failed.kv["maker"] == bad and failed.exc_info[1].args == ("this strategy always fails",)
 
 
 def test_a_slow_strategy_moves_to_a_thread_and_does_not_stall_the_others(store):

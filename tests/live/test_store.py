@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from quotewise.errors import ConfigError
-from quotewise.live.store import OrderRecord, Store, db_url
+from quotewise.live.store import SCHEMA_VERSION, OrderRecord, Store, db_url
 from quotewise.live.venue import VenueFill
 from quotewise.model.instrument import Instrument
 from quotewise.risk import RiskEvent
@@ -19,7 +19,15 @@ BTC = Instrument(symbol="BTCUSDT", venue="binance", tick_size=0.1, lot_size=0.00
 def store(tmp_path):
     s = Store(db_url(str(tmp_path / "state.db")))
     s.add_maker(
-        "mm-1", "paper", "BTCUSDT", "synthetic", 2.0, "symmetric", {"spread": "1tick"}, None, {"q": 1},
+        "mm-1",
+        "paper",
+        "BTCUSDT",
+        "synthetic",
+        2.0,
+        "symmetric",
+        {"spread": "1tick"},
+        None,
+        {"q": 1},
         BTC.model_dump(),
     )
     yield s
@@ -117,10 +125,155 @@ def test_a_database_from_an_earlier_schema_is_refused_by_name(tmp_path):
         Store(db_url(str(path)))
 
 
-def test_a_makers_table_without_the_instrument_is_refused_by_name(tmp_path):
+# the column of ``makers`` each schema version added
+ADDED = {2: "instrument", 3: "traceback"}
+CURRENT = set(ADDED.values())
+
+
+def _schema(path) -> tuple[int, set[str]]:
+    """The stored schema version, and which of the columns migrations add ``makers`` has."""
+    with sqlite3.connect(path) as conn:
+        (version,) = conn.execute("SELECT version FROM schema_version").fetchone()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(makers)")}
+    return version, columns & CURRENT
+
+
+def _older(path, version: int) -> None:
+    """Take the database at ``path`` back to the layout of ``version``: the later columns dropped."""
+    with sqlite3.connect(path) as conn:
+        for added, column in ADDED.items():
+            if added > version:
+                conn.execute(f"ALTER TABLE makers DROP COLUMN {column}")
+        conn.execute("UPDATE schema_version SET version = ?", (version,))
+
+
+def _version_1(path, stamped: bool) -> None:
+    """A database of schema version 1 (before ``makers.instrument``) holding a stopped maker with a fill;
+    ``stamped``: with its version stored, else from before versioning (no ``schema_version`` table)."""
+    store = Store(db_url(str(path)))
+    params = {"spread": "2ticks"}
+    store.add_maker("mm-old", "paper", "BTCUSDT", "synthetic", 1.0, "skew", params, None, {}, {})
+    store.record_fill("mm-old", fill(1, qty=3), position=3, cash=-300.0, fees=-0.01)
+    store.set_status("mm-old", "stopped", "operator")
+    store.close()
+    _older(path, 1)
+    with sqlite3.connect(path) as conn:
+        if not stamped:
+            conn.execute("DROP TABLE schema_version")
+
+
+@pytest.mark.parametrize("stamped", [True, False], ids=["version-1", "before-versioning"])
+def test_a_database_of_schema_version_1_is_migrated_with_its_rows(tmp_path, stamped):
+    from quotewise.live.engine import LiveEngine
+
     path = tmp_path / "before-instruments.db"
+    _version_1(path, stamped)
+    store = Store(db_url(str(path)))
+    assert _schema(path) == (SCHEMA_VERSION, CURRENT)
+    rec = store.maker("mm-old")
+    assert (rec.status, rec.reason, rec.config_version) == ("stopped", "operator", 1)
+    assert rec.params == {"spread": "2ticks"}
+    assert rec.instrument == Instrument(symbol="BTCUSDT")  # none stored: the default linear instrument
+    assert [f.qty for f in store.fills("mm-old")] == [3] and store.position("mm-old").position == 3
+    engine = LiveEngine(store)  # what the API shows of a maker that is not running reads it
+    assert engine.status("mm-old")["position"] == 3.0
+    assert [row["size"] for row in engine.fills("mm-old")] == [3.0]
+    store.add_maker("mm-new", "paper", "BTCUSDT", "synthetic", 1.0, "skew", {}, None, {}, BTC.model_dump())
+    store.close()
+    again = Store(db_url(str(path)))  # opened again: nothing left to migrate, both makers as stored
+    assert again.maker("mm-new").instrument == BTC and again.maker("mm-old").instrument.symbol == "BTCUSDT"
+    again.close()
+    assert _schema(path) == (SCHEMA_VERSION, CURRENT)
+
+
+def test_a_database_of_version_2_is_migrated_and_a_failed_maker_keeps_its_error(store, tmp_path):
+    path = tmp_path / "state.db"
+    store.set_status("mm-1", "failed", "RuntimeError('boom')")
+    store.close()
+    _older(path, 2)
+    assert _schema(path) == (2, {"instrument"})
+    again = Store(db_url(str(path)))
+    assert _schema(path) == (SCHEMA_VERSION, CURRENT)
+    rec = again.maker("mm-1")  # failed before tracebacks were kept: the error, no traceback
+    assert (rec.status, rec.reason, rec.traceback) == ("failed", "RuntimeError('boom')", "")
+    assert rec.instrument == BTC
+    again.close()
+
+
+def test_a_failed_makers_traceback_is_stored_with_its_status(store):
+    trace = 'Traceback (most recent call last):\n  File "s.py", line 3, in quotes\nRuntimeError: boom\n'
+    store.set_status("mm-1", "failed", "RuntimeError('boom')", trace)
+    rec = store.maker("mm-1")
+    assert (rec.status, rec.reason, rec.traceback) == ("failed", "RuntimeError('boom')", trace)
+
+
+def test_a_failed_migration_leaves_the_database_as_it_was(tmp_path, monkeypatch):
+    from quotewise.live import store as store_module
+
+    path = tmp_path / "before-instruments.db"
+    _version_1(path, stamped=True)
+
+    add_instruments = store_module.MIGRATIONS[0]
+
+    def fails_halfway(conn):
+        add_instruments(conn)
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", [fails_halfway])
+    with pytest.raises(RuntimeError, match="disk gone"):
+        Store(db_url(str(path)))
+    assert _schema(path) == (1, set())  # the column was not added on its own
+    monkeypatch.undo()
+    Store(db_url(str(path))).close()
+    assert _schema(path) == (SCHEMA_VERSION, CURRENT)
+
+
+def test_a_database_of_a_newer_schema_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "future.db"
     Store(db_url(str(path))).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE makers DROP COLUMN instrument")
-    with pytest.raises(ConfigError, match=r"makers table from an earlier Quotewise \(no instrument column\)"):
+        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    with pytest.raises(ConfigError, match=rf"schema version {SCHEMA_VERSION + 1}, newer than") as refused:
         Store(db_url(str(path)))
+    assert "\n" not in str(refused.value)
+
+
+def test_a_new_database_starts_at_the_current_version(tmp_path):
+    path = tmp_path / "new.db"
+    Store(db_url(str(path))).close()
+    Store(db_url(str(path))).close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+def test_a_database_of_version_3_keeps_what_its_bare_numbers_meant(tmp_path):
+    """Version 3 read a bare distance as a price and a bare duration as nanoseconds; since version 4
+    they are ticks and milliseconds, so the migration writes the old unit out."""
+    from quotewise.quoting.loader import make_strategy
+    from quotewise.risk.config import RiskConfig
+    from quotewise.settings import VenueSettings
+
+    path = tmp_path / "v3.db"
+    store = Store(db_url(str(path)))
+    params = {"spread": 0.03, "threshold": "2ticks", "interval": "5000", "vol_window": "30s", "skew": 0.5}
+    risk = {"max_pos": 1.0, "pause_for": 30_000_000_000, "stale_after": None}
+    sim = {"entry_latency_ns": 2_000_000, "response_latency_ns": 1_000_000}
+    btc = BTC.model_dump()
+    store.add_maker("mm-v3", "paper", "BTCUSDT", "synthetic", 1.0, "skew", params, risk, sim, btc)
+    store.close()
+    _older(path, 3)
+    rec = Store(db_url(str(path))).maker("mm-v3")
+    assert rec.params == {
+        "spread": "0.03px",
+        "threshold": "2ticks",
+        "interval": "5000ns",
+        "vol_window": "30s",
+        "skew": 0.5,
+    }
+    assert rec.risk == {"max_pos": 1.0, "pause_for": "30000000000ns", "stale_after": None}
+    assert rec.sim == {"latency_entry": "2000000ns", "latency_response": "1000000ns"}
+    strategy = make_strategy("skew", rec.params)
+    strategy.on_start(BTC)  # 0.03 in price is 0.3 ticks of 0.1, as before
+    assert strategy.params.spread.resolve(BTC.tick_size) == (pytest.approx(0.3), 0.0)
+    assert strategy.interval_ns == 5000 and RiskConfig(**rec.risk).pause_for == 30 * 10**9
+    assert VenueSettings(**rec.sim).latency_entry == 2_000_000

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from quotewise.book.view import MarketView
 from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
-from quotewise.parsing import parse_distance, parse_duration, parse_fee
-from quotewise.quoting.base import MarketView, Quote
+from quotewise.quoting.base import Quote
 from quotewise.quoting.loader import make_strategy
 
 INST = Instrument(symbol="T", tick_size=0.01, lot_size=1.0)
@@ -17,33 +17,6 @@ def view(bb=10_000, ba=10_002, position=0) -> MarketView:
     return MarketView(
         time=0, instrument=INST, best_bid=bb, best_ask=ba, bid_size=5, ask_size=5, position=position
     )
-
-
-@pytest.mark.parametrize(
-    ("text", "ns"),
-    [("1ms", 1_000_000), ("250us", 250_000), ("2s", 2_000_000_000), ("0", 0), ("1.5ms", 1_500_000)],
-)
-def test_durations(text, ns):
-    assert parse_duration(text) == ns
-
-
-@pytest.mark.parametrize(
-    ("text", "fee"), [("-0.2bp", -0.00002), ("0.5bps", 0.00005), ("0.02%", 0.0002), ("0.001", 0.001)]
-)
-def test_fees(text, fee):
-    assert parse_fee(text) == pytest.approx(fee)
-
-
-def test_distances():
-    assert parse_distance("2ticks", 0.01, 100.0) == pytest.approx(0.02)
-    assert parse_distance("5bp", 0.01, 100.0) == pytest.approx(0.05)
-    assert parse_distance(0.03, 0.01, 100.0) == pytest.approx(0.03)
-
-
-@pytest.mark.parametrize("bad", ["fast", "1 parsec", "-1ms", "nan"])
-def test_bad_duration_names_the_value(bad):
-    with pytest.raises(ConfigError, match="latency"):
-        parse_duration(bad, "latency")
 
 
 def test_symmetric_quotes_around_mid():

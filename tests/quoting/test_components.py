@@ -6,13 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from quotewise.book.view import MarketView
 from quotewise.model.instrument import Instrument
-from quotewise.quoting.base import MarketView, Quote
+from quotewise.parsing import parse_distance
+from quotewise.quoting.base import Quote
 from quotewise.quoting.components import (
     AdverseSelection,
-    Distance,
     Pressure,
     RequoteFilter,
+    TickDistance,
     apply_fee_floor,
     floor_fee,
     half_spread,
@@ -31,11 +33,12 @@ def view(bb=9_999, ba=10_001, position=0, bid_size=5, ask_size=5, inst=INST) -> 
     return MarketView(0, inst, bb, ba, bid_size, ask_size, position)
 
 
-def test_distance_in_ticks_and_bp():
-    assert Distance.parse("2ticks", 0.01, "d").at(10_000) == pytest.approx(2.0)
+def test_distance_in_ticks_bp_and_price():
+    assert TickDistance.of(parse_distance("2ticks"), 0.01).at(10_000) == pytest.approx(2.0)
+    assert TickDistance.of(parse_distance("2"), 0.01).at(10_000) == pytest.approx(2.0)
     # 5bp of a 100.00 mid (10,000 ticks of 0.01) = 0.05 = 5 ticks
-    assert Distance.parse("5bp", 0.01, "d").at(10_000) == pytest.approx(5.0)
-    assert Distance.parse(0.03, 0.01, "d").at(10_000) == pytest.approx(3.0)
+    assert TickDistance.of(parse_distance("5bp"), 0.01).at(10_000) == pytest.approx(5.0)
+    assert TickDistance.of(parse_distance("0.03px"), 0.01).at(10_000) == pytest.approx(3.0)
 
 
 def test_half_spread_base_vol_and_caps():
@@ -193,7 +196,7 @@ def test_pressure_widens_only_the_threatened_side():
 
 
 def test_adverse_selection_widens_and_pauses_the_picked_off_side():
-    adv = AdverseSelection(horizon_ns=S, widen=0.5, pause=Distance(2.0, 0.0), pause_ns=5 * S)
+    adv = AdverseSelection(horizon_ns=S, widen=0.5, pause=TickDistance(2.0, 0.0), pause_ns=5 * S)
     adv.on_fill(0, 1, 10_000)  # bought at 10000
     adv.update(S, 9_999.0)  # marked at 9999: -1 tick
     assert adv.extra(1) == pytest.approx(0.5)  # 0.5 * 1 tick

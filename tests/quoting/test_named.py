@@ -10,9 +10,10 @@ from typer.testing import CliRunner
 
 from quotewise.backtest import source
 from quotewise.backtest.runner import run_backtest
+from quotewise.book.view import MarketView
 from quotewise.cli import app
 from quotewise.model.instrument import Instrument
-from quotewise.quoting.base import MarketView, Quote
+from quotewise.quoting.base import Quote
 from quotewise.quoting.builtin import BUILTIN
 from quotewise.quoting.loader import make_strategy
 from quotewise.sim.exchange import SimConfig
@@ -35,6 +36,18 @@ def test_registry_holds_every_named_model():
     assert set(BUILTIN) == {"symmetric", "skew", "ladder", "avellaneda-stoikov", "glft"}
 
 
+@pytest.mark.parametrize("position", [-12, -5, -1, 0, 2, 7, 10, 15])
+def test_symmetric_with_a_skew_is_the_skew_strategy(position):
+    settings = {"spread": 3, "skew": 0.5, "max_inventory": 10}
+    assert quotes("symmetric", settings, position) == quotes("skew", settings, position)
+
+
+def test_symmetric_skews_against_a_limit_of_ten_orders_by_default():
+    assert quotes("symmetric", {"spread": 3}, 10)[0] == [Quote(9_997, 1)]  # no skew: no limit
+    assert quotes("symmetric", {"spread": 3, "skew": 1}, 10) == quotes("skew", {"spread": 3}, 10)
+    assert quotes("symmetric", {"spread": 3, "skew": 1}, 10)[0] == []  # at 10 orders the bid stops
+
+
 def test_glft_strategy_by_hand():
     # mid 100, q = 3 orders, gamma 0.1, sigma 0.5, A 140, k 1.5 (see test_models: delta_b 0.690637,
     # delta_a 0.613062): bid 99.309363 rounds down to 99.30, ask 100.613062 up to 100.62
@@ -42,7 +55,7 @@ def test_glft_strategy_by_hand():
     assert bids == [Quote(9_930, 1)] and asks == [Quote(10_062, 1)]
     # a 0.10 cap on the half-spread keeps the centre 100 - 3 c2 = 99.961212: 99.861212 -> 99.86,
     # 100.061212 -> 100.07
-    capped = {"gamma": 0.1, "sigma": 0.5, "A": 140, "k": 1.5, "max_spread": 0.1}
+    capped = {"gamma": 0.1, "sigma": 0.5, "A": 140, "k": 1.5, "max_spread": "0.1px"}
     bids, asks = quotes("glft", capped, position=3)
     assert bids == [Quote(9_986, 1)] and asks == [Quote(10_007, 1)]
 

@@ -35,8 +35,8 @@ def test_backtest_with_risk_flags(tmp_path):
     assert "Risk actions" in result.output and "trim" in result.output
     summary = json.loads((out / "summary.json").read_text())
     config = summary["risk"]["config"]
-    assert config["max_pos"] == 3 and config["stale_after"] == 30_000_000_000
-    assert config["price_band"] == pytest.approx(0.01) and config["pause_for"] == 60_000_000_000
+    assert config["max_pos"] == 3 and config["stale_after"] == "30s"
+    assert config["price_band"] == pytest.approx(0.01) and config["pause_for"] == "1m"
     fills = pq.read_table(out / "fills.parquet").to_pandas()
     assert len(fills) > 0 and np.abs(fills["position"]).max() <= 3
     events = pq.read_table(out / "risk_events.parquet")

@@ -23,7 +23,7 @@ def test_config_reads_units_and_defaults_to_no_limit():
     cfg = RiskConfig(max_loss=5, max_loss_window="2m", stale_after="500ms", price_band="5%", pause_for=30)
     assert cfg.max_loss_window == 120 * SECOND
     assert cfg.stale_after == SECOND // 2
-    assert cfg.pause_for == 30  # a bare number is nanoseconds, as everywhere in Quotewise
+    assert cfg.pause_for == 30 * SECOND // 1000  # a bare number is milliseconds, as everywhere in Quotewise
     assert cfg.price_band == pytest.approx(0.05)
     assert RiskConfig(price_band="50bp").price_band == pytest.approx(0.005)
     off = RiskConfig()

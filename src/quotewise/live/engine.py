@@ -14,31 +14,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import re
 import secrets
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live.lane import Lane
-from quotewise.live.maker import Maker, keep_warm
+from quotewise.live.maker import Maker
 from quotewise.live.paper import PaperVenue
+from quotewise.live.scheduler import Scheduler
 from quotewise.live.store import FillRecord, MakerRecord, OrderRecord, Store
+from quotewise.logs import kv
 from quotewise.model.instrument import Instrument
-from quotewise.parsing import parse_duration
 from quotewise.quoting.base import resolve_size
 from quotewise.quoting.loader import make_strategy
-from quotewise.risk import RiskConfig
 from quotewise.risk.config import risk_config
-from quotewise.sim.exchange import SimConfig
+from quotewise.settings import DEFAULT_STRATEGY, VenueSettings, split_settings
 
 STOP_WAIT_S = 2.0
 FLUSH_EVERY_S = 0.1  # order states are written in one transaction this often (fills: at once)
 UNNAMED = ("", "UNKNOWN")  # the symbol readers give an instrument when the data does not name it
 SEPARATORS = re.compile(r"[\s/_:-]")
+MAKER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"  # a maker's id: a word of at most 32 characters
+
+logger = logging.getLogger(__name__)
 
 
 def freeze_long_lived() -> None:
@@ -53,20 +58,23 @@ class UnknownMaker(QuotewiseError):
     """No maker with this id."""
 
 
-class MakerSpec(BaseModel):
-    """What ``mm start`` asks for."""
-
-    model_config = ConfigDict(extra="forbid")
+class MakerSpec(VenueSettings):
+    """What ``mm start`` asks for: the market, the strategy with its params, the risk limits, and the
+    paper venue's settings (those of ``mm backtest``'s simulated venue, by the same names)."""
 
     venue: Literal["paper"] = "paper"
     market: str | None = Field(None, min_length=1, description="the data's symbol (default: taken from it)")
     data: str = Field(min_length=1, description="file to replay, or 'synthetic[:N]'")
     speed: float = Field(1.0, gt=0, description="replay speed, times real time")
-    strategy: str = "symmetric"
+    strategy: str = DEFAULT_STRATEGY
+    name: str | None = Field(
+        None, pattern=MAKER_NAME, description="the maker's id (default: mm-<6 hex digits>)"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     risk: dict[str, Any] | None = None
-    latency_entry: str = "1ms"
-    latency_response: str = "1ms"
+
+    def venue_settings(self) -> VenueSettings:
+        return VenueSettings(**self.model_dump(include=set(VenueSettings.model_fields)))
 
 
 def _bare(market: str) -> str:
@@ -116,8 +124,7 @@ class LiveEngine:
         self.makers: dict[str, Maker] = {}
         self._tasks: dict[str, list[asyncio.Task]] = {}
         self._flusher: asyncio.Task | None = None
-        self._warmer: asyncio.Task | None = None
-        self.lane = Lane()  # book updates of built-in strategies, applied together
+        self.scheduler = Scheduler(lane=Lane())  # when each maker takes its turn (inline, soon, the lane)
         self.started_at = time.time()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -131,25 +138,30 @@ class LiveEngine:
             except QuotewiseError as exc:
                 self.store.set_status(rec.maker_id, "failed", f"could not resume: {exc}")
                 self.store.audit("engine", "resume_failed", rec.maker_id, {"error": str(exc)})
+                logger.error("maker could not resume", extra=kv(maker=rec.maker_id, error=exc))
                 continue
             self.store.audit("engine", "resume", rec.maker_id, report)
+            logger.info("maker resumed", extra=kv(maker=rec.maker_id, **report))
             resumed.append(rec.maker_id)
+        logger.info("engine started", extra=kv(resumed=len(resumed)))
         return resumed
 
     async def start_maker(self, spec: MakerSpec, actor: str = "api") -> str:
         """Validate everything first (a bad request changes nothing), then store and start it."""
         strategy = make_strategy(spec.strategy, spec.params)
         risk = risk_config(spec.risk)
-        sim = self._sim(spec.latency_entry, spec.latency_response)
-        maker_id = "mm-" + secrets.token_hex(3)
+        settings = spec.venue_settings()
+        maker_id = spec.name or "mm-" + secrets.token_hex(3)
+        if self.store.maker(maker_id) is not None:
+            raise ConfigError(f"there is a maker named {maker_id} already (mm list shows them)")
         # reading the data (and compiling the simulator the first time) takes seconds: off the loop,
         # so the running makers keep quoting meanwhile
         venue = await asyncio.to_thread(
-            PaperVenue, maker_id, spec.data, self.store, spec.speed, sim=sim, clock=self.clock
+            PaperVenue, maker_id, spec.data, self.store, spec.speed, settings=settings, clock=self.clock
         )
         market = market_name(spec.market, venue.instrument.symbol, spec.data)
         resolve_size(strategy, venue.instrument, venue.start_price)
-        params = strategy.params.model_dump()
+        params = strategy.params.model_dump(mode="json")
         self.store.add_maker(
             maker_id,
             spec.venue,
@@ -158,13 +170,17 @@ class LiveEngine:
             spec.speed,
             spec.strategy,
             params,
-            risk.model_dump() if risk is not None else None,
-            {"entry_latency_ns": sim.entry_latency_ns, "response_latency_ns": sim.response_latency_ns},
+            risk.model_dump(mode="json") if risk is not None else None,
+            settings.model_dump(mode="json"),
             venue.instrument.model_dump(),
             actor=actor,
         )
-        self.store.audit(actor, "start", maker_id, {**spec.model_dump(), "market": market})
-        self._run(maker_id, Maker(maker_id, venue, self.store, strategy, risk, self.lane), venue)
+        self.store.audit(actor, "start", maker_id, {**spec.model_dump(mode="json"), "market": market})
+        logger.info(
+            "maker started",
+            extra=kv(maker=maker_id, market=market, strategy=spec.strategy, data=spec.data, actor=actor),
+        )
+        self._run(maker_id, Maker(maker_id, venue, self.store, strategy, risk, self.scheduler), venue)
         return maker_id
 
     async def stop_maker(self, maker_id: str, actor: str = "api", reason: str = "operator stop") -> dict:
@@ -175,6 +191,7 @@ class LiveEngine:
         maker.venue.close()
         self.store.set_status(maker_id, "stopped", reason)
         self.store.audit(actor, "stop", maker_id, {"orders_left": left})
+        logger.info("maker stopped", extra=kv(maker=maker_id, actor=actor, reason=reason, orders_left=left))
         return self.status(maker_id)
 
     async def shutdown(self, cancel_orders: bool = True, actor: str = "engine") -> None:
@@ -187,14 +204,15 @@ class LiveEngine:
             await self._end_tasks(maker_id)
         for m in live:
             m.venue.close()
-        for task in (self._flusher, self._warmer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._flusher = self._warmer = None
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        await self.scheduler.close()
         self.store.flush_orders()
         self.store.audit(actor, "shutdown", None, {"makers": [m.maker_id for m in live]})
+        logger.info("engine stopped", extra=kv(makers=len(live)))
 
     # -- observation and control -------------------------------------------------------------------
     def list_makers(self) -> list[dict[str, Any]]:
@@ -212,6 +230,7 @@ class LiveEngine:
                 position = rec.instrument.qty(pos.position)
                 out.update({"position": position, "cash": pos.cash, "fees": pos.fees, "fills": pos.fills})
         out["config"] = {"version": rec.config_version, "params": rec.params, "risk": rec.risk}
+        out["traceback"] = rec.traceback or None  # of a failed maker's exception, when it had one
         return out
 
     def fills(self, maker_id: str) -> list[dict[str, Any]]:
@@ -224,15 +243,19 @@ class LiveEngine:
         rec = self._record(maker_id)
         if not changes:
             return {"version": rec.config_version, "params": rec.params, "risk": rec.risk}
-        risk_fields = set(RiskConfig.model_fields)
-        risk_changes = {k: v for k, v in changes.items() if k in risk_fields}
-        param_changes = {k: v for k, v in changes.items() if k not in risk_fields}
+        param_changes, risk_changes, venue_changes = split_settings(changes)
+        if venue_changes:
+            raise ConfigError(
+                f"{', '.join(sorted(venue_changes))}: the venue's settings stay as the maker started "
+                "(stop it and start another)"
+            )
         strategy = make_strategy(rec.strategy, {**rec.params, **param_changes})
         maker = self.makers.get(maker_id)
-        resolve_size(strategy, rec.instrument, maker.book.mid if maker is not None else None)
+        inst = maker.inst if maker is not None else rec.instrument
+        resolve_size(strategy, inst, maker.book.mid if maker is not None else None)
         risk = risk_config({**(rec.risk or {}), **risk_changes})
-        params = strategy.params.model_dump()
-        risk_dump = risk.model_dump() if risk is not None else None
+        params = strategy.params.model_dump(mode="json")
+        risk_dump = risk.model_dump(mode="json") if risk is not None else None
         version = self.store.add_config(maker_id, params, risk_dump, actor)
         self.store.audit(actor, "config", maker_id, {"changes": changes, "version": version})
         if maker is not None:
@@ -252,25 +275,21 @@ class LiveEngine:
             raise ConfigError(f"maker {maker_id} is not running (status {self._record(maker_id).status})")
         return maker
 
-    @staticmethod
-    def _sim(entry: str, response: str) -> SimConfig:
-        return SimConfig(
-            entry_latency_ns=parse_duration(entry, "latency_entry"),
-            response_latency_ns=parse_duration(response, "latency_response"),
-        )
-
     def _launch(self, rec: MakerRecord, open_orders: list[OrderRecord]) -> dict[str, int]:
         """Rebuild a maker the store has as running, with its open orders as the store last knew them."""
         strategy = make_strategy(rec.strategy, rec.params)
         risk = risk_config(rec.risk)
-        sim = SimConfig(
-            entry_latency_ns=rec.sim.get("entry_latency_ns", 1_000_000),
-            response_latency_ns=rec.sim.get("response_latency_ns", 1_000_000),
-        )
+        settings = VenueSettings(**rec.sim)
         venue = PaperVenue(
-            rec.maker_id, rec.data_path, self.store, rec.speed, sim=sim, clock=self.clock, resume=True
+            rec.maker_id,
+            rec.data_path,
+            self.store,
+            rec.speed,
+            settings=settings,
+            clock=self.clock,
+            resume=True,
         )
-        maker = Maker(rec.maker_id, venue, self.store, strategy, risk, self.lane)
+        maker = Maker(rec.maker_id, venue, self.store, strategy, risk, self.scheduler)
         report = maker.resume_from(self.store.position(rec.maker_id), open_orders)
         self._run(rec.maker_id, maker, venue)
         return report
@@ -283,9 +302,8 @@ class LiveEngine:
     def _run(self, maker_id: str, maker: Maker, venue: Any) -> None:
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_orders(), name="order-flusher")
-        if self._warmer is None and self.keep_warm_s:
-            running = self.makers.values
-            self._warmer = asyncio.create_task(keep_warm(running, self.keep_warm_s), name="keep-warm")
+        if self.keep_warm_s:
+            self.scheduler.keep_warm(self.makers.values, self.keep_warm_s)
         self.makers[maker_id] = maker
         maker.on_failure = self._fail
         venue.on_end = lambda: maker.end("finishing")  # no more turns: the venue answers our orders
@@ -303,16 +321,17 @@ class LiveEngine:
             return
         exc = task.exception()
         if exc is not None:
-            self._fail(maker, f"venue: {exc!r}")
+            self._fail(maker, f"venue: {exc!r}", exc)
             return
         try:
             maker.finish()
         except Exception as exc:  # the strategy's on_fill raised on the last fills
-            self._fail(maker, repr(exc))
+            self._fail(maker, repr(exc), exc)
             return
         self.store.flush_orders()
         self.store.set_status(maker_id, "finished", "the data has ended")
         self.store.audit("engine", "finished", maker_id, {"fills": maker.fills})
+        logger.info("maker finished", extra=kv(maker=maker_id, fills=maker.fills))
 
     def _maker_done(self, maker_id: str, task: asyncio.Task) -> None:
         maker = self.makers.get(maker_id)
@@ -320,10 +339,13 @@ class LiveEngine:
             return
         exc = task.exception()
         if exc is not None:
-            self._fail(maker, repr(exc))
+            self._fail(maker, repr(exc), exc)
 
-    def _fail(self, maker: Maker, error: str) -> None:
-        """A maker broke: its orders are cancelled, the error is stored, the others go on."""
+    def _fail(self, maker: Maker, error: str, exc: BaseException | None = None) -> None:
+        """A maker broke: its orders are cancelled, the error is stored, the others go on. With the
+        exception, its traceback is stored and logged too: ``error`` (its repr) does not say where."""
+        trace = "".join(traceback.format_exception(exc)) if exc is not None else ""
+        logger.error("maker failed", exc_info=exc, extra=kv(maker=maker.maker_id, error=error))
         maker.end("failed", error)
         with contextlib.suppress(Exception):
             maker.om.cancel_all("maker failed")
@@ -331,7 +353,7 @@ class LiveEngine:
             self.store.flush_orders()
         for task in self._tasks.get(maker.maker_id, []):
             task.cancel()
-        self.store.set_status(maker.maker_id, "failed", error)
+        self.store.set_status(maker.maker_id, "failed", error, trace)
         self.store.audit("engine", "failed", maker.maker_id, {"error": error})
 
     async def _end_tasks(self, maker_id: str) -> None:

@@ -39,8 +39,9 @@ from quotewise.live.store import Store
 from quotewise.live.venue import NotSupported, VenueFill, VenueListener, VenueOrder
 from quotewise.model.events import price_level
 from quotewise.model.instrument import Instrument
-from quotewise.sim import engine as E
-from quotewise.sim.exchange import Response, SimConfig, SimExchange
+from quotewise.model.response import Response
+from quotewise.settings import VenueSettings
+from quotewise.sim.exchange import SimExchange
 
 PRICE_PAD_TICKS = 1_000
 SAVE_EVERY_NS = 1_000_000_000
@@ -75,7 +76,7 @@ class PaperVenue:
         data: str,
         store: Store,
         speed: float = 1.0,
-        sim: SimConfig | None = None,
+        settings: VenueSettings | None = None,
         clock: Callable[[], int] = time.time_ns,
         tick_size: float | None = None,
         lot_size: float | None = None,
@@ -90,12 +91,12 @@ class PaperVenue:
         self.maker_id = maker_id
         self.store = store
         self.speed = float(speed)
-        self.instrument: Instrument = source.instrument
+        settings = settings or VenueSettings()
+        self.instrument: Instrument = settings.listing(source.instrument)
         self._events = np.concatenate(events)
         self._local = self._events["local_ts"]
         self._range = (max(source.price_lo - PRICE_PAD_TICKS, 0), source.price_hi + PRICE_PAD_TICKS)
-        base = sim or SimConfig(queue="fifo" if source.l3 else "risk-averse")
-        self.sim = SimConfig(**{**base.__dict__, "interval_ns": NO_DECISIONS_NS})
+        self.sim = settings.sim_config(source.l3, NO_DECISIONS_NS)
         self._clock = clock
         self._listener: VenueListener | None = None
         self.on_end: Callable[[], None] | None = None  # called once the data is used up (set by the engine)
@@ -124,10 +125,10 @@ class PaperVenue:
     @property
     def now(self) -> int:
         """The venue's clock (replay time); never behind the last event processed."""
-        return max(int(self._ex.reg[E.R_NOW]), self.replay_time())
+        return max(self._ex.now, self.replay_time())
 
     def _set_now(self) -> None:
-        self._ex.reg[E.R_NOW] = self.now
+        self._ex.set_now(self.now)
 
     @property
     def start_price(self) -> float | None:
@@ -197,7 +198,7 @@ class PaperVenue:
         ex = self._ex
         if len(batch):
             ex.feed(batch, last=True)
-            while ex.advance() != E.CHUNK_END:
+            while ex.advance():
                 delivered += ex.responses()
                 if ex.decision_due:
                     ex.schedule_next_decision()
@@ -263,7 +264,7 @@ class PaperVenue:
         ex = self._ex
         if state["pos"]:
             ex.feed(self._events[: state["pos"]], last=True)
-            while ex.advance() != E.CHUNK_END:
+            while ex.advance():
                 ex.responses()
                 if ex.decision_due:
                     ex.schedule_next_decision()

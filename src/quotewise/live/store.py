@@ -7,11 +7,17 @@ is stored before the decision that depends on it. SQLite runs in WAL mode with
 Two groups of tables: ours (``makers``, ``configs``, ``orders``, ``fills``, ``positions``,
 ``risk_events``, ``audit``) and the paper venue's own (``paper_state``, ``paper_fills``): what "the
 exchange" knows, kept apart from our records so that recovery can compare the two.
+
+The schema is versioned (``schema_version``, one row): opening a database of an older version runs
+:data:`MIGRATIONS` in order, each in one transaction, so live state survives an upgrade; a newer
+database than the code knows is refused.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -39,8 +45,8 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
 from quotewise.errors import ConfigError
 from quotewise.live.venue import VenueFill
@@ -65,6 +71,7 @@ makers = Table(
     Column("reason", Text, nullable=False, default=""),
     Column("created_at", BigInteger, nullable=False),
     Column("instrument", JSON, nullable=False),  # Instrument.model_dump(): units for a maker not running
+    Column("traceback", Text, nullable=False, default=""),  # of the exception a failed maker raised
 )
 configs = Table(
     "configs",
@@ -167,6 +174,81 @@ paper_fills = Table(
     Column("fee", Float, nullable=False),
     Column("maker", Boolean, nullable=False),
 )
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+
+def _add_maker_instruments(conn: Connection) -> None:
+    """1 -> 2: makers keep their instrument. A maker stored before has ``{}``, read as the default
+    linear instrument named by its market (:func:`_instrument`)."""
+    conn.exec_driver_sql("ALTER TABLE makers ADD COLUMN instrument JSON NOT NULL DEFAULT '{}'")
+
+
+def _add_maker_tracebacks(conn: Connection) -> None:
+    """2 -> 3: a failed maker keeps its exception's traceback; one stored before has none (``''``)."""
+    conn.exec_driver_sql("ALTER TABLE makers ADD COLUMN traceback TEXT NOT NULL DEFAULT ''")
+
+
+# What version 3 stored with a bare number, and what the number meant then: distances were a price,
+# durations nanoseconds (since version 4 a bare distance is ticks and a bare duration milliseconds).
+_V3_DISTANCES = ("spread", "min_spread", "max_spread", "threshold", "level_spacing", "markout_pause")
+_V3_DURATIONS = (
+    "interval",
+    "vol_window",
+    "flow_window",
+    "markout_horizon",
+    "markout_pause_for",
+    "fit_window",
+    "horizon",
+    "max_loss_window",
+    "stale_after",
+    "pause_for",
+)
+
+
+def _with_unit(value: Any, unit: str) -> Any:
+    """A bare number (or numeric text) as text with the unit it was read in; anything else as is."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return value
+    return f"{value}{unit}"
+
+
+def _v3_settings(values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        unit = "px" if key in _V3_DISTANCES else "ns" if key in _V3_DURATIONS else ""
+        out[key] = _with_unit(value, unit) if unit else value
+    return out
+
+
+def _settings_with_units(conn: Connection) -> None:
+    """3 -> 4: settings keep their meaning as bare numbers change theirs. A bare distance was a price
+    and becomes ``"0.03px"``; a bare duration was nanoseconds and becomes ``"30000ns"``; the venue's
+    latencies, stored in ns, become the settings ``latency_entry`` and ``latency_response``."""
+    names = {"entry_latency_ns": "latency_entry", "response_latency_ns": "latency_response"}
+    for row in conn.execute(select(configs.c.id, configs.c.params, configs.c.risk, configs.c.sim)).all():
+        sim = {names.get(k, k): f"{v}ns" if k in names else v for k, v in (row.sim or {}).items()}
+        conn.execute(
+            update(configs)
+            .where(configs.c.id == row.id)
+            .values(
+                params=_v3_settings(row.params or {}),
+                risk=None if row.risk is None else _v3_settings(row.risk),
+                sim=sim,
+            )
+        )
+
+
+# MIGRATIONS[n - 1] takes a database from version n to n + 1: append one with every schema change
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _add_maker_instruments,
+    _add_maker_tracebacks,
+    _settings_with_units,
+]
+SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
 @dataclass(frozen=True)
@@ -185,6 +267,7 @@ class MakerRecord:
     sim: dict[str, Any]
     config_version: int
     instrument: Instrument
+    traceback: str  # of the exception that failed the maker; "" if none
 
 
 class OrderRecord(NamedTuple):
@@ -220,6 +303,13 @@ class PositionRecord:
     fees: float
     last_seq: int
     fills: int
+
+
+def _instrument(row: Any) -> Instrument:
+    """A maker's stored instrument. One stored before instruments were (``{}`` after migration 1 -> 2,
+    or null) is the default linear instrument, named by the maker's market: status and fills still
+    read, in the default tick and lot."""
+    return Instrument.model_validate({"symbol": row.market, **(row.instrument or {})})
 
 
 def _order_record(r: Any) -> OrderRecord:
@@ -289,10 +379,9 @@ class Store:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            metadata.create_all(self.engine)
-        except OperationalError as exc:
+            self._upgrade_schema()
+        except DBAPIError as exc:
             raise ConfigError(f"cannot open database {url!r}: {exc.orig}") from exc
-        self._check_schema()
         self._insert_orders = _DriverStatement(self.engine, insert(orders), ("id", *ORDER_COLUMNS))
         changing = ORDER_COLUMNS[2:]
         by_id = update(orders).where(orders.c.id == bindparam("row_id"))
@@ -304,15 +393,60 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _check_schema(self) -> None:
-        """A database written by an earlier version keeps its old tables (create_all adds, never alters)."""
+    # -- the schema and its versions ------------------------------------------------------------------
+    def _upgrade_schema(self) -> None:
+        """Bring the database to :data:`SCHEMA_VERSION`: the migrations it lacks, in order, then the
+        tables it lacks (create_all adds tables, never alters one)."""
+        version = self._schema_version()
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"database {self.url!r} has schema version {version}, newer than this Quotewise knows "
+                f"({SCHEMA_VERSION}): upgrade Quotewise"
+            )
+        for n in range(version, SCHEMA_VERSION):
+            with self._schema_transaction() as conn:
+                MIGRATIONS[n - 1](conn)
+                conn.execute(update(schema_version).values(version=n + 1))
+        metadata.create_all(self.engine)
+
+    def _schema_version(self) -> int:
+        """The stored version; a database from before versioning (or a new one) is stamped first."""
+        names = set(inspect(self.engine).get_table_names())
+        if schema_version.name in names:
+            with self.engine.connect() as conn:
+                stored = conn.execute(select(func.max(schema_version.c.version))).scalar()
+            if stored is not None:
+                return stored
+        version = self._unversioned(names)
+        with self._schema_transaction() as conn:
+            schema_version.create(conn, checkfirst=True)
+            conn.execute(insert(schema_version).values(version=version))
+        return version
+
+    def _unversioned(self, names: set[str]) -> int:
+        """The version of a database without one, from its columns: 1 without ``makers.instrument``, 2
+        with it (the last layout before versioning), the current one when it holds none of our tables.
+        An ``orders`` table without row ids predates every migration and is refused."""
+        if not names & (set(metadata.tables) - {schema_version.name}):
+            return SCHEMA_VERSION
         tables = inspect(self.engine)
-        for table, column in (("orders", "id"), ("makers", "instrument")):
-            if column not in {c["name"] for c in tables.get_columns(table)}:
-                raise ConfigError(
-                    f"database {self.url!r} has a {table} table from an earlier Quotewise (no {column} "
-                    "column); use a new --db"
-                )
+        if "orders" in names and "id" not in {c["name"] for c in tables.get_columns("orders")}:
+            raise ConfigError(
+                f"database {self.url!r} has an orders table from an earlier Quotewise (no id column), "
+                "too old to migrate; use a new --db"
+            )
+        if "makers" in names and "instrument" not in {c["name"] for c in tables.get_columns("makers")}:
+            return 1
+        return 2
+
+    @contextmanager
+    def _schema_transaction(self) -> Iterator[Connection]:
+        """One transaction for a schema change and its version: SQLite's Python driver opens none
+        before DDL (an ALTER would commit on its own), so it gets an explicit BEGIN."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN")
+            yield conn
 
     # -- makers and configs -----------------------------------------------------------------------
     def add_maker(
@@ -382,10 +516,13 @@ class Store:
             )
         return version
 
-    def set_status(self, maker_id: str, status: str, reason: str = "") -> None:
+    def set_status(self, maker_id: str, status: str, reason: str = "", traceback: str = "") -> None:
+        """``traceback``: of the exception that failed the maker (``mm status ID --traceback``)."""
         with self.engine.begin() as conn:
             conn.execute(
-                update(makers).where(makers.c.maker_id == maker_id).values(status=status, reason=reason)
+                update(makers)
+                .where(makers.c.maker_id == maker_id)
+                .values(status=status, reason=reason, traceback=traceback)
             )
 
     def maker(self, maker_id: str) -> MakerRecord | None:
@@ -422,7 +559,8 @@ class Store:
                         risk=dict(config.risk) if config.risk is not None else None,
                         sim=dict(config.sim),
                         config_version=config.version,
-                        instrument=Instrument.model_validate(row.instrument),
+                        instrument=_instrument(row),
+                        traceback=row.traceback,
                     )
                 )
         return out

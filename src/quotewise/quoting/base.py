@@ -13,19 +13,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from quotewise.book.orderbook import OrderBook
+from quotewise.book.view import MarketView
 from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
-from quotewise.parsing import parse_duration
+from quotewise.parsing import Duration
 
 if TYPE_CHECKING:
-    from quotewise.sim.exchange import Response
-
-
-MAX_VIEW_EVENTS = 100_000
+    from quotewise.model.response import Response
 
 
 @dataclass(frozen=True)
@@ -60,47 +56,20 @@ class QuoteSet:
             raise ValueError(f"quote set crosses itself: bids {self.bids} asks {self.asks}")
 
 
-@dataclass
-class MarketView:
-    """What a strategy sees at a decision: the book as of ``time`` and what it knows of itself.
-
-    ``position`` is what the fill reports received so far say (lots). ``book`` reads the live book
-    (depth, weighted mid, imbalance); ``events`` holds the market events that became visible since
-    the previous decision (at most the last :data:`MAX_VIEW_EVENTS`), for flow signals.
-    """
-
-    time: int
-    instrument: Instrument
-    best_bid: int | None
-    best_ask: int | None
-    bid_size: int
-    ask_size: int
-    position: int
-    book: OrderBook | None = None
-    events: np.ndarray | None = None
-
-    @property
-    def mid(self) -> float | None:
-        """Mid price in ticks (may be a half tick), or None when a side is empty."""
-        if self.best_bid is None or self.best_ask is None:
-            return None
-        return (self.best_bid + self.best_ask) / 2.0
-
-
 class StrategyParams(BaseModel):
     """Parameters every strategy has; subclasses add their own. Names match the CLI's ``--set`` keys."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    interval: str = Field("100ms", description="time between quote decisions")
+    interval: Duration = Field("100ms", description="time between quote decisions (a bare number is ms)")
     size: float | None = Field(None, gt=0, description="order size in instrument units (default: minimum)")
     post_only: bool = Field(True, description="reject rather than take liquidity")
 
     @field_validator("interval")
     @classmethod
-    def _interval(cls, value: str) -> str:
-        if parse_duration(value, "interval") <= 0:
-            raise ValueError("interval must be positive")
+    def _interval(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be positive")
         return value
 
 
@@ -117,7 +86,7 @@ class Strategy(ABC):
 
     @property
     def interval_ns(self) -> int:
-        return parse_duration(self.params.interval, "interval")
+        return self.params.interval
 
     def on_start(self, instrument: Instrument) -> None:
         """Called once before the first decision."""

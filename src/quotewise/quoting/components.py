@@ -26,8 +26,9 @@ from typing import Literal
 import numba as nb
 import numpy as np
 
-from quotewise.parsing import parse_distance
-from quotewise.quoting.base import MarketView, Quote
+from quotewise.book.view import MarketView
+from quotewise.parsing import PriceDistance
+from quotewise.quoting.base import Quote
 from quotewise.quoting.models import fit_intensity, tail_counts
 from quotewise.signals.fair_value import Ema, MicropriceG1, weighted_mid
 from quotewise.signals.flow import OfiWindow, TradeWindow, book_imbalance, market_order_depths
@@ -43,16 +44,16 @@ REGIME_BASELINE_FACTOR = 10
 
 
 @dataclass(frozen=True)
-class Distance:
-    """A price distance users type (``2ticks``, ``5bp``, ``0.05``) as ``ticks + frac * mid``."""
+class TickDistance:
+    """A price distance (a :class:`~quotewise.parsing.PriceDistance` setting) on one instrument, in
+    ticks: ``ticks + frac * mid``."""
 
     ticks: float
     frac: float
 
     @classmethod
-    def parse(cls, text: str | float, tick_size: float, what: str) -> Distance:
-        fixed = parse_distance(text, tick_size, 0.0, what)
-        return cls(fixed / tick_size, parse_distance(text, tick_size, 1.0, what) - fixed)
+    def of(cls, distance: PriceDistance, tick_size: float) -> TickDistance:
+        return cls(*distance.resolve(tick_size))
 
     def at(self, mid_ticks: float) -> float:
         """The distance in ticks where the mid is ``mid_ticks``."""
@@ -148,7 +149,7 @@ def apply_fee_floor(bid: int, ask: int, fee: float) -> tuple[int, int]:
     Widening both by ``x`` lowers ``d = bid (1 + fee) - ask (1 - fee)`` by exactly ``2 x``, so
     ``x = floor(d / 2) + 1`` when ``d >= 0``. A rebate (``fee < 0``) would make even a zero spread
     earn, but a bid may never meet our own ask, so the floor is then one tick. Compiled, because the
-    engine's compiled quoting (``quotewise.sim.engine``) applies this same rule.
+    compiled quoting rule (``quotewise.quoting.kernel``) applies this same rule.
     """
     if fee >= 1:
         raise ValueError("a fee of 100% or more takes the whole notional: no spread can be profitable")
@@ -276,7 +277,7 @@ class AdverseSelection:
     """Widens a side by ``widen`` times its adverse mean markout, and pauses it for ``pause_ns``
     when a newly matured markout brings that mean to ``-pause_ticks`` or worse."""
 
-    def __init__(self, horizon_ns: int, widen: float, pause: Distance | None, pause_ns: int) -> None:
+    def __init__(self, horizon_ns: int, widen: float, pause: TickDistance | None, pause_ns: int) -> None:
         self.tracker = MarkoutTracker(horizon_ns)
         self.widen = widen
         self.pause = pause

@@ -28,17 +28,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from quotewise.book.view import MarketView
 from quotewise.model.instrument import Instrument
-from quotewise.parsing import check_distance, parse_distance, parse_duration
-from quotewise.quoting.base import MarketView, QuoteSet, Strategy, StrategyParams, ask_ticks, bid_ticks
+from quotewise.parsing import Distance, Duration, PriceDistance
+from quotewise.quoting.base import QuoteSet, Strategy, StrategyParams, ask_ticks, bid_ticks
 from quotewise.quoting.components import (
     AdverseSelection,
-    Distance,
     FairValue,
     FvMethod,
     IntensityEstimator,
     Pressure,
     RequoteFilter,
+    TickDistance,
     Volatility,
     VolMethod,
     adding_side,
@@ -53,10 +54,7 @@ from quotewise.quoting.models import as_infinite_quotes, as_quotes, glft_quotes
 from quotewise.signals.flow import OfiWindow, TopTape, TradeWindow
 
 if TYPE_CHECKING:
-    from quotewise.sim.exchange import Response
-
-_DISTANCES = ("min_spread", "max_spread", "threshold", "level_spacing", "markout_pause")
-_DURATIONS = ("vol_window", "flow_window", "markout_horizon", "markout_pause_for")
+    from quotewise.model.response import Response
 
 
 class QuoteParams(StrategyParams):
@@ -66,17 +64,17 @@ class QuoteParams(StrategyParams):
     alpha: float = Field(
         0.2, gt=0, le=1, description="EMA smoothing weight of the newest mid (fv_method=ema)"
     )
-    min_spread: str | float | None = Field(None, description="smallest distance from fair value to a quote")
-    max_spread: str | float | None = Field(None, description="largest distance from fair value to a quote")
+    min_spread: Distance | None = Field(None, description="smallest distance from fair value to a quote")
+    max_spread: Distance | None = Field(None, description="largest distance from fair value to a quote")
     vol_method: VolMethod = Field("ewma", description="volatility estimator: ewma or rolling")
-    vol_window: str = Field("30s", description="rolling window, or EWMA half-life, of the volatility")
-    threshold: str | float = Field(0.0, description="move a quote only when its price should move this much")
+    vol_window: Duration = Field("30s", description="rolling window, or EWMA half-life, of the volatility")
+    threshold: Distance = Field("0", description="move a quote only when its price should move this much")
     max_orders: int = Field(1, ge=1, description="quotes (levels) per side")
     improve: bool = Field(
         True, description="let quotes sit inside the spread (false: never better than the touch)"
     )
-    level_spacing: str | float = Field("1tick", description="distance between ladder levels")
-    level_decay: float = Field(1.0, gt=0, description="size of level i is size * level_decay^i")
+    level_spacing: Distance = Field("1tick", description="distance between ladder levels")
+    level_decay: float = Field(1.0, gt=0, description="size of level i is size x level_decay^i")
     max_inventory: float | None = Field(
         None, gt=0, description="position (units) at which the adding side stops (default per strategy)"
     )
@@ -90,30 +88,30 @@ class QuoteParams(StrategyParams):
     )
     flow_skew: float = Field(0.0, description="shift per unit trade-flow imbalance, in half market spreads")
     ofi_skew: float = Field(0.0, description="shift as a multiple of the CKS impact OFI / (2 depth), ticks")
-    flow_window: str = Field("5s", description="window of trade flow, OFI and the VWAP fair value")
+    flow_window: Duration = Field("5s", description="window of trade flow, OFI and the VWAP fair value")
     pressure_mode: Literal["shift", "widen"] = Field(
         "shift", description="pressure moves the fair value, or widens only the threatened side"
     )
-    markout_horizon: str = Field("1s", description="horizon of the markouts of our fills")
+    markout_horizon: Duration = Field("1s", description="horizon of the markouts of our fills")
     markout_widen: float = Field(0.0, ge=0, description="widen a side by this times its adverse markout")
-    markout_pause: str | float | None = Field(
+    markout_pause: Distance | None = Field(
         None, description="pause a side whose mean markout reaches minus this distance"
     )
-    markout_pause_for: str = Field("5s", description="how long a side pauses")
+    markout_pause_for: Duration = Field("5s", description="how long a side pauses")
 
-    @field_validator(*_DISTANCES)
+    @field_validator("min_spread", "max_spread", "level_spacing", "markout_pause")
     @classmethod
-    def _distance(cls, value: str | float | None, info: Any) -> str | float | None:
-        """Distances are positive; ``threshold`` may be 0 (move a quote on any change: the default)."""
-        if value is None:
-            return None
-        return check_distance(value, info.field_name, allow_zero=info.field_name == "threshold")
+    def _positive_distance(cls, value: PriceDistance | None) -> PriceDistance | None:
+        """These distances are positive; ``threshold`` may be 0 (move a quote on any change)."""
+        if value is not None and value.amount <= 0:
+            raise ValueError(f"must be > 0, got {value}")
+        return value
 
-    @field_validator(*_DURATIONS)
+    @field_validator("vol_window", "flow_window", "markout_horizon", "markout_pause_for")
     @classmethod
-    def _duration(cls, value: str, info: Any) -> str:
-        if parse_duration(value, info.field_name) <= 0:
-            raise ValueError(f"{info.field_name} must be positive")
+    def _positive_duration(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be positive")
         return value
 
 
@@ -132,17 +130,16 @@ class QuotingStrategy(Strategy):
         super().on_start(instrument)
         p = self.params
         tick = instrument.tick_size
-        flow_ns = parse_duration(p.flow_window, "flow_window")
-        self._min = None if p.min_spread is None else Distance.parse(p.min_spread, tick, "min_spread")
-        self._max = None if p.max_spread is None else Distance.parse(p.max_spread, tick, "max_spread")
-        self._threshold = Distance.parse(p.threshold, tick, "threshold")
-        self._spacing = Distance.parse(p.level_spacing, tick, "level_spacing")
-        self._trades = TradeWindow(flow_ns) if p.fv_method == "vwap" or p.flow_skew else None
-        self._ofi = OfiWindow(flow_ns) if p.ofi_skew else None
+        self._min = None if p.min_spread is None else TickDistance.of(p.min_spread, tick)
+        self._max = None if p.max_spread is None else TickDistance.of(p.max_spread, tick)
+        self._threshold = TickDistance.of(p.threshold, tick)
+        self._spacing = TickDistance.of(p.level_spacing, tick)
+        self._trades = TradeWindow(p.flow_window) if p.fv_method == "vwap" or p.flow_skew else None
+        self._ofi = OfiWindow(p.flow_window) if p.ofi_skew else None
         self._intensity = self.intensity_estimator(instrument)
         self._tape = TopTape() if self._ofi is not None or self._intensity is not None else None
         self._fv = FairValue(p.fv_method, p.alpha, self._trades)
-        self._vol = Volatility(p.vol_method, parse_duration(p.vol_window, "vol_window"))
+        self._vol = Volatility(p.vol_method, p.vol_window)
         self._pressure = (
             Pressure(p.book_skew, p.flow_skew, p.ofi_skew, self._trades, self._ofi)
             if p.book_skew or p.flow_skew or p.ofi_skew
@@ -150,10 +147,10 @@ class QuotingStrategy(Strategy):
         )
         self._adverse = (
             AdverseSelection(
-                parse_duration(p.markout_horizon, "markout_horizon"),
+                p.markout_horizon,
                 p.markout_widen,
-                None if p.markout_pause is None else Distance.parse(p.markout_pause, tick, "markout_pause"),
-                parse_duration(p.markout_pause_for, "markout_pause_for"),
+                None if p.markout_pause is None else TickDistance.of(p.markout_pause, tick),
+                p.markout_pause_for,
             )
             if p.markout_widen or p.markout_pause is not None
             else None
@@ -307,30 +304,37 @@ class QuotingStrategy(Strategy):
 
 
 class SpreadParams(QuoteParams):
-    spread: str | float = Field(
-        "1tick", description="distance from fair value to each quote: 2ticks, 5bp or a price"
+    spread: Distance = Field(
+        "1tick", description="distance from fair value to each quote: 2 (ticks), 5bp, 0.1% or 0.05px"
     )
     vol_mult: float = Field(
         0.0, ge=0, description="add vol_mult x sigma (price per sqrt second) to the spread"
     )
-
-    @field_validator("spread")
-    @classmethod
-    def _spread(cls, value: str | float) -> str | float:
-        return check_distance(value, "spread", allow_zero=True)
+    skew: float = Field(
+        0.0, ge=0, description="centre shift against the position at max_inventory, in half-spreads"
+    )
+    skew_band: float | None = Field(
+        None, gt=0, description="from this fraction of max_inventory on, skew harder (x skew_band_factor)"
+    )
+    skew_band_factor: float = Field(2.0, ge=1, description="skew multiplier in the skew band")
 
     @model_validator(mode="after")
     def _zero_spread(self) -> SpreadParams:
         """A zero base spread quotes at fair value: meaningful only when something else sets the
         width (``vol_mult`` or ``min_spread``); otherwise it is a typo that would cross the spread."""
         widened = self.vol_mult > 0 or self.min_spread is not None
-        if parse_distance(self.spread, 1.0, 1.0, "spread") == 0 and not widened:
+        if self.spread.amount == 0 and not widened:
             raise ValueError("spread 0 needs vol_mult > 0 or a min_spread to set the width")
         return self
 
 
 class SymmetricStrategy(QuotingStrategy):
-    """Quotes ``spread`` (+ ``vol_mult`` x sigma) either side of the fair value, never crossing the book."""
+    """Quotes ``spread`` (+ ``vol_mult`` x sigma) either side of the fair value, never crossing the
+    book; with ``skew`` the centre moves against the position: ``fv - skew * half * q / max_inventory``.
+
+    Symmetric with a skew is the skew strategy: the two differ only in their defaults (skew 0 and no
+    inventory limit here, unless a skew is given).
+    """
 
     name = "symmetric"
     Params = SpreadParams
@@ -338,10 +342,14 @@ class SymmetricStrategy(QuotingStrategy):
 
     def on_start(self, instrument: Instrument) -> None:
         super().on_start(instrument)
-        self._spread = Distance.parse(self.params.spread, instrument.tick_size, "spread")
+        self._spread = TickDistance.of(self.params.spread, instrument.tick_size)
 
     def default_max_inventory_lots(self) -> float:
-        return math.inf
+        """No limit unless the quotes skew: a skew is stated against the inventory limit."""
+        return math.inf if self.params.skew == 0 else 10.0 * self.size_lots()
+
+    def skew_band(self) -> float | None:
+        return self.params.skew_band
 
     def half(self, mid: float, sigma: float | None) -> float:
         """The half-spread in ticks: base + volatility multiple, within the caps."""
@@ -355,24 +363,29 @@ class SymmetricStrategy(QuotingStrategy):
 
     def plan(self, view: MarketView, fv: float, sigma: float | None, q: float) -> tuple[float, float] | str:
         assert view.mid is not None
-        return fv, self.half(view.mid, sigma)
+        half = self.half(view.mid, sigma)
+        p = self.params
+        if p.skew == 0:
+            return fv, half
+        shift = skew_shift(
+            view.position, self.max_inventory_lots(), p.skew, half, p.skew_band, p.skew_band_factor
+        )
+        return fv + shift, half
 
 
 class SkewParams(SpreadParams):
-    skew: float = Field(1.0, ge=0, description="centre shift at max inventory, in half-spreads")
+    skew: float = Field(
+        1.0, ge=0, description="centre shift against the position at max_inventory, in half-spreads"
+    )
     max_inventory: float | None = Field(
         None,
         gt=0,
         description="position (instrument units) at which the adding side stops; default 10 x size",
     )
-    skew_band: float | None = Field(
-        None, gt=0, description="from this fraction of max_inventory on, skew harder (x skew_band_factor)"
-    )
-    skew_band_factor: float = Field(2.0, ge=1, description="skew multiplier in the skew band")
 
 
 class SkewStrategy(SymmetricStrategy):
-    """Symmetric quotes whose centre moves against inventory: ``fv - skew * half * q / max_inventory``.
+    """The symmetric quotes skewed by default (``skew`` 1), with an inventory limit of 10 orders.
 
     At ``|q| >= max_inventory`` the side that would add to the position is not quoted.
     """
@@ -383,18 +396,6 @@ class SkewStrategy(SymmetricStrategy):
 
     def default_max_inventory_lots(self) -> float:
         return 10.0 * self.size_lots()
-
-    def skew_band(self) -> float | None:
-        return self.params.skew_band
-
-    def plan(self, view: MarketView, fv: float, sigma: float | None, q: float) -> tuple[float, float] | str:
-        assert view.mid is not None
-        half = self.half(view.mid, sigma)
-        p = self.params
-        shift = skew_shift(
-            view.position, self.max_inventory_lots(), p.skew, half, p.skew_band, p.skew_band_factor
-        )
-        return fv + shift, half
 
 
 class LadderParams(SkewParams):
@@ -424,13 +425,13 @@ class ModelParams(QuoteParams):
         gt=0,
         description="position (instrument units) at which the adding side stops; default 10 x size",
     )
-    fit_window: str = Field("5m", description="half-life of the online fill-intensity fit")
+    fit_window: Duration = Field("5m", description="half-life of the online fill-intensity fit")
 
     @field_validator("fit_window")
     @classmethod
-    def _fit_window(cls, value: str) -> str:
-        if parse_duration(value, "fit_window") <= 0:
-            raise ValueError("fit_window must be positive")
+    def _fit_window(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be positive")
         return value
 
 
@@ -446,7 +447,7 @@ class ModelStrategy(QuotingStrategy):
     def intensity_estimator(self, instrument: Instrument) -> IntensityEstimator | None:
         if not self.needs_fit():
             return None
-        return IntensityEstimator(instrument.tick_size, parse_duration(self.params.fit_window, "fit_window"))
+        return IntensityEstimator(instrument.tick_size, self.params.fit_window)
 
     def inputs(self, sigma_ticks: float | None) -> dict[str, float] | str:
         """sigma, A and k in price units, or what is still missing."""
@@ -477,20 +478,22 @@ class ModelStrategy(QuotingStrategy):
 
 
 class ASParams(ModelParams):
-    horizon: str = Field(
+    horizon: Literal["inf"] | Duration = Field(
         "60s", description="T - t as a duration, held constant (a rolling horizon), or 'inf'"
     )
 
     @field_validator("horizon", mode="before")
     @classmethod
-    def _horizon(cls, value: object) -> str:
-        if isinstance(value, float) and math.isinf(value) and value > 0:
-            return "inf"  # YAML's .inf
-        if value == "inf":
-            return "inf"
-        if not isinstance(value, str | int | float) or parse_duration(value, "horizon") <= 0:
-            raise ValueError("horizon must be 'inf' or a positive duration such as 60s")
-        return str(value)
+    def _inf(cls, value: object) -> object:
+        """YAML's ``.inf`` is the infinite horizon too."""
+        return "inf" if isinstance(value, float) and math.isinf(value) and value > 0 else value
+
+    @field_validator("horizon")
+    @classmethod
+    def _horizon(cls, value: str | int) -> str | int:
+        if value != "inf" and int(value) <= 0:
+            raise ValueError("must be 'inf' or a positive duration such as 60s")
+        return value
 
 
 class AvellanedaStoikovStrategy(ModelStrategy):
@@ -508,7 +511,7 @@ class AvellanedaStoikovStrategy(ModelStrategy):
     def on_start(self, instrument: Instrument) -> None:
         super().on_start(instrument)
         h = self.params.horizon
-        self._tau = math.inf if h == "inf" else parse_duration(h, "horizon") / 1e9
+        self._tau = math.inf if h == "inf" else h / 1e9
 
     def plan(self, view: MarketView, fv: float, sigma: float | None, q: float) -> tuple[float, float] | str:
         x = self.inputs(sigma)
