@@ -19,7 +19,7 @@ import typer
 from pydantic.fields import FieldInfo
 from rich.markup import escape
 
-from quotewise.quoting.named import NAMED
+from quotewise.quoting.params import BUILTIN_PARAMS
 from quotewise.risk.config import RiskConfig
 from quotewise.settings import DEFAULT_STRATEGY, VenueSettings, strategy_defaults, strategy_fields, text
 
@@ -77,7 +77,7 @@ def _strategy_help(name: str, field: FieldInfo) -> tuple[str, str]:
     main = defaults.get(DEFAULT_STRATEGY, next(iter(defaults.values())))
     others = [f"{s}: {d}" for s, d in defaults.items() if d != main]
     shown = main + (f" ({', '.join(others)})" if others else "")
-    only = "" if len(defaults) == len(NAMED) else f" [{', '.join(defaults)}]"
+    only = "" if len(defaults) == len(BUILTIN_PARAMS) else f" [{', '.join(defaults)}]"
     return f"{field.description}{_choices(field)}{only}", shown
 
 

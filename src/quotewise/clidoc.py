@@ -55,13 +55,13 @@ def render(app: typer.Typer) -> str:
 
 def settings_table() -> str:
     """Every setting of the built-in strategies: which strategies have it, its default, its meaning."""
-    from quotewise.quoting.named import NAMED
+    from quotewise.quoting.params import BUILTIN_PARAMS
     from quotewise.settings import strategy_defaults, strategy_fields
 
     rows = ["| setting | strategies | default | meaning |", "|---|---|---|---|"]
     for name, field in strategy_fields().items():
         defaults = strategy_defaults(name)
-        which = "all" if len(defaults) == len(NAMED) else ", ".join(defaults)
+        which = "all" if len(defaults) == len(BUILTIN_PARAMS) else ", ".join(defaults)
         shown = set(defaults.values())
         default = shown.pop() if len(shown) == 1 else "; ".join(f"{s}: {d}" for s, d in defaults.items())
         rows.append(f"| `{name}` | {which} | `{default}` | {(field.description or '').replace('|', '/')} |")

@@ -2,7 +2,7 @@
 list that the command line's flags, the notebook API and a live maker's config are all made from.
 
 A setting is named once, in its model: the built-in strategies' parameter models
-(:mod:`quotewise.quoting.named`), the risk model (:class:`~quotewise.risk.config.RiskConfig`) and
+(:mod:`quotewise.quoting.params`), the risk model (:class:`~quotewise.risk.config.RiskConfig`) and
 :class:`VenueSettings` here. A flat mapping of settings (``spread=2, max_pos=5, queue="prob"``)
 splits into the three by name; no two models share a name (``tests/test_settings.py``). The strategy
 and risk models are imported when first needed, so ``import quotewise`` stays quick.
@@ -32,23 +32,23 @@ DEFAULT_STRATEGY = "skew"
 def strategy_fields() -> dict[str, FieldInfo]:
     """The settings of the built-in strategies, each once, in the order the strategies declare them
     (the first strategy that has a setting gives its description)."""
-    from quotewise.quoting.named import NAMED
+    from quotewise.quoting.params import BUILTIN_PARAMS
 
     out: dict[str, FieldInfo] = {}
-    for cls in NAMED:
-        for name, field in cls.Params.model_fields.items():
+    for params in BUILTIN_PARAMS.values():
+        for name, field in params.model_fields.items():
             out.setdefault(name, field)
     return out
 
 
 def strategy_defaults(name: str) -> dict[str, str]:
     """``{strategy: default}`` of one setting, as text, for each built-in strategy that has it."""
-    from quotewise.quoting.named import NAMED
+    from quotewise.quoting.params import BUILTIN_PARAMS
 
     return {
-        cls.name: text(cls.Params().model_dump(mode="json")[name])
-        for cls in NAMED
-        if name in cls.Params.model_fields
+        strategy: text(params().model_dump(mode="json")[name])
+        for strategy, params in BUILTIN_PARAMS.items()
+        if name in params.model_fields
     }
 
 
@@ -61,17 +61,20 @@ def text(value: Any) -> str:
     return str(value)
 
 
-def split_settings(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """``(strategy params, risk limits, venue settings)`` from one mapping of settings; ``None``
-    values are dropped (a flag not given). Every name that is neither a risk limit nor a venue
-    setting is the strategy's, which names what it does not know."""
+def split_settings(
+    values: Mapping[str, Any], keep_none: bool = False
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(strategy params, risk limits, venue settings)`` from one mapping of settings. ``None`` is a
+    flag not given and is dropped, unless ``keep_none`` (a config change: None turns a limit off).
+    Every name that is neither a risk limit nor a venue setting is the strategy's, which names what
+    it does not know."""
     from quotewise.risk.config import RiskConfig
 
     params: dict[str, Any] = {}
     risk: dict[str, Any] = {}
     venue: dict[str, Any] = {}
     for key, value in values.items():
-        if value is None:
+        if value is None and not keep_none:
             continue
         if key in RiskConfig.model_fields:
             risk[key] = value

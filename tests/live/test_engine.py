@@ -61,8 +61,13 @@ def test_two_makers_quote_fill_change_config_and_stop(store):
         await until(lambda: engine.makers[a].fills >= 3 and engine.makers[b].fills >= 3, what="fills")
         await until(lambda: len(engine.status(a)["quotes"]) == 2, what="quotes")
         before = quote_distance(engine.status(a))
-        config = await engine.configure(a, {"spread": "8ticks"}, actor="test")
+        config = await engine.configure(a, {"spread": "8ticks", "max_pos": 50}, actor="test")
         assert config["version"] == 2 and config["params"]["spread"] == "8ticks"
+        assert config["risk"]["max_pos"] == 50
+        await until(lambda: engine.makers[a].guard is not None, what="the risk limit taken")
+        config = await engine.configure(a, {"max_pos": None}, actor="test")  # null turns a limit off
+        assert config["version"] == 3 and config["risk"] is None
+        await until(lambda: engine.makers[a].guard is None, what="the risk limit off")
         await until(
             lambda: len(engine.status(a)["quotes"]) == 2 and quote_distance(engine.status(a)) > before + 0.05,
             what="wider quotes",
@@ -86,7 +91,7 @@ def test_two_makers_quote_fill_change_config_and_stop(store):
         and ("config", a, "test") in actions
         and ("stop", b, "test") in actions
     )
-    assert store.maker(a).config_version == 2 and store.maker(b).status == "stopped"
+    assert store.maker(a).config_version == 3 and store.maker(b).status == "stopped"
 
 
 def test_a_crashed_engine_resumes_with_every_fill_counted_once(store):

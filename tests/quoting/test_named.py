@@ -16,6 +16,7 @@ from quotewise.model.instrument import Instrument
 from quotewise.quoting.base import Quote
 from quotewise.quoting.builtin import BUILTIN
 from quotewise.quoting.loader import make_strategy
+from quotewise.quoting.params import BUILTIN_PARAMS
 from quotewise.sim.exchange import SimConfig
 
 INST = Instrument(symbol="T", tick_size=0.01, lot_size=1.0)
@@ -34,6 +35,8 @@ def quotes(name: str, params: dict, position: int = 0) -> tuple[list[Quote], lis
 
 def test_registry_holds_every_named_model():
     assert set(BUILTIN) == {"symmetric", "skew", "ladder", "avellaneda-stoikov", "glft"}
+    # the parameter models the command line reads without loading the strategies are theirs
+    assert {name: cls.Params for name, cls in BUILTIN.items()} == BUILTIN_PARAMS
 
 
 @pytest.mark.parametrize("position", [-12, -5, -1, 0, 2, 7, 10, 15])

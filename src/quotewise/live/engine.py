@@ -243,7 +243,7 @@ class LiveEngine:
         rec = self._record(maker_id)
         if not changes:
             return {"version": rec.config_version, "params": rec.params, "risk": rec.risk}
-        param_changes, risk_changes, venue_changes = split_settings(changes)
+        param_changes, risk_changes, venue_changes = split_settings(changes, keep_none=True)
         if venue_changes:
             raise ConfigError(
                 f"{', '.join(sorted(venue_changes))}: the venue's settings stay as the maker started "

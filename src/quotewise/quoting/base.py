@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from quotewise.book.view import MarketView
 from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
 from quotewise.parsing import Duration
 
 if TYPE_CHECKING:
+    from quotewise.book.view import MarketView
     from quotewise.model.response import Response
 
 

@@ -30,13 +30,12 @@ from quotewise.book.view import MarketView
 from quotewise.parsing import PriceDistance
 from quotewise.quoting.base import Quote
 from quotewise.quoting.models import fit_intensity, tail_counts
+from quotewise.quoting.params import FvMethod, VolMethod
 from quotewise.signals.fair_value import Ema, MicropriceG1, weighted_mid
 from quotewise.signals.flow import OfiWindow, TradeWindow, book_imbalance, market_order_depths
 from quotewise.signals.markouts import MarkoutTracker
 from quotewise.signals.volatility import EwmaVol, Regime, RollingVol, vol_regime
 
-FvMethod = Literal["mid_price", "weighted_mid", "microprice", "vwap", "ema"]
-VolMethod = Literal["ewma", "rolling"]
 Band = Literal["normal", "skew", "stop", "flatten"]
 
 # The regime compares the volatility with a baseline that forgets this many times more slowly.

@@ -24,24 +24,19 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import Field, field_validator, model_validator
+from typing import TYPE_CHECKING, Any
 
 from quotewise.book.view import MarketView
 from quotewise.model.instrument import Instrument
-from quotewise.parsing import Distance, Duration, PriceDistance
-from quotewise.quoting.base import QuoteSet, Strategy, StrategyParams, ask_ticks, bid_ticks
+from quotewise.quoting.base import QuoteSet, Strategy, ask_ticks, bid_ticks
 from quotewise.quoting.components import (
     AdverseSelection,
     FairValue,
-    FvMethod,
     IntensityEstimator,
     Pressure,
     RequoteFilter,
     TickDistance,
     Volatility,
-    VolMethod,
     adding_side,
     apply_fee_floor,
     floor_fee,
@@ -51,68 +46,19 @@ from quotewise.quoting.components import (
     skew_shift,
 )
 from quotewise.quoting.models import as_infinite_quotes, as_quotes, glft_quotes
+from quotewise.quoting.params import (
+    ASParams,
+    GLFTParams,
+    LadderParams,
+    ModelParams,
+    QuoteParams,
+    SkewParams,
+    SpreadParams,
+)
 from quotewise.signals.flow import OfiWindow, TopTape, TradeWindow
 
 if TYPE_CHECKING:
     from quotewise.model.response import Response
-
-
-class QuoteParams(StrategyParams):
-    """Parameters every named strategy shares (MISSION section 7 names where one exists)."""
-
-    fv_method: FvMethod = Field("mid_price", description="mid_price|weighted_mid|microprice|vwap|ema")
-    alpha: float = Field(
-        0.2, gt=0, le=1, description="EMA smoothing weight of the newest mid (fv_method=ema)"
-    )
-    min_spread: Distance | None = Field(None, description="smallest distance from fair value to a quote")
-    max_spread: Distance | None = Field(None, description="largest distance from fair value to a quote")
-    vol_method: VolMethod = Field("ewma", description="volatility estimator: ewma or rolling")
-    vol_window: Duration = Field("30s", description="rolling window, or EWMA half-life, of the volatility")
-    threshold: Distance = Field("0", description="move a quote only when its price should move this much")
-    max_orders: int = Field(1, ge=1, description="quotes (levels) per side")
-    improve: bool = Field(
-        True, description="let quotes sit inside the spread (false: never better than the touch)"
-    )
-    level_spacing: Distance = Field("1tick", description="distance between ladder levels")
-    level_decay: float = Field(1.0, gt=0, description="size of level i is size x level_decay^i")
-    max_inventory: float | None = Field(
-        None, gt=0, description="position (units) at which the adding side stops (default per strategy)"
-    )
-    flatten_band: float | None = Field(
-        None,
-        ge=1,
-        description="beyond this multiple of max_inventory, only the reducing side, at the touch or better",
-    )
-    book_skew: float = Field(
-        0.0, description="fair-value shift per unit book imbalance, in half market spreads"
-    )
-    flow_skew: float = Field(0.0, description="shift per unit trade-flow imbalance, in half market spreads")
-    ofi_skew: float = Field(0.0, description="shift as a multiple of the CKS impact OFI / (2 depth), ticks")
-    flow_window: Duration = Field("5s", description="window of trade flow, OFI and the VWAP fair value")
-    pressure_mode: Literal["shift", "widen"] = Field(
-        "shift", description="pressure moves the fair value, or widens only the threatened side"
-    )
-    markout_horizon: Duration = Field("1s", description="horizon of the markouts of our fills")
-    markout_widen: float = Field(0.0, ge=0, description="widen a side by this times its adverse markout")
-    markout_pause: Distance | None = Field(
-        None, description="pause a side whose mean markout reaches minus this distance"
-    )
-    markout_pause_for: Duration = Field("5s", description="how long a side pauses")
-
-    @field_validator("min_spread", "max_spread", "level_spacing", "markout_pause")
-    @classmethod
-    def _positive_distance(cls, value: PriceDistance | None) -> PriceDistance | None:
-        """These distances are positive; ``threshold`` may be 0 (move a quote on any change)."""
-        if value is not None and value.amount <= 0:
-            raise ValueError(f"must be > 0, got {value}")
-        return value
-
-    @field_validator("vol_window", "flow_window", "markout_horizon", "markout_pause_for")
-    @classmethod
-    def _positive_duration(cls, value: int) -> int:
-        if value <= 0:
-            raise ValueError("must be positive")
-        return value
 
 
 class QuotingStrategy(Strategy):
@@ -303,31 +249,6 @@ class QuotingStrategy(Strategy):
 # -- spread-based strategies ----------------------------------------------------------------------
 
 
-class SpreadParams(QuoteParams):
-    spread: Distance = Field(
-        "1tick", description="distance from fair value to each quote: 2 (ticks), 5bp, 0.1% or 0.05px"
-    )
-    vol_mult: float = Field(
-        0.0, ge=0, description="add vol_mult x sigma (price per sqrt second) to the spread"
-    )
-    skew: float = Field(
-        0.0, ge=0, description="centre shift against the position at max_inventory, in half-spreads"
-    )
-    skew_band: float | None = Field(
-        None, gt=0, description="from this fraction of max_inventory on, skew harder (x skew_band_factor)"
-    )
-    skew_band_factor: float = Field(2.0, ge=1, description="skew multiplier in the skew band")
-
-    @model_validator(mode="after")
-    def _zero_spread(self) -> SpreadParams:
-        """A zero base spread quotes at fair value: meaningful only when something else sets the
-        width (``vol_mult`` or ``min_spread``); otherwise it is a typo that would cross the spread."""
-        widened = self.vol_mult > 0 or self.min_spread is not None
-        if self.spread.amount == 0 and not widened:
-            raise ValueError("spread 0 needs vol_mult > 0 or a min_spread to set the width")
-        return self
-
-
 class SymmetricStrategy(QuotingStrategy):
     """Quotes ``spread`` (+ ``vol_mult`` x sigma) either side of the fair value, never crossing the
     book; with ``skew`` the centre moves against the position: ``fv - skew * half * q / max_inventory``.
@@ -373,17 +294,6 @@ class SymmetricStrategy(QuotingStrategy):
         return fv + shift, half
 
 
-class SkewParams(SpreadParams):
-    skew: float = Field(
-        1.0, ge=0, description="centre shift against the position at max_inventory, in half-spreads"
-    )
-    max_inventory: float | None = Field(
-        None,
-        gt=0,
-        description="position (instrument units) at which the adding side stops; default 10 x size",
-    )
-
-
 class SkewStrategy(SymmetricStrategy):
     """The symmetric quotes skewed by default (``skew`` 1), with an inventory limit of 10 orders.
 
@@ -398,11 +308,6 @@ class SkewStrategy(SymmetricStrategy):
         return 10.0 * self.size_lots()
 
 
-class LadderParams(SkewParams):
-    max_orders: int = Field(5, ge=1, description="quotes (levels) per side")
-    level_decay: float = Field(0.8, gt=0, description="size of level i is size * level_decay^i")
-
-
 class LadderStrategy(SkewStrategy):
     """The skew strategy with several levels per side, each smaller than the one before."""
 
@@ -412,27 +317,6 @@ class LadderStrategy(SkewStrategy):
 
 
 # -- model-based strategies -----------------------------------------------------------------------
-
-
-class ModelParams(QuoteParams):
-    gamma: float = Field(0.1, gt=0, description="risk aversion, per (price x order size)")
-    k: float | None = Field(None, gt=0, description="intensity decay per unit of price (default: fitted)")
-    sigma: float | None = Field(
-        None, ge=0, description="volatility, price per sqrt second (default: estimated)"
-    )
-    max_inventory: float | None = Field(
-        None,
-        gt=0,
-        description="position (instrument units) at which the adding side stops; default 10 x size",
-    )
-    fit_window: Duration = Field("5m", description="half-life of the online fill-intensity fit")
-
-    @field_validator("fit_window")
-    @classmethod
-    def _fit_window(cls, value: int) -> int:
-        if value <= 0:
-            raise ValueError("must be positive")
-        return value
 
 
 class ModelStrategy(QuotingStrategy):
@@ -477,25 +361,6 @@ class ModelStrategy(QuotingStrategy):
         return (bid + ask) / 2.0 / tick, self.capped((ask - bid) / 2.0 / tick, view.mid)
 
 
-class ASParams(ModelParams):
-    horizon: Literal["inf"] | Duration = Field(
-        "60s", description="T - t as a duration, held constant (a rolling horizon), or 'inf'"
-    )
-
-    @field_validator("horizon", mode="before")
-    @classmethod
-    def _inf(cls, value: object) -> object:
-        """YAML's ``.inf`` is the infinite horizon too."""
-        return "inf" if isinstance(value, float) and math.isinf(value) and value > 0 else value
-
-    @field_validator("horizon")
-    @classmethod
-    def _horizon(cls, value: str | int) -> str | int:
-        if value != "inf" and int(value) <= 0:
-            raise ValueError("must be 'inf' or a positive duration such as 60s")
-        return value
-
-
 class AvellanedaStoikovStrategy(ModelStrategy):
     """Avellaneda-Stoikov (2008): reservation price and optimal spread.
 
@@ -526,13 +391,6 @@ class AvellanedaStoikovStrategy(ModelStrategy):
         else:
             bid, ask = as_quotes(s, q, gamma, x["sigma"], self._tau, x["k"])
         return self.result(view, bid, ask)
-
-
-class GLFTParams(ModelParams):
-    A: float | None = Field(
-        None, gt=0, description="market orders per second at zero depth (default: fitted)"
-    )
-    xi: float | None = Field(None, ge=0, description="GLFT xi: gamma (model A, default) or 0 (model B)")
 
 
 class GLFTStrategy(ModelStrategy):
