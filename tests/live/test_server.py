@@ -19,7 +19,10 @@ with warnings.catch_warnings():  # starlette asks for httpx2 from now on; its cl
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-FILL_KEYS = {"seq", "order_id", "time", "side", "price", "size", "fee", "liquidity", "position", "cash"}
+FILL_KEYS = {
+    *("seq", "order_id", "time", "side", "price", "size", "fee", "liquidity", "position", "cash"),
+    "trade_id",
+}
 
 
 @pytest.fixture

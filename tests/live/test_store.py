@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -128,6 +129,7 @@ def test_a_database_from_an_earlier_schema_is_refused_by_name(tmp_path):
 # the column of ``makers`` each schema version added
 ADDED = {2: "instrument", 3: "traceback"}
 CURRENT = set(ADDED.values())
+FILL_COLUMNS = {5: "venue_trade_id"}  # and of ``fills``
 
 
 def _schema(path) -> tuple[int, set[str]]:
@@ -144,7 +146,48 @@ def _older(path, version: int) -> None:
         for added, column in ADDED.items():
             if added > version:
                 conn.execute(f"ALTER TABLE makers DROP COLUMN {column}")
+        if version < 5:  # the venue's trade ids, and the unique index over them
+            conn.execute("DROP INDEX IF EXISTS fills_venue_trade")
+            table = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'fills'").fetchone()[0]
+            if "UNIQUE (maker_id, venue_trade_id)" in table or "fills_venue_trade" in table:
+                _rebuild_fills_without_trade_ids(conn)
+            else:
+                conn.execute("ALTER TABLE fills DROP COLUMN venue_trade_id")
         conn.execute("UPDATE schema_version SET version = ?", (version,))
+
+
+def _rebuild_fills_without_trade_ids(conn) -> None:
+    """SQLite cannot drop a column a table constraint names: the fills table as version 4 made it."""
+    columns = "maker_id, seq, order_id, exch_ts, side, price, qty, fee, maker, position, cash"
+    conn.execute(f"CREATE TABLE fills_v4 AS SELECT {columns} FROM fills")
+    conn.execute("DROP TABLE fills")
+    conn.execute(
+        "CREATE TABLE fills (maker_id VARCHAR(32) NOT NULL, seq BIGINT NOT NULL, order_id BIGINT NOT NULL, "
+        "exch_ts BIGINT NOT NULL, side INTEGER NOT NULL, price BIGINT NOT NULL, qty BIGINT NOT NULL, "
+        "fee FLOAT NOT NULL, maker BOOLEAN NOT NULL, position BIGINT NOT NULL, cash FLOAT NOT NULL, "
+        "PRIMARY KEY (maker_id, seq))"
+    )
+    conn.execute(f"INSERT INTO fills ({columns}) SELECT {columns} FROM fills_v4")
+    conn.execute("DROP TABLE fills_v4")
+
+
+def test_a_database_of_version_4_gets_venue_trade_ids_and_one_fill_per_trade(store, tmp_path):
+    path = tmp_path / "state.db"
+    store.record_fill("mm-1", fill(1, qty=3), position=3, cash=-300.0, fees=-0.01)
+    store.record_fill("mm-1", fill(2, qty=1), position=4, cash=-400.0, fees=-0.02)
+    store.close()
+    _older(path, 4)
+    with sqlite3.connect(path) as conn:
+        assert "venue_trade_id" not in {row[1] for row in conn.execute("PRAGMA table_info(fills)")}
+    again = Store(db_url(str(path)))
+    assert [f.venue_trade_id for f in again.fills("mm-1")] == ["1", "2"]  # the paper venue's: its seq
+    assert again.fill_marks("mm-1")[0] == {"1", "2"}
+    repeat = dataclasses.replace(fill(3), trade_id="2")  # a new seq, a trade already stored
+    assert not again.record_fill("mm-1", repeat, position=5, cash=-500.0, fees=-0.03)
+    assert again.record_fill("mm-1", dataclasses.replace(fill(3), trade_id="T-9"), 5, -500.0, -0.03)
+    assert [f.venue_trade_id for f in again.fills("mm-1")] == ["1", "2", "T-9"]
+    again.close()
+
 
 
 def _version_1(path, stamped: bool) -> None:

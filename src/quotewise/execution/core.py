@@ -71,6 +71,8 @@ class DecisionCore:
         self.inst = instrument
         self.ledger = Ledger()
         self.om = OrderManager(venue, post_only=strategy.params.post_only)
+        # a real venue: never more orders alive per side than the strategy quotes (see OrderManager)
+        self._strict = bool(getattr(venue, "strict_order_count", False))
         self.record_fill = record_fill
         self.strategy = strategy
         self.guard: RiskEngine | None = None
@@ -81,6 +83,7 @@ class DecisionCore:
         strategy.on_start(self.inst)
         self.strategy = strategy
         self.om.post_only = strategy.params.post_only
+        self.om.max_per_side = getattr(strategy.params, "max_orders", 1) if self._strict else None
         self.guard = RiskEngine(risk, self.inst, self.ledger) if risk is not None else None
 
     # -- what the venue says ----------------------------------------------------------------------

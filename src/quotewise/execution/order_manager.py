@@ -10,6 +10,10 @@ It keeps its own view of our orders, built only from what it sent and what the v
 
 Orders already being cancelled are left alone; orders in flight count as working, so a quote is
 never sent twice while its first copy is on its way.
+
+With ``max_per_side`` (a real venue), a side never has more orders alive at the venue than that: a
+replacement waits until the order it replaces is confirmed gone (cancelled, filled or rejected),
+and the next decision after that confirmation places it.
 """
 
 from __future__ import annotations
@@ -81,9 +85,11 @@ def diff_quotes(
 class OrderManager:
     """Our orders as we know them, and the reconcile step that drives the venue."""
 
-    def __init__(self, venue: Venue, post_only: bool = True) -> None:
+    def __init__(self, venue: Venue, post_only: bool = True, max_per_side: int | None = None) -> None:
         self.venue = venue
         self.post_only = post_only
+        self.max_per_side = max_per_side
+        self.held_back = False  # places waited for cancels to be confirmed (max_per_side)
         self.orders: dict[int, WorkingOrder] = {}
         self.log: list[OrderEvent] = []
         # bumped whenever the orders a reconcile compares against (those not being cancelled) may have
@@ -112,10 +118,28 @@ class OrderManager:
                 self.note_cancel_requested(now, oid, "no longer wanted")
             else:
                 settled = False
+        if self.max_per_side is not None:
+            allowed = self._within_limit(places, self.max_per_side)
+            self.held_back = len(allowed) < len(places)
+            settled = settled and not self.held_back
+            places = allowed
         for side, quote in places:
             oid = self.venue.place(side, quote.price, quote.size, self.post_only)
             self.note_submitted(now, oid, side, quote.price, quote.size)
         return settled
+
+    def _within_limit(self, places: list[tuple[int, Quote]], limit: int) -> list[tuple[int, Quote]]:
+        """The places that keep each side at ``limit`` orders alive at the venue or fewer (orders being
+        cancelled are still there until the venue says so)."""
+        alive = {1: 0, -1: 0}
+        for order in self.orders.values():
+            alive[order.side] += 1
+        out = []
+        for side, quote in places:
+            if alive[side] < limit:
+                alive[side] += 1
+                out.append((side, quote))
+        return out
 
     def note_submitted(self, ts: int, oid: int, side: int, price: int, size: int) -> None:
         """An order was sent (by this manager, or by the engine's compiled quoting)."""
@@ -146,8 +170,11 @@ class OrderManager:
         order = self.orders.get(order_id)
         if order is None:
             return
-        if kind != "accepted" and not (kind == "cancelled" and order.status == "pending_cancel"):
-            self.live_version += 1  # a fill, a reject, a cancel we did not ask for, a cancel refused
+        expected = kind == "cancelled" and order.status == "pending_cancel" and not self.held_back
+        if kind != "accepted" and not expected:
+            # a fill, a reject, a cancel we did not ask for, a cancel refused, or one a held-back place
+            # waited for: the same quotes must be reconciled again
+            self.live_version += 1
         if kind == "accepted":
             if order.status == "pending_new":
                 order.status = "working"

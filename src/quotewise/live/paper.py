@@ -29,6 +29,7 @@ import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,83 +68,44 @@ def open_data(data: str, tick_size: float | None = None, lot_size: float | None 
         raise ConfigError(f"cannot read {data}: {exc}") from exc
 
 
-class PaperVenue:
-    """The simulated exchange for one maker, in real time; see the module docstring."""
+class SimVenue:
+    """What every simulated venue shares: our simulator as the exchange (orders, fills numbered and
+    saved before anything is delivered, the venue's own accounts). Subclasses feed it the market."""
 
-    def __init__(
-        self,
-        maker_id: str,
-        data: str,
-        store: Store,
-        speed: float = 1.0,
-        settings: VenueSettings | None = None,
-        clock: Callable[[], int] = time.time_ns,
-        tick_size: float | None = None,
-        lot_size: float | None = None,
-        resume: bool = False,
-    ) -> None:
-        if not speed > 0:
-            raise ConfigError(f"--speed must be > 0, got {speed}")
-        source = open_data(data, tick_size, lot_size)
-        events = [chunk for chunk in source.chunks() if len(chunk)]
-        if not events:
-            raise ConfigError(f"{data} holds no market events")
-        self.maker_id = maker_id
-        self.store = store
-        self.speed = float(speed)
-        settings = settings or VenueSettings()
-        self.instrument: Instrument = settings.listing(source.instrument)
-        self._events = np.concatenate(events)
-        self._local = self._events["local_ts"]
-        self._range = (max(source.price_lo - PRICE_PAD_TICKS, 0), source.price_hi + PRICE_PAD_TICKS)
-        self.sim = settings.sim_config(source.l3, NO_DECISIONS_NS)
+    maker_id: str
+    store: Store
+    instrument: Instrument
+    sim: Any
+    ended: bool = False
+    _range: tuple[int, int]
+
+    def _start_accounts(self, clock: Callable[[], int]) -> None:
         self._clock = clock
         self._listener: VenueListener | None = None
         self.on_end: Callable[[], None] | None = None  # called once the data is used up (set by the engine)
-        self.ended = False  # the data is used up: no order rests or arrives any more
-        self._pos = 0  # events fed to the exchange
         self._seq = 0  # last fill sequence number given
         self._seq_of: dict[int, int] = {}  # id(fill response) -> its sequence number
         self._unsaved: list[VenueFill] = []
-        self._replay0 = int(self._local[0])
-        self._wall0 = clock()
         self._last_save = 0
         self._ex = self._exchange()
-        if resume:
-            self._restore()
 
     def _exchange(self) -> SimExchange:
         ex = SimExchange(self.instrument, *self._range, self.sim)
         ex.on_made = self._made
         return ex
 
-    # -- clocks ------------------------------------------------------------------------------------
-    def replay_time(self) -> int:
-        """Where the replay is now, in the data's local time."""
-        return self._replay0 + int((self._clock() - self._wall0) * self.speed)
-
-    @property
-    def now(self) -> int:
-        """The venue's clock (replay time); never behind the last event processed."""
-        return max(self._ex.now, self.replay_time())
-
-    def _set_now(self) -> None:
-        self._ex.set_now(self.now)
-
-    @property
-    def start_price(self) -> float | None:
-        """The market's price level where the replay starts, in ticks (for sizing orders)."""
-        return price_level(self._events[:START_EVENTS])
-
     @property
     def price_range(self) -> tuple[int, int]:
         return self._range
 
-    @property
-    def exhausted(self) -> bool:
-        return self._pos >= len(self._events) and not self._ex.pending_responses()
-
     # -- order entry -------------------------------------------------------------------------------
+    def _set_now(self) -> None:
+        self._ex.set_now(self.now)
+
+    @property
+    def now(self) -> int:
+        raise NotImplementedError
+
     def place(self, side: int, price: int, size: int, post_only: bool = True, reject_reason: int = 0) -> int:
         self._set_now()
         order_id = self._ex.place(side, price, size, post_only, reject_reason)
@@ -174,7 +136,6 @@ class PaperVenue:
     def close(self) -> None:
         self.save()
 
-    # -- the replay --------------------------------------------------------------------------------
     def _made(self, responses: list[Response]) -> None:
         """The exchange just made these: number the fills (saved before anything is delivered)."""
         for r in responses:
@@ -187,6 +148,106 @@ class PaperVenue:
                     )
                 )
 
+    def _match(self, batch: np.ndarray) -> list[Response]:
+        """Market events through the exchange: the responses due by now."""
+        ex = self._ex
+        delivered: list[Response] = []
+        if len(batch):
+            ex.feed(batch, last=True)
+            while ex.advance():
+                delivered += ex.responses()
+                if ex.decision_due:
+                    ex.schedule_next_decision()
+        return delivered
+
+    def _deliver(self, batch: np.ndarray, delivered: list[Response]) -> None:
+        """Save what is new, then hand out market events and responses."""
+        if self._unsaved or self._clock() - self._last_save >= SAVE_EVERY_NS:
+            self.save()
+        if self._listener is not None:
+            if len(batch):
+                self._listener.on_market(batch)
+            if delivered:
+                self._listener.on_responses([(r, self._seq_of.pop(id(r), 0)) for r in delivered])
+
+    def _state(self) -> dict[str, Any]:
+        snap = self._ex.snapshot_orders()
+        seqs = [self._seq_of.get(id(r), 0) for r in snap["pending"]]
+        return {"seq": self._seq, "orders": snap, "pending_seqs": seqs}
+
+    def save(self) -> None:
+        """The venue's state and its new fills, in one transaction."""
+        self.store.save_paper_state(self.maker_id, pickle.dumps(self._state()), self._unsaved)
+        self._unsaved = []
+        self._last_save = self._clock()
+
+    def _restore_orders(self, state: dict[str, Any]) -> None:
+        ex = self._ex
+        ex.restore_orders(state["orders"])
+        for r, seq in zip(ex.pending_responses(), state["pending_seqs"], strict=True):
+            if seq:
+                self._seq_of[id(r)] = seq
+        self._seq = state["seq"]
+
+
+class PaperVenue(SimVenue):
+    """The simulated exchange for one maker, in real time; see the module docstring."""
+
+    def __init__(
+        self,
+        maker_id: str,
+        data: str,
+        store: Store,
+        speed: float = 1.0,
+        settings: VenueSettings | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        tick_size: float | None = None,
+        lot_size: float | None = None,
+        resume: bool = False,
+    ) -> None:
+        if not speed > 0:
+            raise ConfigError(f"--speed must be > 0, got {speed}")
+        source = open_data(data, tick_size, lot_size)
+        events = [chunk for chunk in source.chunks() if len(chunk)]
+        if not events:
+            raise ConfigError(f"{data} holds no market events")
+        self.maker_id = maker_id
+        self.store = store
+        self.speed = float(speed)
+        settings = settings or VenueSettings()
+        self.instrument = settings.listing(source.instrument)
+        self._events = np.concatenate(events)
+        self._local = self._events["local_ts"]
+        self._range = (max(source.price_lo - PRICE_PAD_TICKS, 0), source.price_hi + PRICE_PAD_TICKS)
+        self.sim = settings.sim_config(source.l3, NO_DECISIONS_NS)
+        self.ended = False  # the data is used up: no order rests or arrives any more
+        self._pos = 0  # events fed to the exchange
+        self._replay0 = int(self._local[0])
+        self._wall0 = clock()
+        self._start_accounts(clock)
+        if resume:
+            self._restore()
+
+    # -- clocks ------------------------------------------------------------------------------------
+    def replay_time(self) -> int:
+        """Where the replay is now, in the data's local time."""
+        return self._replay0 + int((self._clock() - self._wall0) * self.speed)
+
+    @property
+    def now(self) -> int:
+        """The venue's clock (replay time); never behind the last event processed."""
+        return max(self._ex.now, self.replay_time())
+
+    @property
+    def start_price(self) -> float | None:
+        """The market's price level where the replay starts, in ticks (for sizing orders)."""
+        return price_level(self._events[:START_EVENTS])
+
+    @property
+    def exhausted(self) -> bool:
+        return self._pos >= len(self._events) and not self._ex.pending_responses()
+
+    # -- the replay --------------------------------------------------------------------------------
     def step(self) -> bool:
         """Replay up to now: feed the events due (and end the market once they are used up), save, then
         hand out events and due responses. False once the data is used up and every response
@@ -194,30 +255,19 @@ class PaperVenue:
         target = self.replay_time()
         end = int(np.searchsorted(self._local, target, side="right"))
         batch = self._events[self._pos : end]
-        delivered: list[Response] = []
-        ex = self._ex
-        if len(batch):
-            ex.feed(batch, last=True)
-            while ex.advance():
-                delivered += ex.responses()
-                if ex.decision_due:
-                    ex.schedule_next_decision()
-            self._pos = end
+        delivered = self._match(batch)
+        self._pos = end
         self._set_now()
         ending = self._pos >= len(self._events) and not self.ended
         if ending:
             self.ended = True
             self._ex.close_market(DATA_ENDED)
-        delivered += ex.responses()
-        if self._unsaved or self._clock() - self._last_save >= SAVE_EVERY_NS:
+        delivered += self._ex.responses()
+        if ending:
             self.save()
-        if ending and self.on_end is not None:
-            self.on_end()  # before the last events and answers: the maker stops deciding first
-        if self._listener is not None:
-            if len(batch):
-                self._listener.on_market(batch)
-            if delivered:
-                self._listener.on_responses([(r, self._seq_of.pop(id(r), 0)) for r in delivered])
+            if self.on_end is not None:
+                self.on_end()  # before the last events and answers: the maker stops deciding first
+        self._deliver(batch, delivered)
         return not self.exhausted
 
     def seconds_to_next(self) -> float:
@@ -240,21 +290,8 @@ class PaperVenue:
         self.save()
 
     # -- durability --------------------------------------------------------------------------------
-    def save(self) -> None:
-        """The venue's state and its new fills, in one transaction."""
-        snap = self._ex.snapshot_orders()
-        seqs = [self._seq_of.get(id(r), 0) for r in snap["pending"]]
-        state = {
-            "pos": self._pos,
-            "seq": self._seq,
-            "replay": self.replay_time(),
-            "wall": self._clock(),
-            "orders": snap,
-            "pending_seqs": seqs,
-        }
-        self.store.save_paper_state(self.maker_id, pickle.dumps(state), self._unsaved)
-        self._unsaved = []
-        self._last_save = self._clock()
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "pos": self._pos, "replay": self.replay_time(), "wall": self._clock()}
 
     def _restore(self) -> None:
         blob = self.store.load_paper_state(self.maker_id)
@@ -268,10 +305,6 @@ class PaperVenue:
                 ex.responses()
                 if ex.decision_due:
                     ex.schedule_next_decision()
-        ex.restore_orders(state["orders"])
-        for r, seq in zip(ex.pending_responses(), state["pending_seqs"], strict=True):
-            if seq:
-                self._seq_of[id(r)] = seq
+        self._restore_orders(state)
         self._pos = state["pos"]
-        self._seq = state["seq"]
         self._replay0, self._wall0 = state["replay"], state["wall"]

@@ -120,6 +120,9 @@ fills = Table(
     Column("maker", Boolean, nullable=False),
     Column("position", BigInteger, nullable=False),
     Column("cash", Float, nullable=False),
+    # the venue's id of the trade (the paper venue's: its seq), so a fill is stored once per venue trade
+    Column("venue_trade_id", String(64), nullable=False),
+    UniqueConstraint("maker_id", "venue_trade_id", name="fills_venue_trade"),
 )
 positions = Table(
     "positions",
@@ -242,11 +245,20 @@ def _settings_with_units(conn: Connection) -> None:
         )
 
 
+def _add_venue_trade_ids(conn: Connection) -> None:
+    """4 -> 5: every fill keeps the venue's trade id, one fill per trade; the paper venue's fills
+    stored before are named by their sequence number, as the paper venue names them since."""
+    conn.exec_driver_sql("ALTER TABLE fills ADD COLUMN venue_trade_id VARCHAR(64) NOT NULL DEFAULT ''")
+    conn.exec_driver_sql("UPDATE fills SET venue_trade_id = CAST(seq AS VARCHAR(64))")
+    conn.exec_driver_sql("CREATE UNIQUE INDEX fills_venue_trade ON fills (maker_id, venue_trade_id)")
+
+
 # MIGRATIONS[n - 1] takes a database from version n to n + 1: append one with every schema change
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_maker_instruments,
     _add_maker_tracebacks,
     _settings_with_units,
+    _add_venue_trade_ids,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
@@ -294,6 +306,7 @@ class FillRecord:
     maker: bool
     position: int
     cash: float
+    venue_trade_id: str
 
 
 @dataclass(frozen=True)
@@ -637,7 +650,9 @@ class Store:
     # -- fills and positions ---------------------------------------------------------------------------
     def record_fill(self, maker_id: str, fill: VenueFill, position: int, cash: float, fees: float) -> bool:
         """The fill and the position it leaves, in one transaction; False (nothing written) when this
-        fill's sequence number is already stored. Fills are recorded in sequence order."""
+        fill's sequence number or its venue trade id is already stored (a fill without a trade id is
+        named by its sequence number, as the paper venue names them). Fills are recorded in sequence
+        order."""
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -653,6 +668,7 @@ class Store:
                         maker=fill.maker,
                         position=position,
                         cash=cash,
+                        venue_trade_id=fill.trade_id or str(fill.seq),
                     )
                 )
                 conn.execute(
@@ -680,10 +696,34 @@ class Store:
         with self.engine.connect() as conn:
             return [
                 FillRecord(
-                    r.seq, r.order_id, r.exch_ts, r.side, r.price, r.qty, r.fee, r.maker, r.position, r.cash
+                    r.seq,
+                    r.order_id,
+                    r.exch_ts,
+                    r.side,
+                    r.price,
+                    r.qty,
+                    r.fee,
+                    r.maker,
+                    r.position,
+                    r.cash,
+                    r.venue_trade_id,
                 )
                 for r in conn.execute(query).all()
             ]
+
+    def fill_marks(self, maker_id: str) -> tuple[set[str], int | None]:
+        """The venue trade ids of a maker's stored fills, and the exchange time (ns) of the latest:
+        what a real venue's recovery needs to fetch what came after and skip what is stored."""
+        query = select(fills.c.venue_trade_id, fills.c.exch_ts).where(fills.c.maker_id == maker_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {r.venue_trade_id for r in rows}, max((r.exch_ts for r in rows), default=None)
+
+    def last_order_id(self, maker_id: str) -> int:
+        """The highest order id a maker has used (0 for none): new ids continue after it."""
+        query = select(func.max(orders.c.order_id)).where(orders.c.maker_id == maker_id)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar() or 0
 
     # -- risk and audit ----------------------------------------------------------------------------------
     def add_risk_events(self, maker_id: str, events: list[Any]) -> None:

@@ -53,6 +53,7 @@ class VenueFill:
     left: int
     fee: float
     maker: bool
+    trade_id: str = ""  # the venue's id of the trade ('' for the paper venue: ``seq`` names it)
 
 
 class VenueListener(Protocol):

@@ -23,6 +23,7 @@ class Response:
     cash: float
     fee: float
     mid2: int  # best bid + best ask in ticks at the exchange when this happened; -1 if a side was empty
+    trade_id: str = ""  # a fill's trade id at a real venue ('' where the venue numbers fills itself)
 
     @property
     def terminal(self) -> bool:
