@@ -22,6 +22,7 @@ from rich.table import Table
 
 from quotewise.cli_live import register as register_live_commands
 from quotewise.cli_settings import STRATEGIES, ConfigFile, Pairs, flag, given, with_settings
+from quotewise.cli_venue import venue_app
 from quotewise.console import compile_notice, console, err_console, fail, warn
 from quotewise.errors import ConfigError, QuotewiseError, RunError
 from quotewise.settings import DEFAULT_STRATEGY, parse_settings
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Convert and inspect market data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(venue_app, name="venue")
 register_live_commands(app)
 
 

@@ -154,16 +154,30 @@ def engine_status() -> None:
 # -- makers -------------------------------------------------------------------------------------------
 @with_settings()
 def start(
-    venue: Annotated[str, typer.Argument(help="where to trade: paper (more venues come later)")],
+    venue: Annotated[
+        str,
+        typer.Argument(
+            help="where to trade: paper (a replayed file), or a ccxt exchange id, e.g. binanceusdm"
+        ),
+    ],
     market: Annotated[
         str | None,
         typer.Argument(
-            help="the data's market, e.g. BTCUSDT (BTC/USDT and btc-usdt match it; synthetic data is SYNTH); "
-            "default: the data's symbol"
+            help="paper: the data's market, e.g. BTCUSDT (BTC/USDT and btc-usdt match it; synthetic data "
+            "is SYNTH), default the data's symbol; an exchange: its ccxt symbol, e.g. BTC/USDT:USDT"
         ),
     ] = None,
     *,
-    data: Annotated[str, typer.Option(help="file to replay (any format mm data reads), or synthetic[:N]")],
+    data: Annotated[
+        str | None, typer.Option(help="paper: file to replay (any format mm data reads), or synthetic[:N]")
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="an exchange: send every REST and websocket request to this origin (a proxy, mm venue "
+            "serve), e.g. http://127.0.0.1:8900; 'testnet': the exchange's testnet"
+        ),
+    ] = None,
     speed: Annotated[float, typer.Option(help="replay speed, times real time")] = 1.0,
     strategy: Annotated[
         str | None,
@@ -179,7 +193,9 @@ def start(
     """Start a market maker; prints its id.
 
     Every strategy setting, risk limit and venue setting is a flag, the same as on mm backtest: the
-    command line that was backtested runs live.
+    command line that was backtested runs live. On an exchange the API keys come from
+    QW_<EXCHANGE>_API_KEY and QW_<EXCHANGE>_SECRET (or the keys file, docs/venues.md); they are sent to
+    the engine's environment, never stored.
     """
     try:
         from quotewise.settings import split_settings
@@ -192,6 +208,7 @@ def start(
         "venue": venue,
         "market": market,
         "data": data,
+        "endpoint": endpoint,
         "speed": speed,
         "strategy": strategy or file_strategy or DEFAULT_STRATEGY,
         "name": name,
@@ -199,8 +216,18 @@ def start(
         "risk": risk or None,
         **venue_values,
     }
+    if venue != "paper":
+        spec["credentials"] = _env_credentials(venue)
     maker_id = _call(lambda: _client().start(spec))
     typer.echo(maker_id)
+
+
+def _env_credentials(exchange: str) -> dict[str, str] | None:
+    """This shell's QW_<EXCHANGE>_API_KEY / _SECRET, for an engine started elsewhere (None: the engine
+    uses its own environment or keys file)."""
+    key = os.environ.get(f"QW_{exchange.upper()}_API_KEY")
+    secret = os.environ.get(f"QW_{exchange.upper()}_SECRET")
+    return {"api_key": key, "secret": secret} if key and secret else None
 
 
 def stop(maker_id: Annotated[str, typer.Argument(help="the maker's id (mm list)")]) -> None:
@@ -275,6 +302,9 @@ def status(
         table.add_row(f"quote {q['side']}", f"{q['size']:.15g} @ {q['price']:.15g} ({q['status']})")
     risk = s.get("risk", {})
     table.add_row("risk", "halted" if risk.get("halted") else "blocked" if risk.get("blocked") else "ok")
+    connection = s.get("connection")
+    if connection:  # a live exchange's (or live data's) link: docs/venues.md
+        table.add_row("venue", _connection_line(connection))
     if s["status"] == "failed":
         table.add_row("error", escape(s["reason"]))
     console.print(table)
@@ -282,6 +312,23 @@ def status(
         log = client.info.get("log")
         also = f"; logged in {log}" if log else ""
         console.print(escape(f"traceback: mm status {maker_id} --traceback prints it{also}"))
+
+
+def _connection_line(c: dict[str, Any]) -> str:
+    """``in sync, clock -3.9 ms, 2 disconnects, 1 resync, 3 rate limited`` (what is not zero)."""
+    feed, orders = c.get("feed", {}), c.get("orders", {})
+    counts = {
+        "disconnects": feed.get("disconnects"),
+        "resyncs": feed.get("resyncs"),
+        "late": feed.get("late"),
+        "timeouts": orders.get("timeouts"),
+        "reconciles": orders.get("reconciles"),
+        "rate limited": c.get("rate_limited"),
+    }
+    parts = ["in sync" if c.get("trusted") else f"paused ({feed.get('last_reason') or 'connecting'})"]
+    parts.append(f"clock {c.get('clock_offset_ms', 0):+.1f} ms")
+    parts += [f"{n} {name}" for name, n in counts.items() if n]
+    return escape(", ".join(parts))
 
 
 @with_settings(venue=False)

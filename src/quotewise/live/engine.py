@@ -20,9 +20,9 @@ import secrets
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live.lane import Lane
@@ -30,6 +30,8 @@ from quotewise.live.maker import Maker
 from quotewise.live.paper import PaperVenue
 from quotewise.live.scheduler import Scheduler
 from quotewise.live.store import FillRecord, MakerRecord, OrderRecord, Store
+from quotewise.live.venues import is_exchange, live_market
+from quotewise.live.venues.endpoint import endpoint_origins
 from quotewise.logs import kv
 from quotewise.model.instrument import Instrument
 from quotewise.quoting.base import resolve_size
@@ -59,12 +61,27 @@ class UnknownMaker(QuotewiseError):
 
 
 class MakerSpec(VenueSettings):
-    """What ``mm start`` asks for: the market, the strategy with its params, the risk limits, and the
-    paper venue's settings (those of ``mm backtest``'s simulated venue, by the same names)."""
+    """What ``mm start`` asks for: the venue and market, the strategy with its params, the risk
+    limits, and the paper venue's settings (those of ``mm backtest``'s simulated venue, by the same
+    names). ``venue`` is ``paper`` (a data file replayed through our simulator) or a ccxt exchange id
+    (``binanceusdm``: real orders, with ``market`` a ccxt symbol such as ``BTC/USDT:USDT``)."""
 
-    venue: Literal["paper"] = "paper"
-    market: str | None = Field(None, min_length=1, description="the data's symbol (default: taken from it)")
-    data: str = Field(min_length=1, description="file to replay, or 'synthetic[:N]'")
+    venue: str = Field("paper", min_length=1, description="paper, or a ccxt exchange id")
+    market: str | None = Field(
+        None, min_length=1, description="the data's symbol, or the exchange's (default: the data's)"
+    )
+    data: str | None = Field(None, min_length=1, description="file to replay, or 'synthetic[:N]'")
+    endpoint: str | None = Field(
+        None,
+        description="send every REST and websocket request of the exchange to this origin (an emulator, "
+        "a proxy); 'testnet': the exchange's testnet",
+    )
+    credentials: dict[str, str] | None = Field(
+        None,
+        exclude=True,  # never stored, audited or shown: used to connect, then dropped
+        repr=False,
+        description="{api_key, secret} for the exchange (default: the engine's environment or keys file)",
+    )
     speed: float = Field(1.0, gt=0, description="replay speed, times real time")
     strategy: str = DEFAULT_STRATEGY
     name: str | None = Field(
@@ -72,6 +89,37 @@ class MakerSpec(VenueSettings):
     )
     params: dict[str, Any] = Field(default_factory=dict)
     risk: dict[str, Any] | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if value is not None and value != "testnet":
+            try:
+                endpoint_origins(value)  # anything but http(s)://HOST:PORT is refused by name
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _venue_and_market(self) -> MakerSpec:
+        if self.venue == "paper":
+            if self.data is None and live_market(self.market) is None:
+                raise ValueError(
+                    "the paper venue replays a file (--data FILE, or synthetic) or trades an exchange's "
+                    "live market (EXCHANGE:SYMBOL, e.g. binanceusdm:BTC/USDT:USDT)"
+                )
+            if self.endpoint is not None and self.data is not None:
+                raise ValueError("--endpoint is for an exchange's live market, not a replayed file")
+            return self
+        if not is_exchange(self.venue):
+            raise ValueError(
+                f"unknown venue {self.venue!r}: paper, or a ccxt exchange id such as binanceusdm"
+            )
+        if self.market is None:
+            raise ValueError(f"{self.venue} needs a market: its ccxt symbol, e.g. BTC/USDT:USDT")
+        if self.data is not None:
+            raise ValueError(f"--data is for the paper venue; {self.venue} trades its live market")
+        return self
 
     def venue_settings(self) -> VenueSettings:
         return VenueSettings(**self.model_dump(include=set(VenueSettings.model_fields)))
@@ -106,6 +154,7 @@ def fill_row(fill: FillRecord, inst: Instrument) -> dict[str, Any]:
         "size": inst.qty(fill.qty),
         "fee": fill.fee,
         "liquidity": "maker" if fill.maker else "taker",
+        "trade_id": fill.venue_trade_id,
         "position": inst.qty(fill.position),
         "cash": fill.cash,
     }
@@ -134,7 +183,7 @@ class LiveEngine:
         open_orders = self.store.open_orders()
         for rec in self.store.makers(status="running"):
             try:
-                report = self._launch(rec, open_orders.get(rec.maker_id, []))
+                report = await self._launch(rec, open_orders.get(rec.maker_id, []))
             except QuotewiseError as exc:
                 self.store.set_status(rec.maker_id, "failed", f"could not resume: {exc}")
                 self.store.audit("engine", "resume_failed", rec.maker_id, {"error": str(exc)})
@@ -154,19 +203,26 @@ class LiveEngine:
         maker_id = spec.name or "mm-" + secrets.token_hex(3)
         if self.store.maker(maker_id) is not None:
             raise ConfigError(f"there is a maker named {maker_id} already (mm list shows them)")
-        # reading the data (and compiling the simulator the first time) takes seconds: off the loop,
-        # so the running makers keep quoting meanwhile
-        venue = await asyncio.to_thread(
-            PaperVenue, maker_id, spec.data, self.store, spec.speed, settings=settings, clock=self.clock
+        venue = await self._open_venue(
+            maker_id,
+            spec.venue,
+            spec.market,
+            spec.data,
+            spec.endpoint,
+            spec.speed,
+            settings,
+            spec.credentials,
         )
-        market = market_name(spec.market, venue.instrument.symbol, spec.data)
+        market = (
+            spec.market if spec.data is None else market_name(spec.market, venue.instrument.symbol, spec.data)
+        )
         resolve_size(strategy, venue.instrument, venue.start_price)
         params = strategy.params.model_dump(mode="json")
         self.store.add_maker(
             maker_id,
             spec.venue,
             market,
-            spec.data,
+            spec.data or spec.endpoint or "",
             spec.speed,
             spec.strategy,
             params,
@@ -185,10 +241,11 @@ class LiveEngine:
 
     async def stop_maker(self, maker_id: str, actor: str = "api", reason: str = "operator stop") -> dict:
         maker = self._maker(maker_id)
-        left = await maker.cancel_all(reason, STOP_WAIT_S)
+        left = await maker.cancel_all(reason, self._stop_wait(maker))
+        await self._last_look(maker)
         maker.end("stopped")
         await self._end_tasks(maker_id)
-        maker.venue.close()
+        await self._close_venue(maker.venue)
         self.store.set_status(maker_id, "stopped", reason)
         self.store.audit(actor, "stop", maker_id, {"orders_left": left})
         logger.info("maker stopped", extra=kv(maker=maker_id, actor=actor, reason=reason, orders_left=left))
@@ -199,11 +256,12 @@ class LiveEngine:
         stay ``running`` in the store, so the next start resumes them."""
         live = [m for m in self.makers.values() if m.state == "running"]
         if cancel_orders:
-            await asyncio.gather(*(m.cancel_all("engine shutdown", STOP_WAIT_S) for m in live))
+            await asyncio.gather(*(m.cancel_all("engine shutdown", self._stop_wait(m)) for m in live))
+            await asyncio.gather(*(self._last_look(m) for m in live))
         for maker_id in list(self._tasks):
             await self._end_tasks(maker_id)
         for m in live:
-            m.venue.close()
+            await self._close_venue(m.venue)
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -275,19 +333,114 @@ class LiveEngine:
             raise ConfigError(f"maker {maker_id} is not running (status {self._record(maker_id).status})")
         return maker
 
-    def _launch(self, rec: MakerRecord, open_orders: list[OrderRecord]) -> dict[str, int]:
+    async def _open_venue(
+        self,
+        maker_id: str,
+        venue: str,
+        market: str | None,
+        data: str | None,
+        endpoint: str | None,
+        speed: float,
+        settings: VenueSettings,
+        credentials: dict[str, str] | None = None,
+        resume: bool = False,
+    ) -> Any:
+        """The venue a maker trades on: the paper venue on a data file, or a real exchange (keys from
+        the environment or the keys file, every request to ``endpoint`` when given), connected and
+        reconciled with what the store holds."""
+        if venue == "paper" and data is None:
+            return await self._live_paper(maker_id, market or "", endpoint, settings, resume)
+        if venue == "paper":
+            # reading the data (and compiling the simulator the first time) takes seconds: off the
+            # loop, so the running makers keep quoting meanwhile
+            return await asyncio.to_thread(
+                PaperVenue,
+                maker_id,
+                data,
+                self.store,
+                speed,
+                settings=settings,
+                clock=self.clock,
+                resume=resume,
+            )
+        from quotewise.live.venues.ccxt_venue import CcxtVenue, open_exchange
+        from quotewise.live.venues.keys import Keys, load_keys
+
+        rec = self.store.maker(maker_id)  # None for a new maker
+        trade_ids, last_fill_ns = self.store.fill_marks(maker_id)
+        position = self.store.position(maker_id)
+        since_ns = last_fill_ns or (rec.created_at if rec is not None else time.time_ns())
+        keys = Keys(**credentials, source="the request") if credentials else load_keys(venue)
+        exchange = open_exchange(venue, keys, endpoint)
+        live = CcxtVenue(
+            maker_id,
+            exchange,
+            market or "",
+            trade_ids=trade_ids,
+            last_seq=position.last_seq if position is not None else 0,
+            next_order_id=self.store.last_order_id(maker_id) + 1,
+            since_ms=since_ns // 1_000_000,
+        )
+        await self._connect(live, exchange)
+        return live
+
+    async def _live_paper(
+        self, maker_id: str, market: str, endpoint: str | None, settings: VenueSettings, resume: bool
+    ) -> Any:
+        """Our simulator on an exchange's live streams (no keys: the market is only read)."""
+        from quotewise.live.venues.ccxt_venue import open_exchange
+        from quotewise.live.venues.live_paper import LivePaperVenue
+
+        exchange_id, symbol = live_market(market) or ("", "")
+        exchange = open_exchange(exchange_id, None, endpoint)
+        venue = LivePaperVenue(maker_id, exchange, symbol, self.store, settings, resume=resume)
+        await self._connect(venue, exchange)
+        return venue
+
+    async def _connect(self, venue: Any, exchange: Any) -> None:
+        """``venue.connect()``; on failure the exchange's connections are closed and a ccxt error
+        becomes one line naming the exchange."""
+        try:
+            await venue.connect()
+        except Exception as exc:
+            await exchange.close()
+            if isinstance(exc, QuotewiseError):
+                raise
+            raise ConfigError(f"{exchange.id}: {exc!r}") from exc
+
+    @staticmethod
+    def _stop_wait(maker: Maker) -> float:
+        """How long a stop waits for cancels confirmed: a real venue's may pass backoffs, reconnects."""
+        return float(getattr(maker.venue, "stop_wait_s", STOP_WAIT_S))
+
+    async def _last_look(self, maker: Maker) -> None:
+        """A real venue's fills the stream had not brought by the stop, stored before the venue closes."""
+        catch_up = getattr(maker.venue, "catch_up", None)
+        if catch_up is None:
+            return
+        await catch_up()
+        await asyncio.sleep(0)  # what it found reaches the maker on the next turn of the loop
+        maker.process_inputs()
+        maker.persist_orders()
+
+    async def _close_venue(self, venue: Any) -> None:
+        """A venue's last words (the paper venue saves; an exchange's connections close)."""
+        closing = getattr(venue, "aclose", None)
+        if closing is not None:
+            await closing()
+        else:
+            venue.close()
+
+    async def _launch(self, rec: MakerRecord, open_orders: list[OrderRecord]) -> dict[str, int]:
         """Rebuild a maker the store has as running, with its open orders as the store last knew them."""
         strategy = make_strategy(rec.strategy, rec.params)
         risk = risk_config(rec.risk)
         settings = VenueSettings(**rec.sim)
-        venue = PaperVenue(
-            rec.maker_id,
-            rec.data_path,
-            self.store,
-            rec.speed,
-            settings=settings,
-            clock=self.clock,
-            resume=True,
+        on_file = rec.venue == "paper" and live_market(rec.market) is None
+        data = rec.data_path if on_file else None
+        endpoint = None if on_file else rec.data_path or None
+        venue = await self._open_venue(
+            rec.maker_id, rec.venue, rec.market, data, endpoint, rec.speed, settings, resume=True
         )
         maker = Maker(rec.maker_id, venue, self.store, strategy, risk, self.scheduler)
         report = maker.resume_from(self.store.position(rec.maker_id), open_orders)

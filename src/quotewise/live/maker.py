@@ -354,7 +354,9 @@ class Maker:
         """The decision core's hook: a fill is committed to the store, with the position, cash and fees
         it leaves, before anything acts on it; False when the store already had it."""
         f = fill
-        row = VenueFill(seq, f.order_id, f.exch_ts, f.side, f.price, f.qty, f.left, f.fee, f.maker)
+        row = VenueFill(
+            seq, f.order_id, f.exch_ts, f.side, f.price, f.qty, f.left, f.fee, f.maker, f.trade_id
+        )
         return self.store.record_fill(self.maker_id, row, after.position, after.cash, after.fees)
 
     def _take_config(self) -> None:
@@ -553,6 +555,7 @@ class Maker:
             "market_time": self.venue.now,
             "slow_strategy": self.offload,
             "mean_decision_us": 1e6 * self.decision_seconds / self.decisions if self.decisions else None,
+            "connection": self.venue.status() if hasattr(self.venue, "status") else None,
             "risk": {
                 "enabled": guard is not None,
                 "blocked": bool(guard is not None and guard.blocked),
