@@ -141,3 +141,17 @@ def test_invalid_settings_are_refused_on_start_and_config_and_change_nothing(sto
         assert patched.status_code == 422 and says in patched.json()["detail"]
         assert api.get(f"/makers/{maker_id}/config").json() == before
         assert len(store.audit_rows(maker_id)) == audited
+
+
+def test_a_refused_request_never_echoes_what_was_sent(store):
+    """An invalid start answers where and what was wrong, never the values: a request may carry an
+    exchange's API secret."""
+    secret = "SECRET-NOT-TO-ECHO-42"
+    with engine_api(store) as api:
+        for body in (
+            {"venue": "nowhere", "market": "BTC/USDT", "credentials": {"api_key": "k", "secret": secret}},
+            {"venue": "binanceusdm", "market": "BTC/USDT:USDT", "credentials": {"secret": secret}},
+        ):
+            r = api.post("/makers", json=body)
+            assert r.status_code == 422 and secret not in r.text
+            assert r.json()["detail"][0]["msg"]

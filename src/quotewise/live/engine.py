@@ -1,5 +1,8 @@
 """The live engine: many market makers in one asyncio event loop, their state in the store.
 
+A maker's venue is the paper venue (a file replayed through our simulator), our simulator on an
+exchange's live streams, or a real exchange through ccxt (:mod:`quotewise.live.venues`).
+
 Each maker runs as its own task beside its venue's task (a built-in strategy mostly takes its turns
 in the venue's callback, the task keeping its timers). A maker that raises is marked ``failed``
 (its orders cancelled, the error stored) and the others go on. Every operator action is written to
@@ -98,6 +101,13 @@ class MakerSpec(VenueSettings):
                 endpoint_origins(value)  # anything but http(s)://HOST:PORT is refused by name
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("credentials")
+    @classmethod
+    def _key_pair(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and (set(value) != {"api_key", "secret"} or not all(value.values())):
+            raise ValueError("credentials are {api_key, secret}, both given")  # never echo them back
         return value
 
     @model_validator(mode="after")

@@ -219,6 +219,10 @@ class Maker:
         unknown = [oid for oid in at_venue if oid not in om.orders]
         for oid in unknown:
             self.venue.cancel(oid)
+        if getattr(self.venue, "resend_cancels", False):  # a cancel sent before the crash may be lost
+            for o in om.orders.values():
+                if o.status == "pending_cancel" and o.order_id in at_venue:
+                    self.venue.cancel(o.order_id)
         self.store.flush_orders()
         return {"fills_recovered": recovered, "orders_closed": len(closed), "unknown_cancelled": len(unknown)}
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
@@ -81,6 +82,15 @@ def create_app(
     @app.exception_handler(ConfigError)
     async def _invalid(_: Request, exc: ConfigError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # where and what, never the value sent: a request may carry an exchange's API secret
+        errors = [
+            {"loc": e.get("loc", []), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(QuotewiseError)
     async def _refused(_: Request, exc: QuotewiseError) -> JSONResponse:

@@ -207,6 +207,7 @@ class _Order:
     placing: bool = True  # the place request has not been answered yet
     cancel_wanted: bool = False
     done: bool = False
+    acked_at: float = 0.0  # monotonic time the exchange's answer to the place arrived
 
 
 class CcxtVenue:
@@ -215,6 +216,7 @@ class CcxtVenue:
 
     strict_order_count = True  # the order manager never has more orders alive per side than quotes
     stop_wait_s = 10.0  # a stop waits this long for cancels confirmed (through backoffs and reconnects)
+    resend_cancels = True  # on resume: a cancel asked for before a crash may never have been sent
 
     def __init__(
         self,
@@ -399,8 +401,11 @@ class CcxtVenue:
             task.cancel()
 
     async def aclose(self) -> None:
-        """Requests in flight end, then the exchange's connections close."""
+        """Requests in flight end, the dead-man switch is disarmed (a stopped maker's countdown would
+        cancel the symbol's orders later), then the exchange's connections close."""
         self.close()
+        if self.deadman_ms and hasattr(self, "market"):
+            await self._arm_deadman(0)
         await self.exchange.close()
 
     def status(self) -> dict[str, Any]:
@@ -488,6 +493,7 @@ class CcxtVenue:
     def _acknowledged(self, order_id: int, placed: dict[str, Any]) -> None:
         order = self._orders[order_id]
         order.placing = False
+        order.acked_at = time.monotonic()
         order.exchange_id = str(placed["id"])
         self._by_exchange_id[order.exchange_id] = order_id
         status = placed.get("status")
@@ -608,6 +614,7 @@ class CcxtVenue:
         backoff = Backoff()
         while True:
             try:  # open orders first: an order that fills after this still looks open, not cancelled
+                asked = time.monotonic()
                 open_now = await self.exchange.fetch_open_orders(self.symbol)
                 trades = await self._book_missed_fills()
                 break
@@ -616,7 +623,10 @@ class CcxtVenue:
                 await asyncio.sleep(backoff.next())
         at_venue = {self._our_id(o): o for o in open_now}
         for order_id, order in list(self._orders.items()):
-            if not order.done and not order.placing and order_id not in at_venue:
+            # gone from the exchange: closed; but not one answered after the list was asked for (it
+            # may have arrived after), nor one being cancelled (its cancel says how it ended)
+            settled = not order.placing and order.acked_at < asked and not order.cancel_wanted
+            if not order.done and settled and order_id not in at_venue:
                 self._closed(order_id, "cancelled")
         for order_id in at_venue:
             if order_id is not None and (order_id not in self._orders or self._orders[order_id].done):
@@ -736,17 +746,25 @@ class CcxtVenue:
 
     # -- the dead-man switch ------------------------------------------------------------------------------
     async def _keep_deadman(self) -> None:
-        """Renew the exchange's cancel-all countdown; where there is none, orders are cancelled on
-        every reconnect instead (the reconciliation)."""
-        method = BINANCE_DEADMAN.get(self.exchange.id)
-        if method is None and not self.exchange.has.get("cancelAllOrdersAfter"):
-            return
+        """Renew the exchange's cancel-all countdown (a third of it apart; a failed renewal is tried
+        again after a second); where there is none, every dropped stream pulls our quotes instead."""
         while True:
-            with contextlib.suppress(ccxt.NetworkError, ccxt.ExchangeError):
-                if method is not None:
-                    await getattr(self.exchange, method)(
-                        {"symbol": self.market["id"], "countdownTime": self.deadman_ms}
-                    )
-                else:
-                    await self.exchange.cancel_all_orders_after(self.deadman_ms)
-            await asyncio.sleep(self.deadman_ms / 3000)
+            renewed = await self._arm_deadman(self.deadman_ms)
+            await asyncio.sleep(self.deadman_ms / 3000 if renewed else 1.0)
+
+    async def _arm_deadman(self, countdown_ms: int) -> bool:
+        """Set the countdown (0 disarms it); False when the exchange has none or did not take it."""
+        method = BINANCE_DEADMAN.get(self.exchange.id)
+        try:
+            if method is not None:
+                await getattr(self.exchange, method)(
+                    {"symbol": self.market["id"], "countdownTime": countdown_ms}
+                )
+            elif self.exchange.has.get("cancelAllOrdersAfter"):
+                await self.exchange.cancel_all_orders_after(countdown_ms)
+            else:
+                return False
+        except (ccxt.NetworkError, ccxt.ExchangeError) as exc:
+            logger.warning("dead-man switch not renewed", extra=kv(maker=self.maker_id, error=str(exc)[:200]))
+            return False
+        return True
