@@ -383,3 +383,69 @@ def test_any_other_exchange_is_read_through_ccxt_pros_own_book():
                 await exchange.close()
 
     asyncio.run(scenario())
+
+
+class ListRace:
+    """A stand-in exchange for one reconciliation: while its open-orders answer is on the way, the
+    answer to one of our places arrives (the order reached the exchange after the list was taken)."""
+
+    id = "stand-in"
+    apiKey = ""
+    urls: dict = {"api": {}}  # noqa: RUF012 (read by budget_for)
+
+    def __init__(self) -> None:
+        self.venue: CcxtVenue | None = None
+
+    async def fetch_open_orders(self, symbol: str) -> list:
+        assert self.venue is not None
+        self.venue._acknowledged(2, {"id": "x2", "status": "open"})
+        return []
+
+    async def fetch_my_trades(self, symbol: str, since: int, limit: int) -> list:
+        return []
+
+
+def test_a_reconcile_closes_only_orders_answered_before_the_list_was_asked_for():
+    from quotewise.live.venues.ccxt_venue import _Order
+
+    async def scenario() -> None:
+        exchange = ListRace()
+        venue = CcxtVenue("m1", exchange, MARKET, since_ms=0)
+        exchange.venue = venue
+        venue._orders[1] = _Order(BID, 100, 1, 1, "x1", placing=False)  # acknowledged long before
+        venue._orders[2] = _Order(-BID, 101, 1, 1)  # its place still on the way
+        await venue._reconcile("test")
+        assert venue._orders[1].done  # gone from the exchange: closed
+        assert not venue._orders[2].done  # answered after the list was asked for: left open
+        assert venue._orders_trusted  # reconciled: places may go out again once the book is in sync
+
+    asyncio.run(scenario())
+
+
+class SlowCancel(ListRace):
+    """A stand-in exchange whose cancels take a while to be answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled = asyncio.Event()
+
+    async def cancel_order(self, order_id: Any, symbol: str, params: dict) -> dict:
+        await self.cancelled.wait()
+        return {}
+
+
+def test_an_order_of_ours_we_did_not_know_blocks_places_until_it_is_cancelled():
+    async def scenario() -> None:
+        exchange = SlowCancel()
+        venue = CcxtVenue("m1", exchange, MARKET, since_ms=0)
+        answers = Answers()
+        venue.subscribe(answers)
+        venue._book_trusted = venue._orders_trusted = True
+        venue.cancel(99)  # open at the exchange, unknown here (placed just before a crash)
+        venue.place(BID, 100, 1)
+        await until(lambda: answers.rejected, 5, "the place refused")
+        assert answers.rejected[0].reason == "reconciling orders"
+        exchange.cancelled.set()
+        await until(lambda: venue.trusted, 5, "the stray order gone")
+
+    asyncio.run(scenario())
