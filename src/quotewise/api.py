@@ -175,6 +175,7 @@ def backtest(
     report: bool = False,
     progress: Callable[[int], None] | None = None,
     compiled: bool | None = None,
+    resolve: str | None = None,
     **settings: Any,
 ) -> Backtest:
     """Run one market-making backtest and return its :class:`Backtest`.
@@ -184,7 +185,9 @@ def backtest(
     strategy's settings, risk limits (joined with ``risk``) and the simulated venue's settings by
     name: ``spread=2, interval="5s", max_pos=5, latency_entry="2ms", queue="prob", maker_fee="-0.2bp"``
     (``mm backtest --help`` lists them all). With ``out`` the outputs are written there as the run
-    goes (and ``report.html`` with ``report=True``); without, they are kept in memory.
+    goes (and ``report.html`` with ``report=True``); without, they are kept in memory. ``resolve``
+    (``"yes"``, ``"no"`` or a file saying which) settles a binary-outcome market's final position at 1
+    or 0 per share; without it, a resolution in the data is used (docs/prediction-markets.md).
     """
     from quotewise.backtest.runner import run_backtest
     from quotewise.quoting.base import Strategy as StrategyBase
@@ -213,5 +216,15 @@ def backtest(
         source = data
     sim = venue.sim_config(source.l3, strat.interval_ns)
     return Backtest(
-        run_backtest(source, strat, sim, out, progress=progress, report=report, risk=guard, compiled=compiled)
+        run_backtest(
+            source,
+            strat,
+            sim,
+            out,
+            progress=progress,
+            report=report,
+            risk=guard,
+            compiled=compiled,
+            resolve=resolve,
+        )
     )

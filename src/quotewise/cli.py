@@ -122,10 +122,17 @@ def print_summary(summary: dict, out_dir: Path | None) -> None:
     if risk.get("config") is not None:
         taken = ", ".join(f"{n} {action}" for action, n in risk["actions"].items() if n)
         rows.append(("Risk actions", taken or "none"))
+    settled = summary.get("settlement")
+    if settled:
+        rows.insert(
+            1, (f"Settled at {settled['price']:g} a share ({settled['source']})", _money(settled["pnl"]))
+        )
     attribution = summary.get("attribution")
     if attribution:
-        parts = (attribution["spread_capture"], attribution["inventory"], attribution["fees"])
-        rows.append(("P&L = spread + inventory + fees", " + ".join(_money(x) for x in parts)))
+        names = ["spread", "inventory", "fees"] + (["settlement"] if settled else [])
+        parts = [attribution["spread_capture"], attribution["inventory"], attribution["fees"]]
+        parts += [attribution["settlement"]] if settled else []
+        rows.append((f"P&L = {' + '.join(names)}", " + ".join(_money(x) for x in parts)))
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
@@ -279,6 +286,13 @@ def backtest(
     out: Annotated[
         Path | None, typer.Option(help="output directory (default: runs/<name or strategy>-<time>)")
     ] = None,
+    resolve: Annotated[
+        str | None,
+        typer.Option(
+            help="a binary-outcome market's result: yes, no, or a file saying which; the final position "
+            "is settled at 1 or 0 per share (default: the data's market_resolved, if any)"
+        ),
+    ] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
     debug: Annotated[bool, typer.Option(help="print the full traceback when a strategy raises")] = False,
@@ -311,7 +325,7 @@ def backtest(
             out_dir = base if len(specs) == 1 else base / spec.label
             run = {k: v for k, v in spec.settings.items() if k not in LISTING_FIELDS}
             if quiet:
-                result = qw.backtest(src, spec.strategy, out=out_dir, report=report, **run)
+                result = qw.backtest(src, spec.strategy, out=out_dir, report=report, resolve=resolve, **run)
             else:
                 with _progress() as bar:
                     task = bar.add_task(spec.label, total=src.n_events)
@@ -320,6 +334,7 @@ def backtest(
                         spec.strategy,
                         out=out_dir,
                         report=report,
+                        resolve=resolve,
                         progress=lambda n, t=task: bar.update(t, completed=n),
                         **run,
                     )

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from quotewise.analytics.attribution import attribute, final_mark, run_instrument
+from quotewise.analytics.attribution import attribute, final_mark, run_instrument, settlement_price
 from quotewise.analytics.metrics import compute_metrics
 from quotewise.analytics.report import SUMMARY_FILE, load_run
 
@@ -42,7 +42,13 @@ def summarize_run(run_dir: str | Path) -> dict[str, Any]:
     """Add ``attribution`` and ``metrics`` to ``run_dir/summary.json`` (other keys kept); return it."""
     run = load_run(run_dir, ANALYSIS_ORDER_COLUMNS, ANALYSIS_EQUITY_COLUMNS)
     mark = final_mark(run.summary, run.equity)
-    attribution = attribute(run.fills, mark, run.equity, run_instrument(run.summary))
+    attribution = attribute(
+        run.fills,
+        mark,
+        run.equity,
+        run_instrument(run.summary),
+        settlement_price=settlement_price(run.summary),
+    )
     metrics = compute_metrics(run.fills, run.orders, run.equity)
     summary = _finite({**run.summary, "attribution": attribution.to_dict(), "metrics": metrics.to_dict()})
     (run.run_dir / SUMMARY_FILE).write_text(

@@ -19,6 +19,12 @@ Identity: the engine's P&L is ``cash + P v(M)`` with ``cash = -sum s_i q_i v(p_i
       = sum s_i q_i v(m_i) - sum s_i q_i v(p_i) + P v(M) - sum s_i q_i v(m_i) - sum f_i
       = cash + P v(M) = total_pnl.
 
+A binary-outcome market that resolved pays s per share (1 or 0) instead of the last mid: a fourth part,
+
+    settlement     = P (v(s) - v(M))                 settling the final position instead of marking it
+
+and the identity reads spread_capture + inventory + fees + settlement = cash + P v(s) = total_pnl.
+
 For a linear contract of size 1, v(x) = x and the parts read as usual (``sum s_i q_i (m_i - p_i)``).
 The m_i terms cancel whatever they are, which is why a fill without a mid may use its own price
 (zero edge, all of its result counted as inventory) without breaking the identity. When the run never
@@ -47,11 +53,13 @@ ADVERSE_HORIZON_S = 5
 
 @dataclass(frozen=True)
 class Attribution:
-    """The P&L split; ``spread_capture + inventory + fees == total`` (up to float rounding)."""
+    """The P&L split; ``spread_capture + inventory + fees + settlement == total`` (up to float
+    rounding; ``settlement`` is 0 for a market that did not resolve)."""
 
     spread_capture: float
     inventory: float
     fees: float
+    settlement: float
     total: float
     adverse_selection: float
     adverse_horizon_s: int
@@ -102,9 +110,11 @@ def attribute(
     equity: pd.DataFrame,
     instrument: Instrument | None = None,
     adverse_horizon_s: int = ADVERSE_HORIZON_S,
+    settlement_price: float | None = None,
 ) -> Attribution:
     """Split the run's P&L (see the module docstring for the formulas and the identity); money in
-    the settlement currency of ``instrument`` (default: a linear contract of size 1)."""
+    the settlement currency of ``instrument`` (default: a linear contract of size 1);
+    ``settlement_price``: what each share paid when the market resolved (None: it did not)."""
     v = (instrument or Instrument()).unit_value
     side = fills["side"].to_numpy(dtype=np.float64, na_value=np.nan)
     size = fills["size"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -117,6 +127,9 @@ def attribute(
     spread = math.fsum(signed * (mid - v(price)))
     inventory = (position * v(final_mid) if marked else 0.0) - math.fsum(signed * mid)
     fees = 0.0 - math.fsum(fee)  # not -fsum: a fee-free run shows 0.00, not -0.00
+    settled = 0.0
+    if settlement_price is not None:
+        settled = position * (v(settlement_price) - (v(final_mid) if marked else 0.0))
     later = mid_as_of(equity, fills["exch_ts"].to_numpy(dtype=np.int64) + adverse_horizon_s * SECOND_NS)
     known = ~np.isnan(later)
     adverse = math.fsum(signed[known] * (v(later[known]) - mid[known]))
@@ -125,7 +138,8 @@ def attribute(
         spread_capture=spread,
         inventory=inventory,
         fees=fees,
-        total=spread + inventory + fees,
+        settlement=settled,
+        total=spread + inventory + fees + settled,
         adverse_selection=adverse,
         adverse_horizon_s=adverse_horizon_s,
         fills=len(fills),
@@ -141,6 +155,12 @@ def final_mark(summary: dict[str, Any], equity: pd.DataFrame) -> float:
     mids = equity["mid"].to_numpy(dtype=np.float64, na_value=np.nan) if len(equity) else np.zeros(0)
     mids = mids[~np.isnan(mids)]
     return float(mids[-1]) if len(mids) else math.nan
+
+
+def settlement_price(summary: dict[str, Any]) -> float | None:
+    """The price a run's position was settled at (summary ``settlement``), None when it was not."""
+    settled = summary.get("settlement")
+    return float(settled["price"]) if isinstance(settled, dict) and settled.get("price") is not None else None
 
 
 def run_instrument(summary: dict[str, Any]) -> Instrument:

@@ -25,7 +25,13 @@ import pyarrow.parquet as pq
 from plotly.subplots import make_subplots
 
 from quotewise import __version__
-from quotewise.analytics.attribution import Attribution, attribute, final_mark, run_instrument
+from quotewise.analytics.attribution import (
+    Attribution,
+    attribute,
+    final_mark,
+    run_instrument,
+    settlement_price,
+)
 from quotewise.analytics.metrics import (
     ADVERSE_HORIZON_S,
     MARKOUT_HORIZONS_S,
@@ -156,6 +162,7 @@ ATTRIBUTION_COLORS = {
     "Inventory": "#7a4fa3",
     "of which 5 s adverse selection": "#c297ff",
     "Fees": "#bf8700",
+    "Settlement": "#cf222e",
     "Total P&L": "#2f5d8a",
 }
 
@@ -315,7 +322,13 @@ def render_report(run: RunData, *, max_points: int = MAX_POINTS, max_fills: int 
     """The report page as one HTML string (plotly.js inlined once, no external references)."""
     summary = run.summary
     instrument = _instrument(summary)
-    attribution = attribute(run.fills, final_mark(summary, run.equity), run.equity, run_instrument(summary))
+    attribution = attribute(
+        run.fills,
+        final_mark(summary, run.equity),
+        run.equity,
+        run_instrument(summary),
+        settlement_price=settlement_price(summary),
+    )
     metrics = compute_metrics(run.fills, run.orders, run.equity)
     figure, notes = build_figure(run, max_points=max_points, max_fills=max_fills)
     # the first chart carries the plotly.js bundle; the later ones run after it in document order
@@ -721,6 +734,11 @@ def _markout_figure(metrics: Metrics) -> go.Figure:
     return fig
 
 
+def _settled(attribution: Attribution) -> str:
+    """`` + settlement`` where the run settled a resolved market's position."""
+    return " + settlement" if attribution.settlement else ""
+
+
 def _attribution_figure(attribution: Attribution) -> go.Figure:
     """The P&L split as bars; the adverse-selection bar is hatched because it is part of inventory."""
     bars = (
@@ -732,7 +750,12 @@ def _attribution_figure(attribution: Attribution) -> go.Figure:
             "Σ side·size·(mid 5 s later − mid at fill), included in inventory",
         ),
         ("Fees", attribution.fees, "−Σ fee (rebates count positive)"),
-        ("Total P&L", attribution.total, "spread capture + inventory + fees"),
+        *(
+            [("Settlement", attribution.settlement, "final position·(settlement price − final mid)")]
+            if attribution.settlement
+            else []
+        ),
+        ("Total P&L", attribution.total, f"spread capture + inventory + fees{_settled(attribution)}"),
     )
     labels = [label for label, _, _ in bars]
     values = [value for _, value, _ in bars]
@@ -742,7 +765,7 @@ def _attribution_figure(attribution: Attribution) -> go.Figure:
             y=values,
             marker={
                 "color": [ATTRIBUTION_COLORS[label] for label in labels],
-                "pattern": {"shape": ["", "", "/", "", ""]},
+                "pattern": {"shape": ["/" if label.startswith("of which") else "" for label in labels]},
             },
             text=[fmt_money(value, signed=True) for value in values],
             textposition="outside",
@@ -1018,12 +1041,12 @@ def _fmt_time(iso: str | None) -> str:
 def _attribution_rows(attribution: Attribution, summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The P&L split, with its check against the engine's total and the adverse-selection diagnostic."""
     engine_total = _number(summary.get("total_pnl"))
+    parts = f"spread capture + inventory + fees{_settled(attribution)}"
     if engine_total is None:
-        check = "spread capture + inventory + fees"
+        check = parts
     else:
         gap = attribution.total - engine_total
-        check = f"spread capture + inventory + fees; engine total P&L {fmt_money(engine_total, signed=True)}"
-        check += f", difference {gap:.3g}"
+        check = f"{parts}; engine total P&L {fmt_money(engine_total, signed=True)}, difference {gap:.3g}"
     rows = [
         (
             "Spread capture",
@@ -1042,8 +1065,18 @@ def _attribution_rows(attribution: Attribution, summary: dict[str, Any]) -> list
             "negative = the market moved against our fills",
         ),
         ("Fees", fmt_money(attribution.fees, signed=True), "−Σ fee: rebates count positive"),
-        ("Total P&L", fmt_money(attribution.total, signed=True), check),
     ]
+    settled = summary.get("settlement")
+    if isinstance(settled, dict):
+        rows.append(
+            (
+                "Settlement",
+                fmt_money(attribution.settlement, signed=True),
+                f"final position·(settlement price {settled.get('price')} − final mid), from "
+                f"{settled.get('source', 'the run')}",
+            )
+        )
+    rows.append(("Total P&L", fmt_money(attribution.total, signed=True), check))
     if attribution.fills_without_mid:
         rows.append(
             (

@@ -29,6 +29,7 @@ from quotewise.backtest.outputs import (
     equity_table,
     rows_table,
 )
+from quotewise.backtest.settlement import settlement
 from quotewise.backtest.source import DataSource
 from quotewise.book.view import MAX_VIEW_EVENTS, MarketView
 from quotewise.errors import ConfigError, QuotewiseError, RunError
@@ -188,6 +189,7 @@ def run_backtest(
     report: bool = True,
     risk: RiskConfig | None = None,
     compiled: bool | None = None,
+    resolve: str | None = None,
 ) -> BacktestResult:
     """Replay ``source`` through the simulated venue with ``strategy`` quoting; outputs go to ``out_dir``.
 
@@ -197,7 +199,16 @@ def run_backtest(
     ``compiled``: a built-in strategy whose settings the engine implements decides inside the
     compiled loop (no Python per decision); None picks it whenever possible (never with ``risk``,
     which runs in Python), False forces the Python path, True fails if it is not possible.
+
+    ``resolve`` (``yes``, ``no`` or a file saying which) settles the final position at 1 or 0 per
+    share; without it the data's own resolution is used when it has one (:mod:`.settlement`).
     """
+    settled = settlement(resolve, source.report)  # a bad --resolve is refused before the run
+    if settled is not None and not source.instrument.binary:
+        raise ConfigError(
+            f"--resolve settles a binary-outcome market (prices from 0 to 1); {source.instrument.symbol} "
+            "is not one (its instrument has no max_price of 1 or less)"
+        )
     if config.queue == "fifo" and not source.l3:
         raise ConfigError("the fifo queue model needs order-level (L3) data; use risk-averse or prob")
     inst = source.instrument
@@ -328,6 +339,14 @@ def run_backtest(
     final_mid = rec.last_mid
     pos_units = ex.position_lots * inst.lot_size
     total_pnl = ex.cash + pos_units * inst.unit_value(final_mid) if not math.isnan(final_mid) else ex.cash
+    settled_at = None
+    if settled is not None:  # the position pays its outcome instead of being marked at the last mid
+        settled_at = {
+            "price": settled.price,
+            "pnl": ex.cash + pos_units * inst.unit_value(settled.price) - total_pnl,
+            "source": settled.source,
+        }
+        total_pnl += settled_at["pnl"]
     events = ex.events_processed
     summary: dict[str, Any] = {
         "strategy": strategy.name,
@@ -351,6 +370,7 @@ def run_backtest(
         "final_position": pos_units,
         "max_abs_position": max_abs_lots * inst.lot_size,
         "final_mid": final_mid,
+        "settlement": settled_at,
         "cash": ex.cash,
         "orders_placed": placed,
         "cancels": cancels,

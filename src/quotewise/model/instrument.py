@@ -126,6 +126,11 @@ class Instrument(BaseModel):
         return self.settle or natural or "quote currency"
 
     @property
+    def binary(self) -> bool:
+        """A binary-outcome market: prices are probabilities, each share pays 1 or 0 at the end."""
+        return self.max_price is not None and self.max_price <= 1.0
+
+    @property
     def quote_currency(self) -> str:
         return self.quote or "quote currency"
 
