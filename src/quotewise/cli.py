@@ -286,6 +286,14 @@ def backtest(
     out: Annotated[
         Path | None, typer.Option(help="output directory (default: runs/<name or strategy>-<time>)")
     ] = None,
+    market: Annotated[
+        list[str] | None,
+        typer.Option(help="a market of a many-market table (its slug); repeat for several"),
+    ] = None,
+    markets: Annotated[
+        int | None,
+        typer.Option(help="a many-market table: the N resolved markets with the most snapshots", min=1),
+    ] = None,
     resolve: Annotated[
         str | None,
         typer.Option(
@@ -314,6 +322,11 @@ def backtest(
         for spec in specs:  # every setting checked before the data is read
             qw.check_settings(spec.strategy, spec.settings, flag)
         listing = _listing(specs)
+        if _many_markets(data, market, markets):
+            if listing:
+                raise ConfigError(f"{', '.join(sorted(listing))}: the many-market table sets its own listing")
+            _run_markets(data, market, markets, specs, out, name, report, quiet)
+            return
         compile_notice()  # the arguments are good: the wait that may come is compiling, not a hang
         src = qw.load(data, events=events, seed=seed, format=fmt, tick=tick, lot=lot, **listing)
         print_warnings(src.report)
@@ -355,6 +368,62 @@ def backtest(
     ]
     write_comparison(rows, base)
     print_comparison(rows, base)
+
+
+def _many_markets(data: str, market: list[str] | None, markets: int | None) -> bool:
+    """Whether ``data`` is a many-market table (then --market/--markets pick what runs)."""
+    from quotewise.data.polymarket_quotes import is_quotes_table
+
+    table = Path(data).suffix == ".parquet" and is_quotes_table(data)
+    if (market or markets) and not table:
+        raise ConfigError(f"--market and --markets pick markets of a many-market table; {data} is not one")
+    return table
+
+
+def _run_markets(
+    data: str,
+    market: list[str] | None,
+    markets: int | None,
+    specs: list[RunSpec],
+    out: Path | None,
+    name: str | None,
+    report: bool,
+    quiet: bool,
+) -> None:
+    """Each market of the table backtested and settled; per-market and total results printed."""
+    from quotewise.backtest.markets import MARKETS_HTML, run_markets
+    from quotewise.data.polymarket_quotes import pick_markets
+
+    if len(specs) != 1:
+        raise ConfigError("many markets run one strategy: give one --strategy")
+    chosen = pick_markets(data, market, markets)
+    base = out or Path("runs") / (name or f"markets-{datetime.now(UTC):%Y%m%d-%H%M%S}")
+    compile_notice()
+    with _progress() as bar:
+        task = bar.add_task("markets", total=len(chosen))
+        result = run_markets(
+            data,
+            chosen,
+            specs[0].strategy,
+            dict(specs[0].settings),
+            base,
+            report=report,
+            progress=None if quiet else lambda n, _slug: bar.update(task, completed=n),
+        )
+    t = result["totals"]
+    table = Table(title=f"{t['markets']} markets ({t['markets_traded']} traded)", show_header=False)
+    for label, key in (
+        ("Total P&L", "total_pnl"),
+        ("spread capture", "spread_capture"),
+        ("inventory", "inventory"),
+    ):
+        table.add_row(label, _money(t[key]))
+    table.add_row("fees", _money(t["fees"]))
+    table.add_row("settlement", _money(t["settlement"]))
+    table.add_row("fills", f"{t['fills']:,}")
+    table.add_row("mean Brier score of the mids", "n/a" if t["brier"] is None else f"{t['brier']:.4f}")
+    console.print(table)
+    console.print(f"Per market: [bold]{base / 'markets.csv'}[/]; overview: [bold]{base / MARKETS_HTML}[/]")
 
 
 @data_app.command("convert")

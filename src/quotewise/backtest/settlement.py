@@ -70,4 +70,5 @@ def settlement(resolve: str | None, report: dict[str, Any]) -> Settlement | None
     price = report.get("settlement_price")
     if price is None:
         return None
-    return Settlement(_outcome(price, "the data's market_resolved"), "the data (market_resolved)")
+    source = str(report.get("settlement_source") or "the data (market_resolved)")
+    return Settlement(_outcome(price, source), source)

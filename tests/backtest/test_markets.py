@@ -1,0 +1,107 @@
+"""Many prediction markets in one run, from the top-of-book table: each settled at its outcome, per
+market and in total, with the Brier score of the market's mids; the conservative fill rule (a quote
+fills only when the market quotes through it)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import quotewise as qw
+from conftest import shared_path
+from quotewise.backtest.source import from_event_data
+from quotewise.data.polymarket_quotes import Market, pick_markets, read_market
+from quotewise.errors import DataError
+
+QUOTES = ("polymarket", "quotes_2026-07-16", "quotes.parquet")
+
+
+def mm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "quotewise.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def table(folder: Path, rows: list[tuple[int, str, float | None, float | None]], outcome: int) -> Path:
+    """A tiny quotes table (one snapshot a minute) with its labels beside it."""
+    frame = pd.DataFrame(rows, columns=["minute", "slug", "bid", "ask"])
+    frame["ts"] = pd.Timestamp("2026-07-16") + pd.to_timedelta(frame.pop("minute"), unit="min")
+    frame["segment"] = 1
+    frame.to_parquet(folder / "quotes.parquet")
+    labels = pd.DataFrame({"slug": [rows[0][1]], "y": [outcome], "source": ["api"]})
+    labels.to_parquet(folder / "labels.parquet")
+    return folder / "quotes.parquet"
+
+
+def test_a_quote_fills_only_when_the_market_quotes_through_it(tmp_path):
+    rows = [(i, "rain", 0.40, 0.44) for i in range(30)]  # a quiet market: our quotes at the touch
+    rows += [(30 + i, "rain", 0.36, 0.38) for i in range(30)]  # the ask drops through our 0.40 bid
+    path = table(tmp_path, rows, outcome=0)
+    (market,) = pick_markets(path, ["rain"], None)
+    data = read_market(path, market)
+    assert data.instrument.binary and data.instrument.min_price == 0.01
+    quiet = qw.backtest(from_event_data(read_market_upto(path, market, 30), "quiet"), "symmetric", spread=1)
+    assert quiet.summary["fills"] == 0  # touching the market's quotes fills nothing
+    run = qw.backtest(from_event_data(data, "through"), "symmetric", spread=1, size=5, out=tmp_path / "run")
+    fills = run.fills
+    assert len(fills) >= 1 and set(fills["side"]) == {1}  # only our bid, when the ask came through it
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["settlement"]["price"] == 0.0 and summary["settlement"]["source"].endswith(
+        "labels.parquet)"
+    )
+    assert math.isclose(data.report["brier"], (30 * 0.42**2 + 30 * 0.37**2) / 60)
+
+
+def read_market_upto(path: Path, market: Market, snapshots: int):
+    """The market's first ``snapshots`` snapshots only."""
+    data = read_market(path, market)
+    cut = data.events["exch_ts"] < data.events["exch_ts"][0] + snapshots * 60 * 10**9
+    data.events = data.events[cut]
+    return data
+
+
+def test_markets_are_picked_by_slug_or_count_and_refused_by_name(tmp_path):
+    path = table(tmp_path, [(0, "rain", 0.4, 0.5), (1, "rain", 0.4, 0.5)], outcome=1)
+    with pytest.raises(DataError, match="no market snow"):
+        pick_markets(path, ["snow"], None)
+    with pytest.raises(DataError, match="pick some with --market SLUG or --markets N"):
+        pick_markets(path, None, None)
+    with pytest.raises(DataError, match="only 1 markets have a trusted resolution, not 2"):
+        pick_markets(path, None, 2)
+    assert [m.slug for m in pick_markets(path, None, 1)] == ["rain"]
+
+
+def test_fifty_markets_of_the_real_table_each_settled_with_totals_and_a_report(tmp_path):
+    path = shared_path(*QUOTES)
+    out = tmp_path / "fifty"
+    done = mm("backtest", "--data", str(path), "--markets", "50", "--strategy", "symmetric",
+              "--spread", "1", "--size", "10", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "50 markets" in done.stdout and "mean Brier score" in done.stdout
+    with (out / "markets.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 50 and len({r["market"] for r in rows}) == 50
+    labels = pd.read_parquet(path.parent / "labels.parquet")
+    outcome = dict(zip(labels["slug"], labels["y"], strict=True))
+    for r in rows:
+        parts = sum(float(r[p]) for p in ("spread_capture", "inventory", "fees", "settlement"))
+        assert math.isclose(parts, float(r["total_pnl"]), abs_tol=1e-9)
+        assert float(r["settlement_price"]) == outcome[r["market"]]
+        assert r["brier"] == "" or 0.0 <= float(r["brier"]) <= 1.0  # empty: never quoted on both sides
+        assert (out / r["market"] / "report.html").exists()
+    assert sum(r["brier"] != "" for r in rows) >= 40
+    totals = json.loads((out / "markets.json").read_text())["totals"]
+    assert math.isclose(totals["total_pnl"], sum(float(r["total_pnl"]) for r in rows), abs_tol=1e-9)
+    assert (out / "markets.html").read_text().count("report.html") == 50
+
+
+def test_market_flags_on_a_file_that_is_not_a_table_are_refused():
+    done = mm("backtest", "--data", "synthetic:1000", "--markets", "3")
+    assert done.returncode == 2 and "not one" in done.stderr
