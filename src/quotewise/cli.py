@@ -265,7 +265,9 @@ def backtest(
     ] = "synthetic",
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="lobster|binance|tardis|hftbacktest|parquet (default: detect)"),
+        typer.Option(
+            "--format", help="lobster|binance|tardis|hftbacktest|polymarket|kalshi|parquet (default: detect)"
+        ),
     ] = None,
     strategy: Annotated[
         list[str] | None,
@@ -433,7 +435,10 @@ def data_convert(
         Path, typer.Option(help="output file: .parquet (normalized events) or .npz (hftbacktest)")
     ],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="lobster|binance|tardis|hftbacktest (default: detect)")
+        str | None,
+        typer.Option(
+            "--format", help="lobster|binance|tardis|hftbacktest|polymarket|kalshi (default: detect)"
+        ),
     ] = None,
     tick: Annotated[float | None, typer.Option(help="tick size (default: inferred)")] = None,
     lot: Annotated[float | None, typer.Option(help="lot size (default: inferred)")] = None,

@@ -73,7 +73,7 @@ def test_unknown_or_undetectable_formats_list_the_accepted_ones(tmp_path: Path) 
         load_source(other)
     with pytest.raises(DataError, match="no such file"):
         detect_format(tmp_path / "missing.gz")
-    assert FORMATS == ("lobster", "binance", "tardis", "hftbacktest")
+    assert FORMATS == ("lobster", "binance", "tardis", "hftbacktest", "polymarket", "kalshi")
 
 
 def test_options_are_checked(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ back with :func:`quotewise.data.store.read_events`).
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import zipfile
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from quotewise.data import kalshi, polymarket
 from quotewise.data.binance import read_binance
 from quotewise.data.hftbacktest import read_hftbacktest_npz
 from quotewise.data.store import EventData, add_warning, read_events
@@ -25,22 +27,48 @@ from quotewise.errors import ConfigError, DataError
 from quotewise.model.catalog import grid_factor, lookup, with_spec
 from quotewise.model.events import EventKind
 
-FORMATS = ("lobster", "binance", "tardis", "hftbacktest")
+FORMATS = ("lobster", "binance", "tardis", "hftbacktest", "polymarket", "kalshi")
 PARQUET = "parquet"
 _ACCEPTED = f"{', '.join(FORMATS)} (or a Quotewise .parquet file)"
 _BINANCE_LINE = re.compile(rb"\d+ \{")
+_CAPTURE_LINE = re.compile(rb"\d+ ([\[{].*)", re.DOTALL)
+_HEAD = 1 << 20  # a capture's first line can hold a whole order book
 _LOBSTER_NAME = re.compile(r".+_(message|orderbook)_\d+\.csv")
 
 
-def _first_line(path: Path) -> bytes:
-    """The first line of a file, gunzipped when it is gzip; empty when it cannot be read."""
+def _head(path: Path) -> bytes:
+    """The first line of a file and, when it opens a JSON array, what follows it; gunzipped when it is
+    gzip; what could be read (empty when nothing could)."""
+    parts: list[bytes] = []
     try:
         with path.open("rb") as fh:
             gz = fh.read(2) == b"\x1f\x8b"
         with gzip.open(path, "rb") if gz else path.open("rb") as fh:
-            return fh.readline(1 << 16)
+            parts.append(fh.readline(_HEAD))
+            if parts[0].lstrip()[:1] == b"[":
+                parts.append(fh.read(1 << 16))
     except (OSError, EOFError):
-        return b""
+        pass
+    return b"".join(parts)
+
+
+def _capture_format(head: bytes) -> str | None:
+    """``polymarket`` or ``kalshi`` for a websocket capture, told by the first message's keys (Binance
+    lines share the ``<time> <JSON>`` form but have ``stream``/``data`` or ``e`` keys instead); a file
+    that is one JSON array of Polymarket messages is told by the keys its start holds."""
+    first = head.partition(b"\n")[0]
+    if head.lstrip()[:1] == b"[":
+        return "polymarket" if re.search(rb'"(event_type|asset_id)"\s*:', head) else None
+    line = _CAPTURE_LINE.fullmatch(first.rstrip(b"\r"))
+    if line is None:
+        return None
+    try:
+        obj = json.loads(line.group(1))
+    except ValueError:
+        return None
+    if polymarket.is_message(obj):
+        return "polymarket"
+    return "kalshi" if kalshi.is_message(obj) else None
 
 
 def detect_format(path: str | Path | Sequence[str | Path]) -> str:
@@ -67,7 +95,11 @@ def detect_format(path: str | Path | Sequence[str | Path]) -> str:
     elif zipfile.is_zipfile(path) or _LOBSTER_NAME.fullmatch(path.name):
         return "lobster"
     else:
-        first = _first_line(path)
+        head = _head(path)
+        first = head.partition(b"\n")[0]
+        capture = _capture_format(head)
+        if capture is not None:
+            return capture
         if _BINANCE_LINE.match(first):
             return "binance"
         if tardis_kind(first.decode(errors="replace").strip().split(",")) is not None:
@@ -86,7 +118,8 @@ def load_source(
     """Read ``path`` in format ``fmt`` (None: :func:`detect_format`) into normalized events.
 
     ``symbol`` names the instrument where the file does not (hftbacktest), picks the ticker of a
-    LOBSTER folder or zip holding several, and otherwise renames the instrument.
+    LOBSTER folder or zip holding several, the token of a Polymarket capture or the market of a Kalshi
+    one, and otherwise renames the instrument.
     Binance accepts several consecutive files as one stream.
     """
     n_synthetic = synthetic_events(path) if isinstance(path, str) else None
@@ -106,6 +139,10 @@ def load_source(
         from quotewise.data.lobster import read_lobster
 
         data = read_lobster(path, tick_size=tick_size, ticker=symbol)
+    elif fmt == "polymarket":
+        data = polymarket.read_polymarket(path, asset=symbol, tick_size=tick_size)
+    elif fmt == "kalshi":
+        data = kalshi.read_kalshi(path, ticker=symbol)
     elif fmt == "hftbacktest":
         if tick_size is None or lot_size is None:
             raise ConfigError(
