@@ -40,12 +40,14 @@ def load(
     format: str | None = None,
     tick: float | None = None,
     lot: float | None = None,
+    market: str | None = None,
     **listing: Any,
 ) -> DataSource:
     """The market to replay: a data file (any format ``mm data`` reads; ``a,b`` for consecutive
     files), ``"synthetic"`` (``events`` long) or ``"synthetic:N"``. ``listing`` overrides the data's
     listing: ``maker_fee``, ``taker_fee``, ``contract``, ``contract_size``, ``min_size``,
-    ``min_notional`` (docs/contracts.md)."""
+    ``min_notional`` (docs/contracts.md). ``market`` picks one market of a file that holds several: a
+    Polymarket capture's token id, a Kalshi capture's ticker."""
     from quotewise.backtest import source as sources
     from quotewise.data.synthetic import synthetic_events
 
@@ -61,7 +63,7 @@ def load(
     src = (
         sources.synthetic(n_synthetic, seed)
         if n_synthetic is not None
-        else sources.from_path(sources.data_paths(data), format, tick, lot)
+        else sources.from_path(sources.data_paths(data), format, tick, lot, symbol=market)
     )
     src.instrument = venue.listing(src.instrument)
     return src

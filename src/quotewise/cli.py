@@ -290,7 +290,10 @@ def backtest(
     ] = None,
     market: Annotated[
         list[str] | None,
-        typer.Option(help="a market of a many-market table (its slug); repeat for several"),
+        typer.Option(
+            help="the market of a file that holds several: a Polymarket capture's token id, a Kalshi "
+            "capture's ticker, or a many-market table's slug (repeat for several)"
+        ),
     ] = None,
     markets: Annotated[
         int | None,
@@ -330,7 +333,10 @@ def backtest(
             _run_markets(data, market, markets, specs, out, name, report, quiet)
             return
         compile_notice()  # the arguments are good: the wait that may come is compiling, not a hang
-        src = qw.load(data, events=events, seed=seed, format=fmt, tick=tick, lot=lot, **listing)
+        picked = market[0] if market else None
+        src = qw.load(
+            data, events=events, seed=seed, format=fmt, tick=tick, lot=lot, market=picked, **listing
+        )
         print_warnings(src.report)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         label = specs[0].label if len(specs) == 1 else "compare"
@@ -377,8 +383,10 @@ def _many_markets(data: str, market: list[str] | None, markets: int | None) -> b
     from quotewise.data.polymarket_quotes import is_quotes_table
 
     table = Path(data).suffix == ".parquet" and is_quotes_table(data)
-    if (market or markets) and not table:
-        raise ConfigError(f"--market and --markets pick markets of a many-market table; {data} is not one")
+    if markets and not table:
+        raise ConfigError(f"--markets picks markets of a many-market table; {data} is not one")
+    if market and len(market) > 1 and not table:
+        raise ConfigError(f"{data} is backtested one market at a time: give one --market")
     return table
 
 

@@ -105,3 +105,5 @@ def test_fifty_markets_of_the_real_table_each_settled_with_totals_and_a_report(t
 def test_market_flags_on_a_file_that_is_not_a_table_are_refused():
     done = mm("backtest", "--data", "synthetic:1000", "--markets", "3")
     assert done.returncode == 2 and "not one" in done.stderr
+    two = mm("backtest", "--data", "synthetic:1000", "--market", "A", "--market", "B")
+    assert two.returncode == 2 and "one --market" in two.stderr

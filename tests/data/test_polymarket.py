@@ -235,3 +235,26 @@ def test_malformed_lines_and_messages_name_the_line(tmp_path: Path, yes_book, up
         read_polymarket(_write(tmp_path / "cap2.txt", broken))
     with pytest.raises(DataError, match="no message of asset 42"):
         read_polymarket(_write(tmp_path / "cap3.txt", messages), asset="42")
+
+
+def test_mm_backtest_picks_the_token_and_settles_it_by_the_datas_resolution(tmp_path: Path, yes_book) -> None:
+    import subprocess
+    import sys
+
+    messages, yes, no = _two_tokens(yes_book)
+    path = _write(tmp_path / "cap.txt", messages)
+    for token, price in ((yes, 1.0), (no, 0.0)):
+        out = tmp_path / token[:8]
+        done = subprocess.run(
+            [sys.executable, "-m", "quotewise.cli", "backtest", "--data", str(path), "--market", token,
+             "--spread", "2", "--size", "50", "--max-pos", "500", "--quiet", "--out", str(out)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["instrument"]["symbol"] == token
+        assert summary["settlement"]["price"] == price
+        a = summary["attribution"]
+        assert a["spread_capture"] + a["inventory"] + a["fees"] + a["settlement"] == pytest.approx(
+            summary["total_pnl"], abs=1e-9
+        )

@@ -99,16 +99,18 @@ def from_path(
     fmt: str | None = None,
     tick_size: float | None = None,
     lot_size: float | None = None,
+    symbol: str | None = None,
 ) -> DataSource:
     """Any supported input: a Quotewise Parquet file is streamed; raw formats are read first.
 
-    Several consecutive files of one Binance stream may be given as a list.
+    Several consecutive files of one Binance stream may be given as a list. ``symbol`` picks the
+    market of a file that holds several (a Polymarket token, a Kalshi ticker, a LOBSTER ticker).
     """
     from quotewise.data.convert import load_source
 
     if isinstance(path, str | Path) and Path(path).suffix == ".parquet" and fmt in (None, "parquet"):
         return from_parquet(path)
-    data = load_source(path, fmt, tick_size=tick_size, lot_size=lot_size)
+    data = load_source(path, fmt, tick_size=tick_size, lot_size=lot_size, symbol=symbol)
     name = str(path) if isinstance(path, str | Path) else ",".join(str(p) for p in path)
     return from_event_data(data, name)
 
