@@ -518,7 +518,12 @@ def data_info(
     try:
         from quotewise.backtest.source import data_paths
         from quotewise.data.convert import info, load_source
+        from quotewise.data.polymarket_quotes import is_quotes_table, table_info
 
+        if source.endswith(".parquet") and is_quotes_table(source):
+            summary = table_info(source)  # many markets: what --markets and --market pick from
+            typer.echo(json.dumps(summary, indent=2) if as_json else _table_lines(summary))
+            return
         summary = info(load_source(data_paths(source), fmt, tick_size=tick, lot_size=lot))
     except QuotewiseError as exc:
         fail(exc)
@@ -527,6 +532,15 @@ def data_info(
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
         _print_info(summary)
+
+
+def _table_lines(summary: dict[str, Any]) -> str:
+    top = ", ".join(f"{m['slug']} ({m['snapshots']})" for m in summary["most_snapshots"])
+    return (
+        f"{summary['markets']:,} markets, {summary['resolved']:,} with a trusted resolution, "
+        f"{summary['snapshots']:,} snapshots\nmost snapshots: {top}\n"
+        "backtest them with mm backtest --data FILE --markets N (or --market SLUG)"
+    )
 
 
 @app.command()

@@ -107,3 +107,12 @@ def test_market_flags_on_a_file_that_is_not_a_table_are_refused():
     assert done.returncode == 2 and "not one" in done.stderr
     two = mm("backtest", "--data", "synthetic:1000", "--market", "A", "--market", "B")
     assert two.returncode == 2 and "one --market" in two.stderr
+
+
+def test_data_info_on_a_table_says_what_it_holds(tmp_path):
+    path = table(tmp_path, [(0, "rain", 0.4, 0.5), (1, "rain", 0.4, 0.5)], outcome=1)
+    done = mm("data", "info", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert (info["markets"], info["resolved"], info["snapshots"]) == (1, 1, 2)
+    assert "--markets N" in mm("data", "info", str(path)).stdout

@@ -86,6 +86,17 @@ def list_markets(path: str | Path) -> list[Market]:
     return sorted(markets, key=lambda m: (-m.snapshots, m.slug))
 
 
+def table_info(path: str | Path) -> dict:
+    """What ``mm data info`` says of a table: markets, resolved ones, snapshots, the fullest five."""
+    markets = list_markets(path)
+    return {
+        "markets": len(markets),
+        "resolved": sum(m.outcome is not None for m in markets),
+        "snapshots": sum(m.snapshots for m in markets),
+        "most_snapshots": [{"slug": m.slug, "snapshots": m.snapshots} for m in markets[:5]],
+    }
+
+
 def pick_markets(path: str | Path, slugs: list[str] | None, count: int | None) -> list[Market]:
     """The markets asked for by slug, or the ``count`` resolved markets with the most snapshots."""
     markets = list_markets(path)
