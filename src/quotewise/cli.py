@@ -401,6 +401,7 @@ def _run_markets(
     quiet: bool,
 ) -> None:
     """Each market of the table backtested and settled; per-market and total results printed."""
+    import quotewise.api as qw
     from quotewise.backtest.markets import MARKETS_HTML, run_markets
     from quotewise.data.polymarket_quotes import pick_markets
 
@@ -414,10 +415,10 @@ def _run_markets(
         result = run_markets(
             data,
             chosen,
-            specs[0].strategy,
-            dict(specs[0].settings),
+            lambda source, run_dir: qw.backtest(
+                source, specs[0].strategy, out=run_dir, report=report, **specs[0].settings
+            ),
             base,
-            report=report,
             progress=None if quiet else lambda n, _slug: bar.update(task, completed=n),
         )
     t = result["totals"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from quotewise.backtest.source import from_event_data
+from quotewise.backtest.source import DataSource, from_event_data
 from quotewise.data.polymarket_quotes import Market, read_market
 
 MARKETS_CSV = "markets.csv"
@@ -26,22 +26,18 @@ PARTS = ("spread_capture", "inventory", "fees", "settlement")
 def run_markets(
     path: str | Path,
     markets: list[Market],
-    strategy: str,
-    settings: dict[str, Any],
+    backtest: Callable[[DataSource, Path], Any],
     out: Path,
-    report: bool = True,
     progress: Callable[[int, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Backtest ``strategy`` on each market (outputs in ``out/<slug>/``), then write the per-market
-    table, the totals and the overview page; return the totals with the rows."""
-    import quotewise.api as qw
-
+    """``backtest(source, run_dir)`` on each market (outputs in ``out/<slug>/``, summary.json with its
+    attribution), then the per-market table, the totals and the overview page; return the totals with
+    the rows."""
     rows = []
     for i, market in enumerate(markets):
         data = read_market(path, market)
-        source = from_event_data(data, f"{path}#{market.slug}")
         run_dir = out / market.slug
-        qw.backtest(source, strategy, out=run_dir, report=report, **settings)
+        backtest(from_event_data(data, f"{path}#{market.slug}"), run_dir)
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
         rows.append(_row(market, summary, data.report))
         if progress is not None:
