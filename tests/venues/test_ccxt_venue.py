@@ -236,7 +236,10 @@ def test_a_timed_out_place_is_found_by_its_client_id_never_placed_twice(tmp_path
             assert len(client_ids) == len(set(client_ids))  # each of our orders reached the venue once
             ours = {o.order_id for o in engine.makers["m1"].store.orders("m1")}
             assert {int(c.rsplit("-", 1)[1]) for c in client_ids} <= ours
-            assert venue.counts["rejected"] == 0  # found by lookup, not given up
+            # found by lookup, never given up: a rejection here is an order the exchange itself expired
+            # (a post-only order that would have crossed by the time it arrived)
+            expired = sum(o.status == "EXPIRED" for o in em.orders.values())
+            assert venue.counts["rejected"] <= expired
 
     asyncio.run(scenario())
 
