@@ -114,13 +114,9 @@ def test_a_maker_quotes_and_fills_with_every_fill_stored_once_and_one_order_per_
             assert sorted(stored_trade_ids(store)) == sorted(emulator_trade_ids(em))
             positions = store.position("m1")
             net = sum((1 if t["side"] == "BUY" else -1) * float(t["qty"]) for t in em.trades)
-            assert positions.position == round(net / venue_lot(em))
+            assert positions.position == round(net / em.instrument.lot_size)
 
     asyncio.run(scenario())
-
-
-def venue_lot(em: BinanceEmulator) -> float:
-    return em.instrument.lot_size
 
 
 def test_a_restart_books_the_fills_made_while_down_once_and_cancels_orders_it_does_not_know(

@@ -124,7 +124,8 @@ class _FeedBase:
     def _trust(self, trusted: bool, reason: str) -> None:
         if trusted != self.trusted:
             self.trusted = trusted
-            self.stats.last_reason = reason if not trusted else self.stats.last_reason
+            if not trusted:
+                self.stats.last_reason = reason
             logger.info("market feed", extra=kv(symbol=self.market["symbol"], trusted=trusted, reason=reason))
             self.listener.on_trust(trusted, reason)
 
