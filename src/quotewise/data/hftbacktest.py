@@ -214,6 +214,27 @@ def _replay_l2(events, bid, ask, st, level_after, clear_upto):
             level_after[k] = level_size(bid, ask, st, side, e["price"])
 
 
+def l2_events(events: np.ndarray) -> np.ndarray:
+    """Order-level events as level events: each ADD/REDUCE/DELETE/EXECUTE becomes a SET of its
+    level's new total, and an EXECUTE also a TRADE (before it) on the resting side; SET, TRADE and
+    CLEAR pass as they are. How an L3 market is written in a format that has only levels."""
+    kind = events["kind"]
+    l3 = (kind >= ADD) & (kind <= EXECUTE)
+    if not l3.any():
+        return events.copy()
+    prices = events["price"][kind != CLEAR]
+    bid, ask, st = new_book(int(prices.min()), int(prices.max()))
+    level_after = np.zeros(len(events), np.int64)
+    _replay_l2(events, bid, ask, st, level_after, np.zeros(len(events), np.int64))
+    rows = np.repeat(np.arange(len(events)), np.where(kind == EXECUTE, 2, 1))
+    trade_copy = np.zeros(len(rows), bool)
+    trade_copy[np.flatnonzero(kind[rows] == EXECUTE)[::2]] = True
+    out = events[rows].copy()
+    out["size"] = np.where(l3[rows] & ~trade_copy, level_after[rows], out["size"])
+    out["kind"] = np.where(trade_copy, TRADE, np.where(l3[rows], SET, out["kind"]))
+    return out
+
+
 def write_hftbacktest_npz(data: EventData, path: str | Path) -> Path:
     """Write ``data`` as an hftbacktest ``.npz`` (uncompressed, as hftbacktest's own tools do)."""
     path = Path(path)

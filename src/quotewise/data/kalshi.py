@@ -28,6 +28,7 @@ and are not on the channel: the instrument has none, with a warning.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,68 @@ def read_kalshi(path: str | Path, ticker: str | None = None) -> EventData:
         size_unit="contracts",
     )
     return EventData(events=events, instrument=instrument, source=str(path), report=reader.report)
+
+
+# -- writing a capture ---------------------------------------------------------------------------------------
+BOOK_SID, TRADE_SID = 1, 2  # the subscription ids a written capture uses for the book and the trades
+
+
+def yes_no_levels(levels: dict[int, dict[int, int]]) -> dict[str, list[list[int]]]:
+    """The YES book as Kalshi publishes it: YES bids, and NO bids at 100 - each YES ask."""
+    return {
+        "yes": [[p, q] for p, q in sorted(levels[BID].items())],
+        "no": [[CENTS - p, q] for p, q in sorted(levels[ASK].items(), reverse=True)],
+    }
+
+
+def delta_of(side: int, price: int, delta: int) -> dict[str, Any]:
+    """One YES-book level change as an ``orderbook_delta`` body (a YES ask is a NO bid)."""
+    return {
+        "price": price if side == BID else CENTS - price,
+        "delta": delta,
+        "side": "yes" if side == BID else "no",
+    }
+
+
+def trade_of(resting: int, price: int, count: int, ts_ns: int) -> dict[str, Any]:
+    """A ``trade`` body: a trade resting on the ask was a YES taker."""
+    return {
+        "yes_price": price,
+        "no_price": CENTS - price,
+        "count": count,
+        "taker_side": "yes" if resting == ASK else "no",
+        "ts": ts_ns // 1_000_000_000,
+    }
+
+
+def write_capture(data: EventData, path: str | Path, ticker: str | None = None) -> Path:
+    """Write ``data`` (a market on a 0.01 tick) as a websocket capture of ``ticker`` (default: the
+    instrument's symbol): ``orderbook_snapshot`` first and after each reset, an ``orderbook_delta`` per
+    level change, a ``trade`` per trade, each numbered per subscription. :func:`read_kalshi` reads it."""
+    from quotewise.data.capture import level_batches, write_lines
+
+    if abs(data.instrument.tick_size - TICK) > 1e-12:
+        raise DataError(
+            f"a Kalshi capture is in cents: the tick must be 0.01, not {data.instrument.tick_size:g}"
+        )
+    name = ticker or data.instrument.symbol
+
+    def lines() -> Iterator[tuple[int, Any]]:
+        seq = {BOOK_SID: 0, TRADE_SID: 0}
+
+        def message(kind: str, sid: int, body: dict[str, Any]) -> dict[str, Any]:
+            seq[sid] += 1
+            return {"type": kind, "sid": sid, "seq": seq[sid], "msg": {"market_ticker": name, **body}}
+
+        for batch in level_batches(data.events):
+            if batch.snapshot is not None:
+                yield batch.local_ts, message("orderbook_snapshot", BOOK_SID, yes_no_levels(batch.snapshot))
+            for side, price, size, old in batch.changes:
+                yield batch.local_ts, message("orderbook_delta", BOOK_SID, delta_of(side, price, size - old))
+            for resting, price, size in batch.trades:
+                yield (
+                    batch.local_ts,
+                    message("trade", TRADE_SID, trade_of(resting, price, size, batch.exch_ts)),
+                )
+
+    return write_lines(path, lines())

@@ -36,6 +36,7 @@ import json
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -404,3 +405,97 @@ def read_polymarket(path: str | Path, asset: str | None = None, tick_size: float
         size_unit="shares",
     )
     return EventData(events=events, instrument=instrument, source=str(path), report=reader.report)
+
+
+# -- writing a capture ---------------------------------------------------------------------------------------
+SYNTHETIC_MARKET = "0x" + "5e" * 32  # the condition id a written capture names when given none
+_NAMES = {BID: "BUY", ASK: "SELL"}
+
+
+def _decimals(step: float) -> int:
+    return max(0, -int(np.floor(np.log10(step) + 1e-9)))
+
+
+@dataclass(frozen=True)
+class Token:
+    """One outcome token as the market channel names it, with the instrument's grid for its numbers."""
+
+    asset_id: str
+    market: str
+    tick: float
+    lot: float
+
+    def price(self, ticks: int) -> str:
+        return f"{ticks * self.tick:.{_decimals(self.tick)}f}"
+
+    def size(self, lots: int) -> str:
+        return f"{lots * self.lot:.{_decimals(self.lot)}f}"
+
+    def head(self, kind: str, ts_ms: int) -> dict[str, Any]:
+        return {"event_type": kind, "market": self.market, "asset_id": self.asset_id, "timestamp": str(ts_ms)}
+
+    def book(self, levels: dict[int, dict[int, int]], ts_ms: int) -> dict[str, Any]:
+        """A ``book`` message: bids best first, asks best first."""
+        side = {s: sorted(levels[s].items(), reverse=s == BID) for s in (BID, ASK)}
+        return {
+            **self.head("book", ts_ms),
+            "bids": [{"price": self.price(p), "size": self.size(q)} for p, q in side[BID]],
+            "asks": [{"price": self.price(p), "size": self.size(q)} for p, q in side[ASK]],
+            "tick_size": f"{self.tick:g}",
+        }
+
+    def price_change(
+        self, changes: list[tuple[int, int, int]], best: tuple[int, int], ts_ms: int
+    ) -> dict[str, Any]:
+        """A ``price_change`` message (the current shape: one entry per level, each with the token)."""
+        msg = self.head("price_change", ts_ms)
+        del msg["asset_id"]
+        msg["price_changes"] = [
+            {
+                "asset_id": self.asset_id,
+                "price": self.price(price),
+                "side": _NAMES[side],
+                "size": self.size(size),
+                "best_bid": self.price(best[0]),
+                "best_ask": self.price(best[1]),
+            }
+            for side, price, size in changes
+        ]
+        return msg
+
+    def last_trade(
+        self, resting: int, price: int, size: int, ts_ms: int, fee_rate_bps: int = 0
+    ) -> dict[str, Any]:
+        """A ``last_trade_price`` message; ``side`` is the taker's (the resting side's opposite)."""
+        return {
+            **self.head("last_trade_price", ts_ms),
+            "fee_rate_bps": str(fee_rate_bps),
+            "price": self.price(price),
+            "side": _NAMES[-resting],
+            "size": self.size(size),
+        }
+
+
+def write_capture(
+    data: EventData, path: str | Path, asset_id: str | None = None, market: str = SYNTHETIC_MARKET
+) -> Path:
+    """Write ``data`` as a market-channel capture of token ``asset_id`` (default: the instrument's
+    symbol): a ``book`` first and after each reset, ``price_change`` per instant, ``last_trade_price``
+    per trade, each line stamped with its receive time. :func:`read_polymarket` reads it back."""
+    from quotewise.data.capture import level_batches, write_lines
+
+    inst = data.instrument
+    token = Token(asset_id or inst.symbol, market, inst.tick_size, inst.lot_size)
+
+    def lines() -> Iterator[tuple[int, Any]]:
+        for batch in level_batches(data.events):
+            ts_ms = batch.exch_ts // 1_000_000
+            if batch.snapshot is not None:
+                yield batch.local_ts, token.book(batch.snapshot, ts_ms)
+            elif batch.changes:
+                changes = [(side, price, size) for side, price, size, _ in batch.changes]
+                yield batch.local_ts, token.price_change(changes, batch.best, ts_ms)
+            for resting, price, size in batch.trades:
+                yield batch.local_ts, token.last_trade(resting, price, size, ts_ms)
+
+    return write_lines(path, lines())

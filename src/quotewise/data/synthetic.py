@@ -80,7 +80,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from quotewise.data.store import EventData
 from quotewise.errors import ConfigError
-from quotewise.model.events import ADD, ASK, BID, DELETE, EVENT_DTYPE, EXECUTE, REDUCE, EventKind
+from quotewise.model.events import ADD, ASK, BID, CLEAR, DELETE, EVENT_DTYPE, EXECUTE, REDUCE, EventKind
 from quotewise.model.instrument import Instrument
 
 SYNTH_INSTRUMENT = Instrument(
@@ -803,4 +803,41 @@ def generate_synthetic(
         instrument=SYNTH_INSTRUMENT,
         source=f"synthetic:seed={int(seed)}",
         report=synthetic_report(events, market),
+    )
+
+
+BINARY_INSTRUMENT = Instrument(
+    symbol="SYNTH-YES",
+    venue="synthetic",
+    tick_size=0.01,
+    lot_size=1,
+    min_price=0.01,
+    max_price=0.99,
+    base="SYNTH-YES",
+    quote="USDC",
+    size_unit="shares",
+)
+BINARY_TICKS = (1, 99)  # the prices a binary market on a 0.01 tick can quote
+
+
+def synthetic_binary(
+    n_events: int, seed: int = 0, start: float = 0.5, volatility_ticks: float = 0.2
+) -> EventData:
+    """A synthetic prediction market (a YES token on a 0.01 tick, prices in [0.01, 0.99]) as level
+    events: the synthetic market's order flow, calmer (``volatility_ticks`` per sqrt(second), no
+    jumps), written as level totals and trades, shifted to start at ``start`` and cut to the valid
+    prices. Level data because the venues it stands for (Polymarket, Kalshi) publish levels only."""
+    from quotewise.data.hftbacktest import l2_events
+
+    if not BINARY_TICKS[0] < round(start * 100) < BINARY_TICKS[1]:
+        raise ConfigError(f"start={start}: a binary market starts strictly between 0.01 and 0.99")
+    base = generate_synthetic(n_events, seed, volatility_ticks=volatility_ticks, jump_rate=0.0)
+    events = l2_events(base.events)
+    events["price"] += round(start * 100) - make_params().start_price_ticks
+    price, kind = events["price"], events["kind"]
+    valid = (price >= BINARY_TICKS[0]) & (price <= BINARY_TICKS[1])
+    events = events[valid | (kind == CLEAR)]
+    report = {"source": "synthetic binary", "seed": int(seed), "start": start, "events": len(events)}
+    return EventData(
+        events=events, instrument=BINARY_INSTRUMENT, source=f"synthetic-binary:seed={seed}", report=report
     )
