@@ -21,8 +21,8 @@ Units and choices. Prices are cents, so the tick is 0.01 (dollars per contract) 
 them: the receive time stands for both clocks. ``seq`` must rise by one per subscription (``sid``);
 a gap is counted (``report["seq_gaps"]``) and warned about, since the book may be wrong until the
 next snapshot. A capture may hold several markets: one is read, ``ticker`` or by default the first
-with a snapshot; ``report["tickers"]`` counts the messages of each. Kalshi's fees depend on the price
-and are not on the channel: the instrument has none, with a warning.
+with a snapshot; ``report["tickers"]`` counts the messages of each. Fees are not on the channel: the
+instrument has Kalshi's general schedule (:data:`KALSHI_FEES`), with a note.
 """
 
 from __future__ import annotations
@@ -44,6 +44,15 @@ from quotewise.model.instrument import Instrument
 KINDS = frozenset(["orderbook_snapshot", "orderbook_delta", "trade"])
 TICK = 0.01
 CENTS = 100  # a contract pays 100 cents: a NO price p is a YES price 100 - p
+# Kalshi's general fee schedule (kalshi.com/docs/kalshi-fee-schedule.pdf): a taker pays
+# ceil_to_cent(0.07 x C x P x (1 - P)) per order, C contracts at P dollars; makers pay nothing except
+# on the markets the schedule lists, which charge them 0.0175 x C x P x (1 - P) (--maker-fee 0.0175).
+KALSHI_FEES: dict[str, Any] = {
+    "fee_curve": "probability",
+    "taker_fee": 0.07,
+    "fee_step": 0.01,
+    "fee_round_up": True,
+}
 
 
 def is_message(obj: Any) -> bool:
@@ -186,7 +195,11 @@ class _Reader:
                 f"the capture holds {len(self.tickers) - 1} other market(s) (report 'tickers'), left out: "
                 "read one with ticker=TICKER",
             )
-        add_warning(report, "Kalshi's fees are not on the channel: fees are 0 unless given")
+        add_warning(
+            report,
+            "fees: Kalshi's general schedule, takers ceil(0.07 x C x P x (1 - P)) to the cent, makers 0 "
+            "(--maker-fee 0.0175 for the markets that charge makers)",
+        )
 
 
 def read_kalshi(path: str | Path, ticker: str | None = None) -> EventData:
@@ -218,6 +231,7 @@ def read_kalshi(path: str | Path, ticker: str | None = None) -> EventData:
         max_price=1 - TICK,
         quote="USD",
         size_unit="contracts",
+        **KALSHI_FEES,
     )
     return EventData(events=events, instrument=instrument, source=str(path), report=reader.report)
 

@@ -66,6 +66,10 @@ KINDS = frozenset(
     ]
 )
 DEFAULT_TICK = 0.01
+# Polymarket's platform fee (docs.polymarket.com/trading/fees): takers pay rate x C x p x (1 - p), C
+# shares at price p, in USDC to 5 decimals; makers pay nothing. The rate is set per market (most
+# have none), so it is given, --taker-fee RATE; the curve and the rounding are the venue's.
+POLYMARKET_FEES: dict[str, Any] = {"fee_curve": "probability", "fee_step": 1e-5}
 _SIDES = {"BUY": BID, "SELL": ASK}
 _decode = json.JSONDecoder().decode
 Where = str  # "path:line" (or "path: message N"), for error messages
@@ -369,7 +373,11 @@ class _Reader:
                 f"{self.skipped['level_updates_before_book']:,} level updates came before the first book "
                 "of the asset and were skipped (its book is unknown until then)",
             )
-        add_warning(report, "Polymarket's fee rate is not on the market channel: fees are 0 unless given")
+        add_warning(
+            report,
+            "Polymarket's fee rate is set per market and not on the market channel: 0 unless given "
+            "(--taker-fee RATE; the fee is RATE x shares x p x (1 - p), takers only)",
+        )
 
 
 def read_polymarket(path: str | Path, asset: str | None = None, tick_size: float | None = None) -> EventData:
@@ -403,6 +411,7 @@ def read_polymarket(path: str | Path, asset: str | None = None, tick_size: float
         max_price=round(1 - tick, 12),
         quote="USDC",
         size_unit="shares",
+        **POLYMARKET_FEES,
     )
     return EventData(events=events, instrument=instrument, source=str(path), report=reader.report)
 

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from quotewise.data.polymarket import POLYMARKET_FEES
 from quotewise.data.store import EventData, add_warning
 from quotewise.errors import DataError
 from quotewise.model.events import ASK, BID, CLEAR, EVENT_DTYPE, SET
@@ -107,9 +108,7 @@ def pick_markets(path: str | Path, slugs: list[str] | None, count: int | None) -
             raise DataError(f"{path} has no market {', '.join(missing)} ({len(markets):,} markets in it)")
         return [known[s] for s in slugs]
     if not count:
-        raise DataError(
-            f"{path} holds {len(markets):,} markets: pick some with --market SLUG or --markets N"
-        )
+        raise DataError(f"{path} holds {len(markets):,} markets: pick some with --market SLUG or --markets N")
     resolved = [m for m in markets if m.outcome is not None]
     if len(resolved) < count:
         raise DataError(f"{path}: only {len(resolved):,} markets have a trusted resolution, not {count}")
@@ -142,6 +141,7 @@ def read_market(path: str | Path, market: Market) -> EventData:
         max_price=round(1 - tick, 3),
         quote="USDC",
         size_unit="shares",
+        **POLYMARKET_FEES,
     )
     events = _snapshot_events(ts, bid, ask, tick)
     report: dict = {"snapshots": table.num_rows, "question": market.question, "rule": "quoted through"}

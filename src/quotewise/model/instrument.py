@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 ContractKind = Literal["linear", "inverse", "quanto"]
+FeeCurve = Literal["notional", "probability"]
 MAX_FEE = 0.1  # a fee beyond 10% of notional is a typo, not a fee schedule
 
 
@@ -36,7 +37,9 @@ def _decimals(step: float) -> int:
 
 
 class Instrument(BaseModel):
-    """Contract specification. Fees are fractions of traded notional; a negative fee is a rebate."""
+    """Contract specification. Fees are fractions of traded notional (``fee_curve`` notional) or, on
+    prediction markets, a rate times shares times p (1 - p) (docs/prediction-markets.md); a negative
+    fee is a rebate."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -51,8 +54,18 @@ class Instrument(BaseModel):
         description="order sizes are multiples of this many lots: the venue's step where the data's "
         "sizes are finer (partial fills leave book remainders off the step)",
     )
-    maker_fee: float = Field(0.0, description="fraction of notional; negative = rebate")
-    taker_fee: float = Field(0.0, description="fraction of notional")
+    maker_fee: float = Field(0.0, description="fee rate of a maker fill (see fee_curve); negative = rebate")
+    taker_fee: float = Field(0.0, description="fee rate of a taker fill (see fee_curve)")
+    fee_curve: FeeCurve = Field(
+        "notional",
+        description="notional: fee = rate x traded value; probability: fee = rate x shares x "
+        "(p (1 - p))^fee_exponent, p the price (prediction markets: Polymarket, Kalshi)",
+    )
+    fee_exponent: float = Field(1.0, gt=0, le=4, description="the probability curve's exponent")
+    fee_step: float = Field(
+        0.0, ge=0, description="a fill's fee is charged in whole steps of this (0: exact)"
+    )
+    fee_round_up: bool = Field(False, description="round a fee up to its step (Kalshi), else to the nearest")
     min_price: float | None = Field(None, description="lowest valid price (prediction markets: 0)")
     max_price: float | None = Field(None, description="highest valid price (prediction markets: 1)")
     contract: ContractKind = Field("linear", description="linear, inverse or quanto (see the module)")
@@ -219,6 +232,15 @@ class Instrument(BaseModel):
     def notional(self, price_ticks: float | np.ndarray, lots: float | np.ndarray) -> float | np.ndarray:
         """Traded value in the settlement currency (what fees and notional limits use)."""
         return abs(self.value(price_ticks, lots))
+
+    def fee(self, price_ticks: int, lots: int, maker: bool) -> float:
+        """The fee of one fill, as the simulator charges it (:func:`quotewise.sim.matching.fee_of`)."""
+        from quotewise.sim.exchange import set_fee_registers
+        from quotewise.sim.matching import fee_of
+        from quotewise.sim.records import FREG_LEN
+
+        freg = set_fee_registers(np.zeros(FREG_LEN), self)
+        return float(fee_of(freg, price_ticks, lots, self.notional(price_ticks, lots), maker))
 
     def cash_flow(self, side: int, price_ticks: float, lots: float, fee: float) -> float:
         """What a fill does to cash: ``-side x value - fee`` (fee positive when paid)."""

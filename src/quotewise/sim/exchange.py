@@ -35,6 +35,19 @@ QUEUE_CODES = {"fifo": E.FIFO, "risk-averse": E.RISK_AVERSE, "prob": E.PROBABILI
 _RESPONSE_FIELDS = E.RESPONSE_DTYPE.names
 
 
+def set_fee_registers(freg: np.ndarray, instrument: Instrument) -> np.ndarray:
+    """Write the instrument's fee schedule into the float registers :func:`matching.fee_of` reads."""
+    freg[E.F_MAKER_FEE] = instrument.maker_fee
+    freg[E.F_TAKER_FEE] = instrument.taker_fee
+    freg[E.F_FEE_PROBABILITY] = 1.0 if instrument.fee_curve == "probability" else 0.0
+    freg[E.F_FEE_EXPONENT] = instrument.fee_exponent
+    freg[E.F_FEE_STEP] = instrument.fee_step
+    freg[E.F_FEE_ROUND_UP] = 1.0 if instrument.fee_round_up else 0.0
+    freg[E.F_PRICE_PER_TICK] = instrument.tick_size
+    freg[E.F_SHARES_PER_LOT] = instrument.lot_size * instrument.contract_size
+    return freg
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """How the simulated venue behaves: latencies (ns), queue model, decision grid."""
@@ -137,8 +150,7 @@ class SimExchange:
         reg[E.R_OWN_ASK] = E.INT64_MAX
         reg[E.R_VIEW_BID] = -1
         reg[E.R_VIEW_ASK] = -1
-        freg[E.F_MAKER_FEE] = instrument.maker_fee
-        freg[E.F_TAKER_FEE] = instrument.taker_fee
+        set_fee_registers(freg, instrument)
         freg[E.F_VALUE_PER_TICK_LOT] = instrument.value_per_tick_lot
         if instrument.inverse:
             freg[E.F_INVERSE_VALUE] = instrument.inverse_value

@@ -6,6 +6,8 @@ resting orders per price level so that the event loop can tell cheaply whether a
 one of them; ``reg[R_OWN_BID]``/``reg[R_OWN_ASK]`` are our most aggressive resting prices.
 """
 
+import math
+
 import numba as nb
 
 from quotewise.book import core
@@ -15,12 +17,18 @@ from quotewise.sim.records import (
     F_BAND_DOWN,
     F_BAND_UP,
     F_CASH,
+    F_FEE_EXPONENT,
+    F_FEE_PROBABILITY,
+    F_FEE_ROUND_UP,
+    F_FEE_STEP,
     F_FEES,
     F_INVERSE_VALUE,
     F_MAKER_FEE,
     F_MIN_NOTIONAL,
     F_NOTIONAL,
+    F_PRICE_PER_TICK,
     F_QUOTE_PER_LOT,
+    F_SHARES_PER_LOT,
     F_TAKER_FEE,
     F_VALUE_PER_TICK_LOT,
     F_VOLUME,
@@ -130,6 +138,25 @@ def retire(reg, ords, mine_bid, mine_ask, bst, slot):
 
 
 @nb.njit(cache=True)
+def fee_of(freg, price, qty, notional, maker):
+    """The fee of a fill of ``qty`` lots at ``price`` ticks worth ``notional``: the rate times the
+    notional, or on a prediction market the rate times shares times (p (1 - p))^exponent; then
+    rounded to the venue's fee step (up for Kalshi, to the nearest for Polymarket)."""
+    rate = freg[F_MAKER_FEE] if maker else freg[F_TAKER_FEE]
+    if freg[F_FEE_PROBABILITY] > 0:
+        p = price * freg[F_PRICE_PER_TICK]
+        fee = rate * qty * freg[F_SHARES_PER_LOT] * (p * (1.0 - p)) ** freg[F_FEE_EXPONENT]
+    else:
+        fee = rate * notional
+    step = freg[F_FEE_STEP]
+    if step > 0:
+        units = fee / step
+        # a fee a hair over a whole step by float error is that step, not the next
+        fee = (math.ceil(units - 1e-9) if freg[F_FEE_ROUND_UP] > 0 else math.floor(units + 0.5)) * step
+    return fee
+
+
+@nb.njit(cache=True)
 def fill(reg, freg, resp, ords, mine_bid, mine_ask, bst, slot, qty, price, maker, exch_ts):
     """Book a fill of ``qty`` lots at ``price`` for the order in ``slot``, in the settlement currency
     (the arithmetic of ``Instrument.value``: linear ``price x qty x value``, inverse ``-qty x value /
@@ -141,7 +168,7 @@ def fill(reg, freg, resp, ords, mine_bid, mine_ask, bst, slot, qty, price, maker
     else:
         value = price * qty * freg[F_VALUE_PER_TICK_LOT]
     notional = abs(value)
-    fee = notional * (freg[F_MAKER_FEE] if maker else freg[F_TAKER_FEE])
+    fee = fee_of(freg, price, qty, notional, maker)
     reg[R_POS] += side * qty
     freg[F_CASH] -= side * value + fee
     freg[F_FEES] += fee

@@ -80,7 +80,15 @@ F_MIN_NOTIONAL = 9  # the venue's smallest order value, quote currency (0: none)
 F_QUOTE_PER_LOT = 10  # inverse: quote-currency value of one lot (its contract size x lot)
 F_BAND_DOWN = 11  # the venue rejects prices below down x mid or above up x mid (0: no band)
 F_BAND_UP = 12
-FREG_LEN = 13
+F_FEE_PROBABILITY = (
+    13  # 1: fee = rate x shares x (p (1 - p))^exponent (prediction markets); 0: rate x notional
+)
+F_FEE_EXPONENT = 14
+F_FEE_STEP = 15  # fees are charged in whole steps of this (0: exact)
+F_FEE_ROUND_UP = 16  # 1: rounded up to the step (Kalshi), 0: to the nearest
+F_PRICE_PER_TICK = 17  # the tick size: a price in ticks times this is the price (the probability)
+F_SHARES_PER_LOT = 18  # shares per lot (lot size x contract size)
+FREG_LEN = 19
 
 # Records are C-aligned (align=True): numba then loads their fields as aligned words.
 
