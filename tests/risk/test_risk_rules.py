@@ -133,6 +133,35 @@ def test_notional_limit_is_a_position_limit_at_fair_value():
     assert trim.rule == "max_notional" and trim.limit == pytest.approx(300.0)  # 3 lots x 100.00
 
 
+BINARY = Instrument(symbol="YES", tick_size=0.01, lot_size=1, min_price=0.01, max_price=0.99)
+
+
+def test_dollars_at_risk_limit_a_binary_position_by_its_worst_settlement():
+    """At fair 0.20 a long share can lose 0.20 (it pays 0), a short one 0.80 (it pays 1): a 40-dollar
+    cap allows 200 shares long and 50 short."""
+    d = Desk(BINARY, max_at_risk=40)
+    d.fair = 20.0
+    d.at(0).decide(bids=[(19, 500)], asks=[(21, 500)])
+    assert d.book(BUY) == [(19, 200, "pending_new")]
+    assert d.book(SELL) == [(21, 50, "pending_new")]
+    trims = {e.detail.split(":")[0]: e for e in d.risk.events if e.action == "trim"}
+    assert all(e.rule == "max_at_risk" and e.limit == pytest.approx(40.0) for e in trims.values())
+    assert sorted(e.value for e in trims.values()) == pytest.approx([100.0, 400.0])  # 500 x 0.20, 500 x 0.80
+
+
+def test_dollars_at_risk_puts_a_short_near_its_limit_in_reduce_only():
+    d = Desk(BINARY, max_at_risk=40)
+    d.fair = 20.0
+    d.ledger.position = -45  # 45 x 0.80 = 36 at risk: 90% of the 50-share short limit
+    d.at(0).decide(bids=[(19, 10)], asks=[(21, 10)])
+    assert d.risk.reduce_only and d.book(SELL) == [] and d.book(BUY) == [(19, 10, "pending_new")]
+
+
+def test_dollars_at_risk_is_refused_where_prices_are_not_probabilities():
+    with pytest.raises(ConfigError, match="max_at_risk"):
+        Desk(max_at_risk=40)
+
+
 def test_a_shrinking_limit_pulls_the_orders_that_no_longer_fit():
     d = Desk(max_notional=350).at(0)
     d.decide(bids=[(9_999, 3)])

@@ -39,6 +39,12 @@ class RiskConfig(BaseModel):
     max_notional: float | None = Field(
         None, gt=0, description="largest |position| x fair value, settlement currency"
     )
+    max_at_risk: float | None = Field(
+        None,
+        gt=0,
+        description="prediction markets: largest worst-case loss of the position at settlement (a long "
+        "loses its fair value per share if it pays 0, a short 1 - fair if it pays 1), settlement currency",
+    )
     max_order_size: float | None = Field(
         None, gt=0, description="largest single order, instrument units (fat finger)"
     )

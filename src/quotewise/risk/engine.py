@@ -19,6 +19,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
 from quotewise.quoting.base import Quote, QuoteSet
 from quotewise.risk.config import RiskConfig
@@ -116,6 +117,11 @@ class RiskEngine:
     """Enforces one :class:`RiskConfig` on one instrument; keeps the log of its decisions."""
 
     def __init__(self, config: RiskConfig, instrument: Instrument, account: Account) -> None:
+        if config.max_at_risk is not None and not instrument.binary:
+            raise ConfigError(
+                f"max_at_risk is the worst case of a binary market's payoff; {instrument.symbol} is not "
+                "one (prices up to 1): use max_notional"
+            )
         self.config = config
         self.inst = instrument
         self.account = account
@@ -306,43 +312,56 @@ class RiskEngine:
                 return "price_band", distance, cfg.price_band, "price too far from fair value"
         return None
 
-    def _position_limit(self) -> tuple[int, str] | None:
-        """The binding position limit in lots and the rule that sets it (None: no position limit)."""
+    def _position_limit(self, direction: int) -> tuple[int, str] | None:
+        """The binding limit on a position in ``direction`` (1 long, -1 short) in lots and the rule that
+        sets it (None: no position limit)."""
         cfg, inst = self.config, self.inst
         limits = []
         if cfg.max_pos is not None:
             limits.append((math.floor(cfg.max_pos / inst.lot_size + 1e-9), "max_pos"))
-        if cfg.max_notional is not None:
-            per_lot = inst.notional(self.fair, 1) if self.fair else 0.0
-            lots = math.floor(cfg.max_notional / per_lot + 1e-9) if per_lot > 0 else 0
-            limits.append((lots, "max_notional"))
+        for rule, cap in (("max_notional", cfg.max_notional), ("max_at_risk", cfg.max_at_risk)):
+            if cap is not None:
+                per_lot = self._per_lot(rule, direction)
+                limits.append((math.floor(cap / per_lot + 1e-9) if per_lot > 0 else 0, rule))
         return min(limits) if limits else None
+
+    def _per_lot(self, rule: str, direction: int) -> float:
+        """What one lot in ``direction`` counts toward ``rule``'s cap: its value at fair (max_notional),
+        or what it loses at the worst settlement (max_at_risk: fair for a long, which may pay 0;
+        1 - fair for a short, which may have to pay 1); 0 without a fair value."""
+        if self.fair is None:
+            return 0.0
+        if rule == "max_at_risk" and direction < 0:
+            return self.inst.notional(max(self.inst.to_ticks(1.0) - self.fair, 0.0), 1)
+        return self.inst.notional(self.fair, 1)
 
     def _limit_position(
         self, bids: list[Quote], asks: list[Quote], om: Orders, now: int
     ) -> tuple[list[Quote], list[Quote]]:
-        """Trim each side so that the position after every order on it fills stays inside the limit."""
-        limit = self._position_limit()
-        if limit is None:
+        """Trim each side so that the position after every order on it fills stays inside the limit
+        in that direction (the same both ways, but for max_at_risk)."""
+        limits = {side: self._position_limit(side) for side in (1, -1)}
+        if limits[1] is None or limits[-1] is None:
             return bids, asks
-        lots, rule = limit
         position = self.account.position
-        reduce_only = position != 0 and abs(position) >= self.config.reduce_only_at * lots
+        held, held_rule = limits[1 if position >= 0 else -1]
+        reduce_only = position != 0 and abs(position) >= self.config.reduce_only_at * held
         if reduce_only != self.reduce_only:
-            self._flip_reduce_only(now, reduce_only, rule, position, lots)
+            self._flip_reduce_only(now, reduce_only, held_rule, position, held)
         out = []
         for side, quotes in ((1, bids), (-1, asks)):
             if reduce_only and side * position > 0:
                 out.append([])  # the adding side is not quoted at all
                 continue
-            bound = 0 if reduce_only else lots
-            out.append(self._fit(side, quotes, bound, rule, om, now))
+            lots, rule = limits[side]
+            out.append(self._fit(side, quotes, 0 if reduce_only else lots, rule, om, now))
         return out[0], out[1]
 
     def _flip_reduce_only(self, now: int, on: bool, rule: str, position: int, lots: int) -> None:
         self.reduce_only = on
-        value = self._in_rule_units(rule, abs(position))
-        limit = self._in_rule_units(rule, self.config.reduce_only_at * lots)
+        direction = 1 if position >= 0 else -1
+        value = self._in_rule_units(rule, abs(position), direction)
+        limit = self._in_rule_units(rule, self.config.reduce_only_at * lots, direction)
         if on:
             side = "selling" if position > 0 else "buying"
             self._record(
@@ -351,10 +370,11 @@ class RiskEngine:
         else:
             self._record(now, rule, "resume", value, limit, "reduce-only off: both sides quote")
 
-    def _in_rule_units(self, rule: str, lots: float) -> float:
-        """Lots as units (max_pos) or as notional at fair value (max_notional)."""
-        if rule == "max_notional" and self.fair is not None:
-            return self.inst.notional(self.fair, lots)
+    def _in_rule_units(self, rule: str, lots: float, direction: int) -> float:
+        """Lots as units (max_pos), as notional at fair value (max_notional) or as the loss at the worst
+        settlement (max_at_risk) of a position of that many lots in ``direction``."""
+        if rule in ("max_notional", "max_at_risk") and self.fair is not None:
+            return lots * self._per_lot(rule, direction)
         return lots * self.inst.lot_size
 
     def _fit(
@@ -384,8 +404,8 @@ class RiskEngine:
                 room -= q.size
                 continue
             cut = room - room % self.inst.order_lots  # what fits, on the venue's size step
-            worst = self._in_rule_units(rule, bound - room + q.size)
-            limit = self._in_rule_units(rule, bound)
+            worst = self._in_rule_units(rule, bound - room + q.size, side)
+            limit = self._in_rule_units(rule, bound, side)
             smaller = max(
                 (o for o in live if o.price == q.price and o.size < q.size and room >= 0),
                 key=lambda o: o.size,
