@@ -25,6 +25,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
+from quotewise.model.fees import fee_of
+
 ContractKind = Literal["linear", "inverse", "quanto"]
 FeeCurve = Literal["notional", "probability"]
 MAX_FEE = 0.1  # a fee beyond 10% of notional is a typo, not a fee schedule
@@ -234,13 +236,19 @@ class Instrument(BaseModel):
         return abs(self.value(price_ticks, lots))
 
     def fee(self, price_ticks: int, lots: int, maker: bool) -> float:
-        """The fee of one fill, as the simulator charges it (:func:`quotewise.sim.matching.fee_of`)."""
-        from quotewise.sim.exchange import set_fee_registers
-        from quotewise.sim.matching import fee_of
-        from quotewise.sim.records import FREG_LEN
-
-        freg = set_fee_registers(np.zeros(FREG_LEN), self)
-        return float(fee_of(freg, price_ticks, lots, self.notional(price_ticks, lots), maker))
+        """The fee of one fill, as the simulator charges it (:func:`quotewise.model.fees.fee_of`)."""
+        return float(
+            fee_of(
+                self.maker_fee if maker else self.taker_fee,
+                self.notional(price_ticks, lots),
+                lots * self.lot_size * self.contract_size,
+                self.fee_curve == "probability",
+                price_ticks * self.tick_size,
+                self.fee_exponent,
+                self.fee_step,
+                self.fee_round_up,
+            )
+        )
 
     def cash_flow(self, side: int, price_ticks: float, lots: float, fee: float) -> float:
         """What a fill does to cash: ``-side x value - fee`` (fee positive when paid)."""

@@ -36,7 +36,7 @@ _RESPONSE_FIELDS = E.RESPONSE_DTYPE.names
 
 
 def set_fee_registers(freg: np.ndarray, instrument: Instrument) -> np.ndarray:
-    """Write the instrument's fee schedule into the float registers :func:`matching.fee_of` reads."""
+    """Write the instrument's fee schedule into the float registers :func:`matching.fill_fee` reads."""
     freg[E.F_MAKER_FEE] = instrument.maker_fee
     freg[E.F_TAKER_FEE] = instrument.taker_fee
     freg[E.F_FEE_PROBABILITY] = 1.0 if instrument.fee_curve == "probability" else 0.0

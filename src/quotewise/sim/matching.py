@@ -6,12 +6,11 @@ resting orders per price level so that the event loop can tell cheaply whether a
 one of them; ``reg[R_OWN_BID]``/``reg[R_OWN_ASK]`` are our most aggressive resting prices.
 """
 
-import math
-
 import numba as nb
 
 from quotewise.book import core
 from quotewise.model.events import ASK, BID
+from quotewise.model.fees import fee_of
 from quotewise.sim import latency
 from quotewise.sim.records import (
     F_BAND_DOWN,
@@ -138,22 +137,18 @@ def retire(reg, ords, mine_bid, mine_ask, bst, slot):
 
 
 @nb.njit(cache=True)
-def fee_of(freg, price, qty, notional, maker):
-    """The fee of a fill of ``qty`` lots at ``price`` ticks worth ``notional``: the rate times the
-    notional, or on a prediction market the rate times shares times (p (1 - p))^exponent; then
-    rounded to the venue's fee step (up for Kalshi, to the nearest for Polymarket)."""
-    rate = freg[F_MAKER_FEE] if maker else freg[F_TAKER_FEE]
-    if freg[F_FEE_PROBABILITY] > 0:
-        p = price * freg[F_PRICE_PER_TICK]
-        fee = rate * qty * freg[F_SHARES_PER_LOT] * (p * (1.0 - p)) ** freg[F_FEE_EXPONENT]
-    else:
-        fee = rate * notional
-    step = freg[F_FEE_STEP]
-    if step > 0:
-        units = fee / step
-        # a fee a hair over a whole step by float error is that step, not the next
-        fee = (math.ceil(units - 1e-9) if freg[F_FEE_ROUND_UP] > 0 else math.floor(units + 0.5)) * step
-    return fee
+def fill_fee(freg, price, qty, notional, maker):
+    """The fee of a fill of ``qty`` lots at ``price`` ticks (:func:`quotewise.model.fees.fee_of`)."""
+    return fee_of(
+        freg[F_MAKER_FEE] if maker else freg[F_TAKER_FEE],
+        notional,
+        qty * freg[F_SHARES_PER_LOT],
+        freg[F_FEE_PROBABILITY] > 0,
+        price * freg[F_PRICE_PER_TICK],
+        freg[F_FEE_EXPONENT],
+        freg[F_FEE_STEP],
+        freg[F_FEE_ROUND_UP] > 0,
+    )
 
 
 @nb.njit(cache=True)
@@ -168,7 +163,7 @@ def fill(reg, freg, resp, ords, mine_bid, mine_ask, bst, slot, qty, price, maker
     else:
         value = price * qty * freg[F_VALUE_PER_TICK_LOT]
     notional = abs(value)
-    fee = fee_of(freg, price, qty, notional, maker)
+    fee = fill_fee(freg, price, qty, notional, maker)
     reg[R_POS] += side * qty
     freg[F_CASH] -= side * value + fee
     freg[F_FEES] += fee
