@@ -306,6 +306,14 @@ def backtest(
             "is settled at 1 or 0 per share (default: the data's market_resolved, if any)"
         ),
     ] = None,
+    neg_risk: Annotated[
+        bool,
+        typer.Option(
+            "--neg-risk",
+            help="a many-market table: run whole negative-risk events (every outcome of a question, one "
+            "YES): --markets N events, or the events of the --market slugs",
+        ),
+    ] = False,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
     debug: Annotated[bool, typer.Option(help="print the full traceback when a strategy raises")] = False,
@@ -330,8 +338,13 @@ def backtest(
         if _many_markets(data, market, markets):
             if listing:
                 raise ConfigError(f"{', '.join(sorted(listing))}: the many-market table sets its own listing")
-            _run_markets(data, market, markets, specs, out, name, report, quiet)
+            _run_markets(data, market, markets, specs, out, name, report, quiet, neg_risk)
             return
+        if neg_risk:
+            raise ConfigError(
+                "--neg-risk groups the outcome markets of a many-market table into events; one capture is "
+                "one market (its settlement is its own)"
+            )
         compile_notice()  # the arguments are good: the wait that may come is compiling, not a hang
         picked = market[0] if market else None
         src = qw.load(
@@ -399,28 +412,31 @@ def _run_markets(
     name: str | None,
     report: bool,
     quiet: bool,
+    neg_risk: bool,
 ) -> None:
-    """Each market of the table backtested and settled; per-market and total results printed."""
+    """Each market of the table backtested and settled; per-market and total results printed (with
+    ``neg_risk``, whole events and their table)."""
     import quotewise.api as qw
-    from quotewise.backtest.markets import MARKETS_HTML, run_markets
-    from quotewise.data.polymarket_quotes import pick_markets
+    from quotewise.backtest.markets import MARKETS_HTML, run_events, run_markets
+    from quotewise.data.polymarket_quotes import pick_events, pick_markets
 
     if len(specs) != 1:
         raise ConfigError("many markets run one strategy: give one --strategy")
-    chosen = pick_markets(data, market, markets)
+    events = pick_events(data, market, markets) if neg_risk else None
+    chosen = [m for e in events for m in e.markets] if events else pick_markets(data, market, markets)
     base = out or Path("runs") / (name or f"markets-{datetime.now(UTC):%Y%m%d-%H%M%S}")
     compile_notice()
     with _progress() as bar:
         task = bar.add_task("markets", total=len(chosen))
-        result = run_markets(
-            data,
-            chosen,
-            lambda source, run_dir: qw.backtest(
-                source, specs[0].strategy, out=run_dir, report=report, **specs[0].settings
-            ),
-            base,
-            progress=None if quiet else lambda n, _slug: bar.update(task, completed=n),
-        )
+
+        def one(source: Any, run_dir: Path) -> Any:
+            return qw.backtest(source, specs[0].strategy, out=run_dir, report=report, **specs[0].settings)
+
+        tick = None if quiet else (lambda n, _slug: bar.update(task, completed=n))
+        if events:
+            result = run_events(data, events, one, base, progress=tick)
+        else:
+            result = run_markets(data, chosen, one, base, progress=tick)
     t = result["totals"]
     table = Table(title=f"{t['markets']} markets ({t['markets_traded']} traded)", show_header=False)
     for label, key in (
@@ -434,6 +450,12 @@ def _run_markets(
     table.add_row("fills", f"{t['fills']:,}")
     table.add_row("mean Brier score of the mids", "n/a" if t["brier"] is None else f"{t['brier']:.4f}")
     console.print(table)
+    for e in result.get("events", []):
+        coherent = "n/a" if e["mean_sum_of_mids"] is None else f"{e['mean_sum_of_mids']:.3f}"
+        console.print(
+            f"event {e['event']!r}: {e['outcomes']} outcomes, P&L {_money(e['total_pnl'])}, worst settlement "
+            f"{e['worst_settlement']:+g} shares, mean sum of YES mids {coherent}"
+        )
     console.print(f"Per market: [bold]{base / 'markets.csv'}[/]; overview: [bold]{base / MARKETS_HTML}[/]")
 
 
@@ -498,6 +520,52 @@ def _print_info(summary: dict) -> None:
             str(key), json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
         )
     console.print(table)
+
+
+RECORDABLE = ("polymarket",)
+
+
+@data_app.command("record")
+def data_record(
+    venue: Annotated[str, typer.Argument(help="the venue whose market channel to record: polymarket")],
+    tokens: Annotated[list[str], typer.Argument(help="token ids (a market's YES and NO, or several)")],
+    out: Annotated[Path, typer.Option("--out", help="capture file to write (.gz: gzip)")],
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="stop after this long, e.g. 10m (default: Ctrl-C)")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", help="another host, e.g. an emulator's http://127.0.0.1:PORT")
+    ] = None,
+) -> None:
+    """Record the venue's live market channel to a capture file `mm backtest --data` reads."""
+    import asyncio
+
+    from quotewise.data.record import Recording, market_ws_url, record_polymarket
+    from quotewise.parsing import parse_duration
+
+    if venue not in RECORDABLE:
+        fail(f"unknown venue {venue!r}: mm data record speaks {', '.join(RECORDABLE)}")
+    try:
+        seconds = None if duration is None else parse_duration(duration, "--duration") / 1e9
+        url = market_ws_url(endpoint)
+    except QuotewiseError as exc:
+        fail(exc)
+    if out.exists():
+        fail(f"{out} exists: a recording never overwrites one (choose another --out)")
+    err_console.print(f"recording {len(tokens)} token(s) from {url} to {out} (Ctrl-C stops)")
+
+    def progress(stats: Recording) -> None:
+        if stats.messages % 500 == 0:
+            err_console.print(f"  {stats.messages:,} messages, {stats.bytes / 1e6:.1f} MB")
+
+    stats = Recording()
+    try:
+        asyncio.run(record_polymarket(tokens, out, url, seconds, progress, stats))
+    except KeyboardInterrupt:
+        pass
+    except QuotewiseError as exc:
+        fail(exc)
+    typer.echo(f"wrote {out}: {stats.messages:,} messages, {stats.reconnects} reconnect(s)")
 
 
 @data_app.command("info")

@@ -17,7 +17,7 @@ import pytest
 import quotewise as qw
 from conftest import shared_path
 from quotewise.backtest.source import from_event_data
-from quotewise.data.polymarket_quotes import Market, pick_markets, read_market
+from quotewise.data.polymarket_quotes import Market, event_prices, pick_events, pick_markets, read_market
 from quotewise.errors import DataError
 
 QUOTES = ("polymarket", "quotes_2026-07-16", "quotes.parquet")
@@ -116,3 +116,69 @@ def test_data_info_on_a_table_says_what_it_holds(tmp_path):
     info = json.loads(done.stdout)
     assert (info["markets"], info["resolved"], info["snapshots"]) == (1, 1, 2)
     assert "--markets N" in mm("data", "info", str(path)).stdout
+
+
+def event_table(folder: Path) -> Path:
+    """Three outcomes of one question (one YES, 'b') whose mids sum to 1, and a lone market."""
+    rows = []
+    for minute in range(40):
+        rows += [(minute, "a", 0.19, 0.21), (minute, "b", 0.49, 0.51), (minute, "c", 0.29, 0.31)]
+        rows.append((minute, "lone", 0.5, 0.6))
+    rows += [(40, "a", 0.10, 0.12)]  # a's ask drops through a 0.19 bid of ours: a long in a
+    frame = pd.DataFrame(rows, columns=["minute", "slug", "bid", "ask"])
+    frame["ts"] = pd.Timestamp("2026-07-16") + pd.to_timedelta(frame.pop("minute"), unit="min")
+    frame["segment"] = 1
+    frame.to_parquet(folder / "quotes.parquet")
+    pd.DataFrame({"slug": ["a", "b", "c", "lone"], "y": [0, 1, 0, 1], "source": ["api"] * 4}).to_parquet(
+        folder / "labels.parquet"
+    )
+    questions = ["Who wins?"] * 3 + ["Rain?"]
+    pd.DataFrame({"slug": ["a", "b", "c", "lone"], "question": questions}).to_parquet(
+        folder / "markets.parquet"
+    )
+    return folder / "quotes.parquet"
+
+
+def test_neg_risk_events_are_whole_questions_with_one_yes(tmp_path):
+    path = event_table(tmp_path)
+    (event,) = pick_events(path, None, 1)
+    assert event.question == "Who wins?" and {m.slug for m in event.markets} == {"a", "b", "c"}
+    assert event.winner == "b" and pick_events(path, ["c"], None) == [event]
+    with pytest.raises(DataError, match="lone is in no complete negative-risk event"):
+        pick_events(path, ["lone"], None)
+    prices = event_prices(path, event)
+    assert prices["mean_sum_of_mids"] == pytest.approx(1.0, abs=0.01)
+    assert prices["arbitrage_share"] == pytest.approx(1 / 41)  # the last minute: the asks sum to 0.94
+
+
+def test_a_neg_risk_run_reports_each_event_and_its_worst_settlement(tmp_path):
+    path = event_table(tmp_path)
+    out = tmp_path / "run"
+    done = mm(
+        "backtest",
+        "--data",
+        str(path),
+        "--markets",
+        "1",
+        "--neg-risk",
+        "--spread",
+        "1",
+        "--size",
+        "5",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "event 'Who wins?': 3 outcomes" in done.stdout
+    (event,) = json.loads((out / "markets.json").read_text())["events"]
+    rows = {r["market"]: r for r in csv.DictReader((out / "markets.csv").open())}
+    positions = [float(rows[s]["final_position"]) for s in ("a", "b", "c")]
+    assert float(rows["a"]["final_position"]) > 0  # the quote the ask came through
+    assert event["worst_settlement"] == min(positions) and event["best_settlement"] == max(positions)
+    assert event["total_pnl"] == pytest.approx(sum(float(rows[s]["total_pnl"]) for s in ("a", "b", "c")))
+    assert "Negative-risk events" in (out / "markets.html").read_text()
+    refused = mm(
+        "backtest", "--data", str(path), "--market", "lone", "--neg-risk", "--out", str(tmp_path / "x")
+    )
+    assert refused.returncode != 0 and "lone is in no complete negative-risk event" in refused.stderr

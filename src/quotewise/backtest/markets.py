@@ -6,6 +6,7 @@ report."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import math
 from collections.abc import Callable
@@ -15,11 +16,12 @@ from typing import Any
 import plotly.graph_objects as go
 
 from quotewise.backtest.source import DataSource, from_event_data
-from quotewise.data.polymarket_quotes import Market, read_market
+from quotewise.data.polymarket_quotes import Event, Market, event_prices, read_market
 
 MARKETS_CSV = "markets.csv"
 MARKETS_HTML = "markets.html"
 TOTALS_JSON = "markets.json"
+EVENTS_CSV = "events.csv"
 PARTS = ("spread_capture", "inventory", "fees", "settlement")
 
 
@@ -45,6 +47,47 @@ def run_markets(
     totals = _totals(rows)
     _write(out, rows, totals)
     return {"totals": totals, "markets": rows}
+
+
+def run_events(
+    path: str | Path,
+    events: list[Event],
+    backtest: Callable[[DataSource, Path], Any],
+    out: Path,
+    progress: Callable[[int, str], None] | None = None,
+) -> dict[str, Any]:
+    """Every outcome market of each negative-risk event run as in :func:`run_markets`, then per event:
+    its P&L, how its final positions settle whichever outcome wins (a position of q_k YES shares in
+    outcome k pays q_k if k wins and nothing else does, so the worst case is min q_k and the part
+    every outcome pays, the full sets, is that minimum), and how coherent its prices were."""
+    markets = [m for e in events for m in e.markets]
+    result = run_markets(path, markets, backtest, out, progress)
+    by_slug = {r["market"]: r for r in result["markets"]}
+    rows = [_event_row(path, e, [by_slug[m.slug] for m in e.markets]) for e in events]
+    with (out / EVENTS_CSV).open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result["events"] = rows
+    result["totals"]["events"] = len(rows)
+    (out / TOTALS_JSON).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (out / MARKETS_HTML).write_text(_page(result["markets"], result["totals"], rows), encoding="utf-8")
+    return result
+
+
+def _event_row(path: str | Path, event: Event, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    positions = [r["final_position"] for r in rows]
+    return {
+        "event": event.question,
+        "outcomes": len(rows),
+        "winner": event.winner,
+        "fills": sum(r["fills"] for r in rows),
+        "total_pnl": math.fsum(r["total_pnl"] for r in rows),
+        "settlement": math.fsum(r["settlement"] for r in rows),
+        "worst_settlement": min(positions),
+        "best_settlement": max(positions),
+        **event_prices(path, event),
+    }
 
 
 def _row(market: Market, summary: dict[str, Any], data_report: dict[str, Any]) -> dict[str, Any]:
@@ -95,9 +138,11 @@ def _score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def _page(rows: list[dict[str, Any]], totals: dict[str, Any]) -> str:
-    """Per-market P&L split as stacked bars, each market's Brier score, and the table (with a link
-    to each market's own report)."""
+def _page(
+    rows: list[dict[str, Any]], totals: dict[str, Any], events: list[dict[str, Any]] | None = None
+) -> str:
+    """Per-market P&L split as stacked bars, each market's Brier score, the table (with a link to
+    each market's own report), and with negative-risk events their table."""
     names = [r["market"] for r in rows]
     split = go.Figure(
         [go.Bar(name=part.replace("_", " "), x=names, y=[r[part] for r in rows]) for part in PARTS]
@@ -125,6 +170,24 @@ def _page(rows: list[dict[str, Any]], totals: dict[str, Any]) -> str:
     )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Quotewise: many markets</title></head>"
-        f"<body><h1>Many markets</h1>{summary}{charts}<table border='1' cellspacing='0' cellpadding='3'>"
-        f"<tr>{head}</tr>{body}</table></body></html>"
+        f"<body><h1>Many markets</h1>{summary}{charts}{_events_table(events or [])}"
+        f"<table border='1' cellspacing='0' cellpadding='3'><tr>{head}</tr>{body}</table></body></html>"
+    )
+
+
+def _events_table(events: list[dict[str, Any]]) -> str:
+    if not events:
+        return ""
+    keys = ("event", "outcomes", "winner", "fills", "total_pnl", "worst_settlement", "mean_sum_of_mids")
+
+    def cell(value: Any) -> str:
+        return f"{value:+.4f}" if isinstance(value, float) else html.escape(str(value))
+
+    head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in keys)
+    body = "".join("<tr>" + "".join(f"<td>{cell(e[k])}</td>" for k in keys) + "</tr>" for e in events)
+    return (
+        "<h2>Negative-risk events</h2><p>One outcome of each pays 1. Worst settlement: what the final "
+        "positions pay if the least-held outcome wins; sum of mids: the outcomes' YES mids added up "
+        "(1 when the prices are coherent).</p>"
+        f"<table border='1' cellspacing='0' cellpadding='3'><tr>{head}</tr>{body}</table>"
     )

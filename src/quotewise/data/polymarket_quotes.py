@@ -182,3 +182,78 @@ def _snapshot_events(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, tick: flo
         sizes[quoted, col] = NOMINAL_SHARES
     keep = (out["kind"] == CLEAR) | (out["size"] > 0)  # an empty side is no level at all
     return out[keep]
+
+
+# -- negative-risk events: mutually exclusive outcomes of one question -------------------------------------
+@dataclass(frozen=True)
+class Event:
+    """The outcome markets of one question of which exactly one resolved YES (a negative-risk event:
+    their YES prices should sum to 1, and a NO of one outcome is worth a YES of every other)."""
+
+    question: str
+    markets: tuple[Market, ...]
+
+    @property
+    def winner(self) -> str:
+        return next(m.slug for m in self.markets if m.outcome == 1)
+
+
+def list_events(path: str | Path) -> list[Event]:
+    """Every question of two or more outcome markets, each with a trusted resolution and exactly one
+    YES, the most snapshots (of all its outcomes) first."""
+    by_question: dict[str, list[Market]] = {}
+    for m in list_markets(path):
+        if m.question:
+            by_question.setdefault(m.question, []).append(m)
+    events = [
+        Event(q, tuple(ms))
+        for q, ms in by_question.items()
+        if len(ms) > 1 and all(m.outcome is not None for m in ms) and sum(m.outcome == 1 for m in ms) == 1
+    ]
+    return sorted(events, key=lambda e: (-sum(m.snapshots for m in e.markets), e.question))
+
+
+def pick_events(path: str | Path, slugs: list[str] | None, count: int | None) -> list[Event]:
+    """The events of the markets named (each whole: every outcome), or the ``count`` events with the
+    most snapshots; a market outside any complete event is refused by name."""
+    events = list_events(path)
+    if slugs:
+        of = {m.slug: e for e in events for m in e.markets}
+        outside = [s for s in slugs if s not in of]
+        if outside:
+            raise DataError(
+                f"--neg-risk: {', '.join(outside)} is in no complete negative-risk event of {path} (two or "
+                "more outcomes of one question, all resolved, exactly one YES)"
+            )
+        return list(dict.fromkeys(of[s] for s in slugs))
+    if not count:
+        raise DataError(f"{path} holds {len(events):,} negative-risk events: pick some with --markets N")
+    if len(events) < count:
+        raise DataError(f"{path}: only {len(events):,} complete negative-risk events, not {count}")
+    return events[:count]
+
+
+def event_prices(path: str | Path, event: Event) -> dict[str, float | None]:
+    """How coherent the event's prices were: the sum over its outcomes of the YES mids (each market's
+    last snapshot carried forward onto every snapshot time of the event, from the time every outcome
+    has been seen; an empty side counts as a bid of 0 or an ask of 1), its mean distance from 1, and
+    the share of times when the asks summed below 1 or the bids above it (every YES bought, or sold,
+    for a sure profit before fees)."""
+    slugs = [m.slug for m in event.markets]
+    table = pq.read_table(path, columns=list(QUOTE_COLUMNS), filters=[("slug", "in", slugs)]).to_pandas()
+    table = table.assign(seen=1.0, bid=table["bid"].fillna(0.0), ask=table["ask"].fillna(1.0))
+    wide = {
+        col: table.pivot_table(index="ts", columns="slug", values=col).sort_index().ffill()
+        for col in ("bid", "ask", "seen")
+    }
+    complete = wide["seen"].notna().all(axis=1) & (len(wide["seen"].columns) == len(slugs))
+    if not complete.any():
+        return {"mean_sum_of_mids": None, "mean_abs_gap": None, "arbitrage_share": None}
+    bids, asks = wide["bid"][complete], wide["ask"][complete]
+    mids = ((bids + asks) / 2).sum(axis=1)
+    sure = (asks.sum(axis=1) < 1) | (bids.sum(axis=1) > 1)
+    return {
+        "mean_sum_of_mids": float(mids.mean()),
+        "mean_abs_gap": float((mids - 1).abs().mean()),
+        "arbitrage_share": float(sure.mean()),
+    }
