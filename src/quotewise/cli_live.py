@@ -157,14 +157,16 @@ def start(
     venue: Annotated[
         str,
         typer.Argument(
-            help="where to trade: paper (a replayed file), or a ccxt exchange id, e.g. binanceusdm"
+            help="where to trade: paper (a replayed file), polymarket, kalshi, or a ccxt exchange id, "
+            "e.g. binanceusdm"
         ),
     ],
     market: Annotated[
         str | None,
         typer.Argument(
             help="paper: the data's market, e.g. BTCUSDT (BTC/USDT and btc-usdt match it; synthetic data "
-            "is SYNTH), default the data's symbol; an exchange: its ccxt symbol, e.g. BTC/USDT:USDT"
+            "is SYNTH), default the data's symbol; an exchange: its ccxt symbol, e.g. BTC/USDT:USDT; "
+            "polymarket: the outcome token id; kalshi: the market ticker"
         ),
     ] = None,
     *,
@@ -179,6 +181,12 @@ def start(
         ),
     ] = None,
     speed: Annotated[float, typer.Option(help="replay speed, times real time")] = 1.0,
+    neg_risk: Annotated[
+        bool,
+        typer.Option(
+            "--neg-risk", help="polymarket: the market is one outcome of a negative-risk event (checked)"
+        ),
+    ] = False,
     strategy: Annotated[
         str | None,
         typer.Option(help=f"{STRATEGIES} (default: the --config file's, else {DEFAULT_STRATEGY})"),
@@ -194,8 +202,10 @@ def start(
 
     Every strategy setting, risk limit and venue setting is a flag, the same as on mm backtest: the
     command line that was backtested runs live. On an exchange the API keys come from
-    QW_<EXCHANGE>_API_KEY and QW_<EXCHANGE>_SECRET (or the keys file, docs/venues.md); they are sent to
-    the engine's environment, never stored.
+    QW_<EXCHANGE>_API_KEY and QW_<EXCHANGE>_SECRET (or the keys file, docs/venues.md); on Polymarket
+    from POLY_API_KEY, POLY_API_SECRET, POLY_PASSPHRASE and POLY_PRIVATE_KEY; on Kalshi from
+    KALSHI_API_KEY and KALSHI_PRIVATE_KEY_FILE (docs/prediction-markets.md). They are sent to the
+    engine with the request, never stored.
     """
     try:
         from quotewise.settings import split_settings
@@ -210,6 +220,7 @@ def start(
         "data": data,
         "endpoint": endpoint,
         "speed": speed,
+        "neg_risk": neg_risk,
         "strategy": strategy or file_strategy or DEFAULT_STRATEGY,
         "name": name,
         "params": params,
@@ -217,14 +228,23 @@ def start(
         **venue_values,
     }
     if venue != "paper":
-        spec["credentials"] = _env_credentials(venue)
+        try:
+            spec["credentials"] = _env_credentials(venue)
+        except QuotewiseError as exc:
+            fail(exc)
     maker_id = _call(lambda: _client().start(spec))
     typer.echo(maker_id)
 
 
 def _env_credentials(exchange: str) -> dict[str, str] | None:
-    """This shell's QW_<EXCHANGE>_API_KEY / _SECRET, for an engine started elsewhere (None: the engine
-    uses its own environment or keys file)."""
+    """This shell's credentials for the venue, for an engine started elsewhere: QW_<EXCHANGE>_API_KEY
+    / _SECRET, or a prediction market's own variables (POLY_*, KALSHI_*), which must all be set (None:
+    none is, and the engine uses its own environment or keys file)."""
+    from quotewise.live.venues.prediction import ENVIRONMENT, env_credentials
+
+    if exchange in ENVIRONMENT:
+        given = any(os.environ.get(var) for var in ENVIRONMENT[exchange].values())
+        return env_credentials(exchange) if given else None
     key = os.environ.get(f"QW_{exchange.upper()}_API_KEY")
     secret = os.environ.get(f"QW_{exchange.upper()}_SECRET")
     return {"api_key": key, "secret": secret} if key and secret else None

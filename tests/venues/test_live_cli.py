@@ -6,23 +6,16 @@ failed."""
 
 from __future__ import annotations
 
-import json
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import ccxt
 import pytest
+from venuekit import Emulator, StatusWatch, kill_engine, quoting_and_filled, serve
 
 from conftest import shared_path
-from live.livekit import MM, pid_gone
+from live.livekit import MM
 from quotewise.live.client import EngineClient
 from quotewise.live.venues.endpoint import point_at
 
@@ -30,88 +23,18 @@ KEY, SECRET = "live-cli-key", "live-cli-secret"
 MARKET = "BTC/USDT:USDT"
 MAKER = "live1"
 FAULTS = "drop=10s,429=0.05"
-READY_WAIT_S = 60.0  # the emulator reads the whole day before it listens
 FIRST_RUN_S = 30.0
 DOWN_S = 5.0
 SECOND_RUN_S = 25.0
 
 
-@dataclass
-class Emulator:
-    """A running ``mm venue serve``: its URL, its process and where its output goes."""
-
-    url: str
-    proc: subprocess.Popen
-    output: Path
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/emulator/stats", timeout=10) as r:
-            return json.load(r)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def emulator(mm: MM, tmp_path: Path) -> Iterator[Emulator]:
-    """``mm venue serve`` on the real day at twice real time, with faults; always terminated. Its
-    output goes to a file (a pipe nobody reads would fill up and stall it)."""
+    """``mm venue serve`` on the real day at twice real time, with faults."""
     data = shared_path("binance", "usdm", "btcusdt_20240808.gz")
-    port = free_port()
-    output = tmp_path / "emulator.out"
-    command = [
-        sys.executable, "-m", "quotewise.cli", "venue", "serve", "binanceusdm", "--data", str(data),
-        "--port", str(port), "--api-key", KEY, "--secret", SECRET, "--speed", "2", "--faults", FAULTS,
-    ]  # fmt: skip
-    with output.open("w") as out:
-        proc = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env={**mm.env, "PYTHONUNBUFFERED": "1"}
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_WAIT_S
-        while f"binanceusdm emulator on {url} (" not in output.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"mm venue serve did not get ready:\n{output.read_text()}")
-            time.sleep(0.2)
-        yield Emulator(url, proc, output)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-class StatusWatch:
-    """Every status the maker showed while the engine was up: "running through" means no sample
-    was ever anything else (a maker that failed and was resumed would otherwise go unnoticed)."""
-
-    def __init__(self, mm: MM) -> None:
-        self.mm = mm
-        self.seen: list[str] = []
-
-    def sample(self) -> dict[str, Any]:
-        status = self.mm.json("status", MAKER, "--json")
-        self.seen.append(status["status"])
-        assert status["status"] == "running", f"{MAKER} left running: {status['status']}: {status['reason']}"
-        return status
-
-    def run_for(self, seconds: float, until_start: float) -> None:
-        """Keep sampling until ``seconds`` after ``until_start`` (monotonic)."""
-        while time.monotonic() < until_start + seconds:
-            self.sample()
-            time.sleep(0.5)
-
-
-def quoting_and_filled(status: dict[str, Any]) -> bool:
-    """Working quotes at the exchange and at least one fill: the maker really trades."""
-    quotes = status["quotes"]
-    return status["fills"] >= 1 and bool(quotes) and all(q["status"] == "working" for q in quotes)
+    args = ["--data", str(data), "--api-key", KEY, "--secret", SECRET, "--speed", "2", "--faults", FAULTS]
+    with serve(mm, tmp_path, "binanceusdm", *args) as running:
+        yield running
 
 
 def exchange_trade_ids(url: str, since_ms: int) -> list[str]:
@@ -131,21 +54,13 @@ def exchange_trade_ids(url: str, since_ms: int) -> list[str]:
     return [str(t["id"]) for t in trades]
 
 
-def kill_engine(mm: MM) -> None:
-    """SIGKILL, as a crash: no cancels, no goodbye; our orders stay at the exchange."""
-    info = mm.engine_info()
-    assert info is not None
-    mm.kill_engine()
-    mm.wait(lambda: pid_gone(int(info["pid"])), timeout=10, what="the killed engine to be gone")
-
-
 @pytest.mark.slow
 def test_engine_trades_on_the_emulator_through_faults_and_a_crash(
     mm: MM, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     since_ms = int(time.time() * 1000) - 60_000  # before any trade (the replay starts at the emulator)
     mm.env.update(QW_BINANCEUSDM_API_KEY=KEY, QW_BINANCEUSDM_SECRET=SECRET)
-    watch = StatusWatch(mm)
+    watch = StatusWatch(mm, MAKER)
 
     mm("engine", "start", "--db", mm.db)
     started = time.monotonic()

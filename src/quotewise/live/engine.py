@@ -31,10 +31,12 @@ from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live.lane import Lane
 from quotewise.live.maker import Maker
 from quotewise.live.paper import PaperVenue
+from quotewise.live.paths import data_dir
 from quotewise.live.scheduler import Scheduler
 from quotewise.live.store import FillRecord, MakerRecord, OrderRecord, Store
 from quotewise.live.venues import is_exchange, live_market
 from quotewise.live.venues.endpoint import endpoint_origins
+from quotewise.live.venues.prediction import MARKET_HELP, credential_names, is_prediction_venue
 from quotewise.logs import kv
 from quotewise.model.instrument import Instrument
 from quotewise.quoting.base import resolve_size
@@ -83,7 +85,12 @@ class MakerSpec(VenueSettings):
         None,
         exclude=True,  # never stored, audited or shown: used to connect, then dropped
         repr=False,
-        description="{api_key, secret} for the exchange (default: the engine's environment or keys file)",
+        description="{api_key, secret} for an exchange; Polymarket adds passphrase and private_key, Kalshi "
+        "is {api_key, private_key} (default: the engine's environment or keys file)",
+    )
+    neg_risk: bool = Field(
+        False,
+        description="Polymarket: the market is one outcome of a negative-risk event (orders signed for it)",
     )
     speed: float = Field(1.0, gt=0, description="replay speed, times real time")
     strategy: str = DEFAULT_STRATEGY
@@ -103,12 +110,15 @@ class MakerSpec(VenueSettings):
                 raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("credentials")
-    @classmethod
-    def _key_pair(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is not None and (set(value) != {"api_key", "secret"} or not all(value.values())):
-            raise ValueError("credentials are {api_key, secret}, both given")  # never echo them back
-        return value
+    @model_validator(mode="after")
+    def _credential_names(self) -> MakerSpec:
+        names = credential_names(self.venue)
+        if self.credentials is not None and (
+            set(self.credentials) != names or not all(self.credentials.values())
+        ):
+            # never echo the values back
+            raise ValueError(f"{self.venue} credentials are {{{', '.join(sorted(names))}}}, all given")
+        return self
 
     @model_validator(mode="after")
     def _venue_and_market(self) -> MakerSpec:
@@ -121,9 +131,17 @@ class MakerSpec(VenueSettings):
             if self.endpoint is not None and self.data is not None:
                 raise ValueError("--endpoint is for an exchange's live market, not a replayed file")
             return self
-        if not is_exchange(self.venue):
+        if self.neg_risk and self.venue != "polymarket":
             raise ValueError(
-                f"unknown venue {self.venue!r}: paper, or a ccxt exchange id such as binanceusdm"
+                "--neg-risk is a Polymarket market's kind (one outcome of a negative-risk event)"
+            )
+        if is_prediction_venue(self.venue):
+            if self.market is None:
+                raise ValueError(f"{self.venue} needs a market: {MARKET_HELP[self.venue]}")
+        elif not is_exchange(self.venue):
+            raise ValueError(
+                f"unknown venue {self.venue!r}: paper, polymarket, kalshi, or a ccxt exchange id such as "
+                "binanceusdm"
             )
         if self.market is None:
             raise ValueError(f"{self.venue} needs a market: its ccxt symbol, e.g. BTC/USDT:USDT")
@@ -222,6 +240,7 @@ class LiveEngine:
             spec.speed,
             settings,
             spec.credentials,
+            neg_risk=spec.neg_risk,
         )
         market = (
             spec.market if spec.data is None else market_name(spec.market, venue.instrument.symbol, spec.data)
@@ -354,6 +373,7 @@ class LiveEngine:
         settings: VenueSettings,
         credentials: dict[str, str] | None = None,
         resume: bool = False,
+        neg_risk: bool = False,
     ) -> Any:
         """The venue a maker trades on: the paper venue on a data file, or a real exchange (keys from
         the environment or the keys file, every request to ``endpoint`` when given), connected and
@@ -373,15 +393,13 @@ class LiveEngine:
                 clock=self.clock,
                 resume=resume,
             )
-        from quotewise.live.venues.ccxt_venue import CcxtVenue, open_exchange
-        from quotewise.live.venues.keys import Keys, load_keys
+        from quotewise.live.venues.ccxt_venue import CcxtVenue
 
         rec = self.store.maker(maker_id)  # None for a new maker
         trade_ids, last_fill_ns = self.store.fill_marks(maker_id)
         position = self.store.position(maker_id)
         since_ns = last_fill_ns or (rec.created_at if rec is not None else time.time_ns())
-        keys = Keys(**credentials, source="the request") if credentials else load_keys(venue)
-        exchange = open_exchange(venue, keys, endpoint)
+        exchange = self._exchange(maker_id, venue, market or "", credentials, endpoint)
         live = CcxtVenue(
             maker_id,
             exchange,
@@ -392,7 +410,33 @@ class LiveEngine:
             since_ms=since_ns // 1_000_000,
         )
         await self._connect(live, exchange)
+        if neg_risk:
+            from quotewise.live.venues.prediction import check_neg_risk
+
+            await check_neg_risk(live, exchange)
         return live
+
+    def _exchange(
+        self,
+        maker_id: str,
+        venue: str,
+        market: str,
+        credentials: dict[str, str] | None,
+        endpoint: str | None,
+    ) -> Any:
+        """The exchange's client, ccxt's or a prediction market's shaped like it, with its keys (the
+        request's, else the engine's environment or keys file)."""
+        if is_prediction_venue(venue):
+            from quotewise.live.venues.prediction import env_credentials, open_prediction_exchange
+
+            keys = credentials or env_credentials(venue)
+            state = data_dir() / "venues"
+            return open_prediction_exchange(venue, maker_id, keys, endpoint, state, market)
+        from quotewise.live.venues.ccxt_venue import open_exchange
+        from quotewise.live.venues.keys import Keys, load_keys
+
+        keys = Keys(**credentials, source="the request") if credentials else load_keys(venue)
+        return open_exchange(venue, keys, endpoint)
 
     async def _live_paper(
         self, maker_id: str, market: str, endpoint: str | None, settings: VenueSettings, resume: bool

@@ -382,9 +382,7 @@ class BinanceEmulator:
         self._next_gap = time.monotonic() + self.faults.gap_every
         app = web.Application()
         app.router.add_get("/emulator/stats", self._stats)
-        app.router.add_route("*", "/fapi/{tail:.*}", self._rest)
-        app.router.add_route("*", "/sapi/{tail:.*}", self._rest)
-        app.router.add_get("/{tail:.*}", self._websocket)
+        self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -394,6 +392,12 @@ class BinanceEmulator:
             self._tasks.append(asyncio.create_task(self._dropper()))
         self.port = int(self._runner.addresses[0][1])
         return self.port
+
+    def _add_routes(self, app: web.Application) -> None:
+        """The exchange's REST and websocket routes (another exchange's emulator adds its own)."""
+        app.router.add_route("*", "/fapi/{tail:.*}", self._rest)
+        app.router.add_route("*", "/sapi/{tail:.*}", self._rest)
+        app.router.add_get("/{tail:.*}", self._websocket)
 
     async def stop(self) -> None:
         """Stop the replay, close every connection and the server, and drop the state."""

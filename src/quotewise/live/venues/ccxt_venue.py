@@ -93,7 +93,9 @@ def open_exchange(exchange_id: str, keys: Keys | None = None, endpoint: str | No
 
 
 def instrument_of(exchange: Any, market: dict[str, Any]) -> Instrument:
-    """The instrument as the exchange lists it: tick, lot, minimums, fees, contract terms."""
+    """The instrument as the exchange lists it: tick, lot, minimums, fees, contract terms, and the
+    instrument fields a venue adapter adds under ``quotewise`` (prediction markets: price bounds,
+    fee curve)."""
 
     def step(value: Any) -> float:
         if value is None:
@@ -104,7 +106,7 @@ def instrument_of(exchange: Any, market: dict[str, Any]) -> Instrument:
     limits = market.get("limits") or {}
     min_amount = (limits.get("amount") or {}).get("min") or lot
     inverse = bool(market.get("inverse"))
-    return Instrument(
+    listed: dict[str, Any] = dict(
         symbol=market["id"],
         venue=exchange.id,
         tick_size=tick,
@@ -119,6 +121,8 @@ def instrument_of(exchange: Any, market: dict[str, Any]) -> Instrument:
         settle=market.get("settle") or "",
         min_notional=float((limits.get("cost") or {}).get("min") or 0.0),
     )
+    # what ccxt's market has no field for (a prediction market's price bounds and fee schedule)
+    return Instrument(**{**listed, **(market.get("quotewise") or {})})
 
 
 async def patiently(call: Callable[[], Awaitable[T]], tries: int = CONNECT_TRIES) -> T:
