@@ -47,7 +47,7 @@ def test_polymarket_fee_is_rate_times_shares_times_p_one_minus_p() -> None:
     assert inst.fee(50, 10_000, False) == pytest.approx(0.75)  # 100 shares at 0.50
     assert inst.fee(10, 10_000, False) == pytest.approx(0.27)  # 100 shares at 0.10
     assert inst.fee(50, 10_000, True) == 0.0
-    assert inst.fee(33, 1, False) == pytest.approx(round(0.03 * 0.01 * 0.33 * 0.67, 5))  # to 5 decimals
+    assert inst.fee(33, 1, False) == pytest.approx(0.00006)  # 0.0000663, rounded down to 5 decimals
 
 
 def test_the_notional_curve_is_unchanged() -> None:

@@ -51,7 +51,7 @@ KALSHI_FEES: dict[str, Any] = {
     "fee_curve": "probability",
     "taker_fee": 0.07,
     "fee_step": 0.01,
-    "fee_round_up": True,
+    "fee_rounding": "up",
 }
 
 

@@ -67,9 +67,9 @@ KINDS = frozenset(
 )
 DEFAULT_TICK = 0.01
 # Polymarket's platform fee (docs.polymarket.com/trading/fees): takers pay rate x C x p x (1 - p), C
-# shares at price p, in USDC to 5 decimals; makers pay nothing. The rate is set per market (most
+# shares at price p, in USDC rounded down to 5 decimals; makers pay nothing. The rate is set per market (most
 # have none), so it is given, --taker-fee RATE; the curve and the rounding are the venue's.
-POLYMARKET_FEES: dict[str, Any] = {"fee_curve": "probability", "fee_step": 1e-5}
+POLYMARKET_FEES: dict[str, Any] = {"fee_curve": "probability", "fee_step": 1e-5, "fee_rounding": "down"}
 _SIDES = {"BUY": BID, "SELL": ASK}
 _decode = json.JSONDecoder().decode
 Where = str  # "path:line" (or "path: message N"), for error messages

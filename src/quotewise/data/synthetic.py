@@ -817,8 +817,8 @@ BINARY_INSTRUMENT = Instrument(
     quote="USDC",
     size_unit="shares",
 )
-BINARY_TICKS = (1, 99)
-DEFAULT_BINARY_EVENTS = 1_000_000  # about 11 minutes of the synthetic prediction market  # the prices a binary market on a 0.01 tick can quote
+BINARY_TICKS = (1, 99)  # the prices a binary market on a 0.01 tick can quote
+DEFAULT_BINARY_EVENTS = 1_000_000  # about 11 minutes of the synthetic prediction market
 
 
 def synthetic_binary(

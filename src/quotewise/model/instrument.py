@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
-from quotewise.model.fees import fee_of
+from quotewise.model.fees import ROUNDING, fee_of
 
 ContractKind = Literal["linear", "inverse", "quanto"]
 FeeCurve = Literal["notional", "probability"]
@@ -67,7 +67,9 @@ class Instrument(BaseModel):
     fee_step: float = Field(
         0.0, ge=0, description="a fill's fee is charged in whole steps of this (0: exact)"
     )
-    fee_round_up: bool = Field(False, description="round a fee up to its step (Kalshi), else to the nearest")
+    fee_rounding: Literal["nearest", "up", "down"] = Field(
+        "nearest", description="how a fee is rounded to its step: up (Kalshi), down (Polymarket), nearest"
+    )
     min_price: float | None = Field(None, description="lowest valid price (prediction markets: 0)")
     max_price: float | None = Field(None, description="highest valid price (prediction markets: 1)")
     contract: ContractKind = Field("linear", description="linear, inverse or quanto (see the module)")
@@ -246,7 +248,7 @@ class Instrument(BaseModel):
                 price_ticks * self.tick_size,
                 self.fee_exponent,
                 self.fee_step,
-                self.fee_round_up,
+                ROUNDING[self.fee_rounding],
             )
         )
 

@@ -23,6 +23,7 @@ from quotewise.book.orderbook import OrderBook
 from quotewise.errors import ConfigError
 from quotewise.execution.kernel import LOCAL_DTYPE, best_working
 from quotewise.model.events import EVENT_DTYPE
+from quotewise.model.fees import ROUNDING
 from quotewise.model.instrument import Instrument
 from quotewise.model.response import Response
 from quotewise.quoting.kernel import QUOTE_PARAMS
@@ -42,7 +43,7 @@ def set_fee_registers(freg: np.ndarray, instrument: Instrument) -> np.ndarray:
     freg[E.F_FEE_PROBABILITY] = 1.0 if instrument.fee_curve == "probability" else 0.0
     freg[E.F_FEE_EXPONENT] = instrument.fee_exponent
     freg[E.F_FEE_STEP] = instrument.fee_step
-    freg[E.F_FEE_ROUND_UP] = 1.0 if instrument.fee_round_up else 0.0
+    freg[E.F_FEE_ROUNDING] = ROUNDING[instrument.fee_rounding]
     freg[E.F_PRICE_PER_TICK] = instrument.tick_size
     freg[E.F_SHARES_PER_LOT] = instrument.lot_size * instrument.contract_size
     return freg

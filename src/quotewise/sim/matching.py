@@ -18,7 +18,7 @@ from quotewise.sim.records import (
     F_CASH,
     F_FEE_EXPONENT,
     F_FEE_PROBABILITY,
-    F_FEE_ROUND_UP,
+    F_FEE_ROUNDING,
     F_FEE_STEP,
     F_FEES,
     F_INVERSE_VALUE,
@@ -147,7 +147,7 @@ def fill_fee(freg, price, qty, notional, maker):
         price * freg[F_PRICE_PER_TICK],
         freg[F_FEE_EXPONENT],
         freg[F_FEE_STEP],
-        freg[F_FEE_ROUND_UP] > 0,
+        freg[F_FEE_ROUNDING],
     )
 
 

@@ -85,7 +85,7 @@ F_FEE_PROBABILITY = (
 )
 F_FEE_EXPONENT = 14
 F_FEE_STEP = 15  # fees are charged in whole steps of this (0: exact)
-F_FEE_ROUND_UP = 16  # 1: rounded up to the step (Kalshi), 0: to the nearest
+F_FEE_ROUNDING = 16  # 1: rounded up to the step (Kalshi), -1: down (Polymarket), 0: to the nearest
 F_PRICE_PER_TICK = 17  # the tick size: a price in ticks times this is the price (the probability)
 F_SHARES_PER_LOT = 18  # shares per lot (lot size x contract size)
 FREG_LEN = 19

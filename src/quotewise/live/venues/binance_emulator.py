@@ -323,9 +323,9 @@ class BinanceEmulator:
         self.limiter = RateLimiter(limits or Limits())
         self._state = tempfile.TemporaryDirectory(prefix="binance-emulator-")
         self.store = Store(db_url(str(Path(self._state.name) / "emulator.db")))
-        self._built_ns = time.time_ns()
         self._paused_ns = 0  # the venue's clock stands still until start()
         self.venue = PaperVenue(MAKER_ID, data, self.store, speed, settings, clock=self._venue_clock)
+        self._built_ns = time.time_ns()  # the venue's clock started when it was built
         self.data = data
         self.speed = float(speed)
         self.instrument = listed(self.venue.instrument, symbol)

@@ -194,8 +194,10 @@ _BUDGETS: dict[tuple[str, str], OrderBudget] = {}
 
 
 def budget_for(exchange: Any) -> OrderBudget:
-    """The budget of the account behind ``exchange`` (by exchange, endpoint and key)."""
-    key = (f"{exchange.id}@{exchange.urls['api'].get('fapiPrivate') or ''}", exchange.apiKey or "")
+    """The budget of the account behind ``exchange`` (by exchange, order endpoint and key)."""
+    api = exchange.urls["api"]
+    host = api.get("fapiPrivate") or api.get("clob") or api.get("rest") or ""
+    key = (f"{exchange.id}@{host}", exchange.apiKey or "")
     return _BUDGETS.setdefault(key, OrderBudget())
 
 

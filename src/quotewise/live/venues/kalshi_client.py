@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from quotewise.model.fees import fee_of
+from quotewise.model.fees import ROUNDING, fee_of
 
 PRODUCTION = "https://api.elections.kalshi.com"
 API_PREFIX = "/trade-api/v2"
@@ -159,7 +159,7 @@ def kalshi_fee(count: int, price_cents: int, rate: Decimal = TAKER_RATE) -> Deci
     (https://kalshi.com/docs/kalshi-fee-schedule.pdf; formulas in effect since 2025-07-01). The
     simulator's fee function (:func:`quotewise.model.fees.fee_of`), which keeps 100 contracts at 0.50
     at 1.75 where a plain float ceiling would say 1.76."""
-    fee = fee_of(float(rate), 0.0, float(count), True, int(price_cents) / 100, 1.0, 0.01, True)
+    fee = fee_of(float(rate), 0.0, float(count), True, int(price_cents) / 100, 1.0, 0.01, ROUNDING["up"])
     return Decimal(f"{fee:.2f}")
 
 
