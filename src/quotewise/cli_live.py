@@ -21,7 +21,7 @@ from quotewise.cli_settings import STRATEGIES, ConfigFile, Pairs, given, with_se
 from quotewise.console import compile_notice, console, fail
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import KEEP_WARM, paths
-from quotewise.live.client import EngineClient, EngineNotRunning, running_engine
+from quotewise.live.client import EngineClient, EngineNotRunning, engine_url, running_engine
 from quotewise.parsing import parse_duration
 from quotewise.settings import DEFAULT_STRATEGY
 
@@ -64,6 +64,18 @@ def engine_start(
     ] = None,
     port: Annotated[int, typer.Option(help="port on 127.0.0.1 (default: a free one)")] = 0,
     foreground: Annotated[bool, typer.Option(help="run here instead of in the background")] = False,
+    listen: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT to listen on instead of 127.0.0.1 (another machine: TLS or --insecure)"),
+    ] = None,
+    tls_cert: Annotated[str | None, typer.Option(help="TLS certificate file (PEM) for --listen")] = None,
+    tls_key: Annotated[str | None, typer.Option(help="its private key file (PEM)")] = None,
+    insecure: Annotated[
+        bool, typer.Option(help="--listen beyond this machine without TLS (keys travel in clear)")
+    ] = False,
+    public_metrics: Annotated[
+        bool, typer.Option(help="serve /metrics without an API key (for a Prometheus scraper)")
+    ] = False,
     keep_warm: Annotated[
         str,
         typer.Option(
@@ -78,7 +90,10 @@ def engine_start(
     if info is not None:
         fail(QuotewiseError(f"an engine is already running (pid {info['pid']}, port {info['port']})"))
     try:
+        from quotewise.live.server import listen_address
+
         parse_duration(keep_warm, "--keep-warm")
+        listen_address(listen, tls_cert, tls_key, insecure)  # refused here, in one line, not in the log
     except QuotewiseError as exc:
         fail(exc)
     paths.ensure_token()
@@ -86,6 +101,13 @@ def engine_start(
     if db:
         args += ["--db", db]
     args += ["--keep-warm", keep_warm]
+    for flag, value in (("--listen", listen), ("--tls-cert", tls_cert), ("--tls-key", tls_key)):
+        if value:
+            args += [flag, value]
+    if insecure:
+        args.append("--insecure")
+    if public_metrics:
+        args.append("--public-metrics")
     wait_s = START_WAIT_S + (COMPILE_WAIT_S if compile_notice(ENGINE_COMPILING) else 0.0)
     if foreground:
         os.execv(sys.executable, args)
@@ -111,9 +133,7 @@ def engine_start(
             except QuotewiseError:
                 pass
             else:
-                console.print(
-                    f"engine running on http://127.0.0.1:{info['port']} (pid {proc.pid}, db {info['db']})"
-                )
+                console.print(f"engine running on {engine_url(info)} (pid {proc.pid}, db {info['db']})")
                 return
         time.sleep(0.1)
     proc.kill()
@@ -138,12 +158,29 @@ def engine_stop(
 
 
 @engine_app.command("status")
-def engine_status() -> None:
-    """Whether an engine runs, where, on which database, and whether it keeps idle makers warm."""
+def engine_status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Whether an engine runs, where (its URL), on which database, whether it keeps idle makers warm,
+    and which API key this shell uses (QW_API_KEY, else the engine's token file)."""
     info = running_engine()
     if info is None:
         fail(EngineNotRunning("no engine running (start one with: mm engine start)"))
-    health = _call(_client().health)
+    client = _client()
+    health = _call(client.health)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "url": engine_url(info),
+                    "pid": info["pid"],
+                    "db": info["db"],
+                    "makers": health["makers"],
+                    "keep_warm": info.get("keep_warm"),
+                    "key_file": client.key_source,
+                    "role": health.get("role"),
+                }
+            )
+        )
+        return
     warm = info.get("keep_warm")
     warm = f"kept warm every {warm}" if warm and parse_duration(warm) else "not kept warm"
     console.print(
@@ -254,6 +291,30 @@ def stop(maker_id: Annotated[str, typer.Argument(help="the maker's id (mm list)"
     """Cancel a maker's orders and stop it."""
     result = _call(lambda: _client().stop(maker_id))
     console.print(f"{maker_id} stopped; {result['fills']} fills, position {result.get('position')}")
+
+
+def halt(
+    maker_id: Annotated[str | None, typer.Argument(help="the maker's id (mm list)")] = None,
+    all_makers: Annotated[bool, typer.Option("--all", help="every running maker")] = False,
+    flatten: Annotated[
+        bool, typer.Option(help="also close the position with marketable orders inside the risk limits")
+    ] = False,
+) -> None:
+    """Kill switch: cancel every order and stop quoting (until mm resume, also across a restart)."""
+    if (maker_id is None) == (not all_makers):
+        fail(ConfigError("name one maker, or --all"))
+    client = _client()
+    ids = [maker_id] if maker_id else [m["id"] for m in _call(client.list) if m["status"] == "running"]
+    for one in ids:
+        state = _call(lambda one=one: client.halt(one, flatten))
+        what = "halted, flattening" if flatten else "halted"
+        console.print(f"{one} {what}; position {state.get('position')}")
+
+
+def resume(maker_id: Annotated[str, typer.Argument(help="the maker's id (mm list)")]) -> None:
+    """Quote again after mm halt."""
+    state = _call(lambda: _client().resume(maker_id))
+    console.print(f"{maker_id} quoting again; position {state.get('position')}")
 
 
 def list_makers() -> None:
@@ -378,11 +439,79 @@ def config(
     typer.echo(json.dumps(result, indent=2))
 
 
+# -- API keys ------------------------------------------------------------------------------------------
+keys_app = typer.Typer(
+    help="API keys of the engine and their roles (viewer, trader, admin).", no_args_is_help=True
+)
+DbOption = Annotated[
+    str | None, typer.Option(help="the engine's database (default: the running engine's, else the default)")
+]
+
+
+def _key_store(db: str | None) -> Any:
+    from quotewise.live.store import Store, db_url, default_db_url
+
+    info = running_engine()
+    url = db_url(db) if db else (info["db"] if info is not None else default_db_url())
+    return Store(url)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer (read), trader (run its own makers) or admin (all)")],
+    name: Annotated[str, typer.Option(help="who holds it: the audit records its requests under this name")],
+    db: DbOption = None,
+) -> None:
+    """Make an API key; it is printed once, on the last line (only its hash is kept)."""
+    try:
+        store = _key_store(db)
+        key = store.add_api_key(name, role)
+        store.audit(os.environ.get("USER") or "cli", "key_create", None, {"name": name, "role": role})
+    except QuotewiseError as exc:
+        fail(exc)
+    console.print(f"API key {name} ({role}); shown this once, keep it secret:")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(db: DbOption = None) -> None:
+    """Every key's name, role and dates (never the key)."""
+    try:
+        rows = _key_store(db).api_keys()
+    except QuotewiseError as exc:
+        fail(exc)
+    table = Table(title="API keys")
+    for col in ("name", "role", "created", "revoked"):
+        table.add_column(col)
+    for r in rows:
+        revoked = (
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["revoked_at"] / 1e9)) if r["revoked_at"] else ""
+        )
+        created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["created_at"] / 1e9))
+        table.add_row(r["name"], r["role"], created, revoked)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")], db: DbOption = None) -> None:
+    """Revoke a key at once: its next request is refused (401)."""
+    try:
+        store = _key_store(db)
+        store.revoke_api_key(name)
+        store.audit(os.environ.get("USER") or "cli", "key_revoke", None, {"name": name})
+    except QuotewiseError as exc:
+        fail(exc)
+    console.print(f"key {name} revoked")
+
+
 def register(app: typer.Typer) -> None:
     """Add the lifecycle commands to ``mm``."""
     app.add_typer(engine_app, name="engine")
+    app.add_typer(keys_app, name="keys")
     app.command("start")(start)
     app.command("stop")(stop)
+    app.command("halt")(halt)
+    app.command("resume")(resume)
     app.command("list")(list_makers)
     app.command("status")(status)
     app.command("config")(config)

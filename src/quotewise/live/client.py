@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +47,38 @@ def running_engine() -> dict[str, Any] | None:
     return info
 
 
+API_KEY_ENV = "QW_API_KEY"
+
+
+def api_key() -> tuple[str, str]:
+    """``(key, where it came from)``: ``$QW_API_KEY``, else the engine's token file (an admin)."""
+    key = os.environ.get(API_KEY_ENV)
+    if key:
+        return key, API_KEY_ENV
+    token = paths.read_token()
+    if token is None:
+        raise ConfigError(
+            f"no API key: set {API_KEY_ENV}, or start the engine here (its token is {paths.token_path()})"
+        )
+    return token, str(paths.token_path())
+
+
+def engine_url(info: dict[str, Any]) -> str:
+    """The running engine's base URL (an engine from before URLs were recorded: 127.0.0.1)."""
+    return str(info.get("url") or f"http://127.0.0.1:{info['port']}")
+
+
 class EngineClient:
     def __init__(self, actor: str = "cli", timeout: float = 15.0) -> None:
         info = running_engine()
         if info is None:
             raise EngineNotRunning(NOT_RUNNING)
-        token = paths.read_token()
-        if token is None:
-            raise ConfigError(f"no API token at {paths.token_path()}; restart the engine to create one")
-        self.base = f"http://127.0.0.1:{info['port']}"
+        key, self.key_source = api_key()
+        self.base = engine_url(info)
+        cert = info.get("tls_cert")  # over TLS our own certificate is the authority that signs it
+        self.verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=cert) if cert else True
         self.info = info
-        self.headers = {"Authorization": f"Bearer {token}", "X-Actor": actor}
+        self.headers = {"Authorization": f"Bearer {key}", "X-Actor": actor}
         self.timeout = timeout
 
     def call(
@@ -70,7 +92,13 @@ class EngineClient:
         timeout = self.timeout if timeout is None else timeout
         try:
             r = httpx.request(
-                method, self.base + path, json=body, params=params, headers=self.headers, timeout=timeout
+                method,
+                self.base + path,
+                json=body,
+                params=params,
+                headers=self.headers,
+                timeout=timeout,
+                verify=self.verify,
             )
         except httpx.ConnectError:
             raise EngineNotRunning(NOT_RUNNING) from None
@@ -109,6 +137,12 @@ class EngineClient:
         if not changes:
             return self.call("GET", f"/makers/{maker_id}/config")
         return self.call("PATCH", f"/makers/{maker_id}/config", {"changes": changes})
+
+    def halt(self, maker_id: str, flatten: bool = False) -> dict[str, Any]:
+        return self.call("POST", f"/maker/{maker_id}/halt", params={"flatten": str(flatten).lower()})
+
+    def resume(self, maker_id: str) -> dict[str, Any]:
+        return self.call("POST", f"/maker/{maker_id}/resume")
 
     def fills(self, maker_id: str) -> list[dict[str, Any]]:
         return self.call("GET", f"/makers/{maker_id}/fills")

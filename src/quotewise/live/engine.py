@@ -45,6 +45,7 @@ from quotewise.risk.config import risk_config
 from quotewise.settings import DEFAULT_STRATEGY, VenueSettings, split_settings
 
 STOP_WAIT_S = 2.0
+HALT, UNHALT = "halt", "resume_quoting"  # the audit's actions for an operator's halt and its end
 FLUSH_EVERY_S = 0.1  # order states are written in one transaction this often (fills: at once)
 UNNAMED = ("", "UNKNOWN")  # the symbol readers give an instrument when the data does not name it
 SEPARATORS = re.compile(r"[\s/_:-]")
@@ -148,6 +149,15 @@ class MakerSpec(VenueSettings):
         if self.data is not None:
             raise ValueError(f"--data is for the paper venue; {self.venue} trades its live market")
         return self
+
+    @classmethod
+    def from_flags(cls, values: dict[str, Any]) -> MakerSpec:
+        """A spec from ``mm start``'s arguments by name, flat (``venue``, ``market``, ``data``,
+        ``speed``, and every flag with ``-`` as ``_``: ``spread``, ``max_pos``, ``latency_entry``):
+        strategy settings, risk limits and venue settings are told apart by name, as on the CLI."""
+        own = {k: v for k, v in values.items() if k in cls.model_fields and k not in ("params", "risk")}
+        params, risk, venue = split_settings({k: v for k, v in values.items() if k not in cls.model_fields})
+        return cls(**own, **venue, params=params, risk=risk or None)
 
     def venue_settings(self) -> VenueSettings:
         return VenueSettings(**self.model_dump(include=set(VenueSettings.model_fields)))
@@ -300,6 +310,31 @@ class LiveEngine:
         self.store.flush_orders()
         self.store.audit(actor, "shutdown", None, {"makers": [m.maker_id for m in live]})
         logger.info("engine stopped", extra=kv(makers=len(live)))
+
+    async def halt(self, maker_id: str, flatten: bool = False, actor: str = "api") -> dict[str, Any]:
+        """An operator's kill switch for one maker: orders cancelled, quoting stopped until resumed
+        (also across an engine restart); ``flatten`` also closes the position with marketable orders
+        inside the risk limits (each in the audit)."""
+        maker = self._maker(maker_id)
+        maker.stop_quoting(flatten, actor)
+        position = maker.inst.qty(maker.ledger.position)
+        self.store.audit(actor, HALT, maker_id, {"flatten": flatten, "position": position})
+        logger.info("maker halted", extra=kv(maker=maker_id, actor=actor, flatten=flatten, position=position))
+        return self.status(maker_id)
+
+    async def resume_quoting(self, maker_id: str, actor: str = "api") -> dict[str, Any]:
+        maker = self._maker(maker_id)
+        if maker.halt is None:
+            raise ConfigError(f"{maker_id} is not halted")
+        maker.resume()
+        self.store.audit(actor, UNHALT, maker_id, {})
+        logger.info("maker resumed quoting", extra=kv(maker=maker_id, actor=actor))
+        return self.status(maker_id)
+
+    def _halted_in_store(self, maker_id: str) -> bool:
+        """Whether the maker's last halt was not followed by a resume (it stays halted on restart)."""
+        marks = [r["action"] for r in self.store.audit_rows(maker_id) if r["action"] in (HALT, UNHALT)]
+        return bool(marks) and marks[-1] == HALT
 
     # -- observation and control -------------------------------------------------------------------
     def list_makers(self) -> list[dict[str, Any]]:
@@ -498,6 +533,8 @@ class LiveEngine:
         )
         maker = Maker(rec.maker_id, venue, self.store, strategy, risk, self.scheduler)
         report = maker.resume_from(self.store.position(rec.maker_id), open_orders)
+        if self._halted_in_store(rec.maker_id):  # an operator's halt outlives the engine
+            maker.stop_quoting(False, "engine")
         self._run(rec.maker_id, maker, venue)
         return report
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,17 @@ from quotewise.risk import MarketState, RiskConfig, RiskEngine
 # the event loop keeps serving the other makers
 SLOW_DECISION_S = 0.005
 NO_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
+
+
+@dataclass
+class Halt:
+    """An operator's halt: whether it flattens the position, who asked, the flatten orders sent and
+    the ones the risk limits refused."""
+
+    flatten: bool
+    actor: str
+    orders: int = 0
+    refused: int = 0
 
 
 class Maker:
@@ -78,6 +90,7 @@ class Maker:
         self._armed: int | None = None  # the deadline the task is waiting for (None: input only)
         self.on_failure: Any = None  # set by the engine: called with (maker, error, exception)
         self.on_decided: Any = None  # hook for the latency benchmark: called after each decision
+        self.halt: Halt | None = None  # an operator's halt (with or without flattening), until resumed
         self._use_kernel()
         self.scheduler.update(self)
         venue.subscribe(self)
@@ -106,7 +119,7 @@ class Maker:
     @property
     def compiled(self) -> bool:
         """Quotes through the compiled rule and takes its turns outside its task (a running built-in)."""
-        return self._kernel is not None and self.state == "running"
+        return self._kernel is not None and self.state == "running" and self.halt is None
 
     @property
     def touch_only(self) -> bool:
@@ -252,6 +265,12 @@ class Maker:
         if self._events or self._responses or self.scheduler.behind(self):
             self.process_inputs()
         now = self.venue.now
+        if self.halt is not None:
+            if update is not None:
+                self._apply_updates([update])
+            self._halted(now)
+            self.persist_orders()
+            return True
         due = (self.changed or update is not None) and now >= self.next_decision
         if due and self._pending_config is not None:
             self._take_config()
@@ -493,6 +512,71 @@ class Maker:
         self.store.queue_orders(self.maker_id, list(latest.values()))
 
     # -- control -----------------------------------------------------------------------------------
+    def stop_quoting(self, flatten: bool, actor: str) -> None:
+        """An operator's halt: every order cancelled now and no decision until :meth:`resume`; with
+        ``flatten`` the position is then closed by marketable orders, each inside the risk limits."""
+        self.halt = Halt(flatten, actor)
+        self.om.cancel_all("operator halt")
+        self.persist_orders()
+        self.scheduler.update(self)  # no longer compiled: its turns are the task's
+        self.scheduler.input(self)
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Quote again from the next decision (the position and the risk state carry over)."""
+        self.halt = None
+        self.next_decision = 0
+        self.changed = True
+        self.scheduler.update(self)
+        self.scheduler.input(self)
+        self._wake.set()
+
+    def _halted(self, now: int) -> None:
+        """A halted maker's turn: nothing is quoted; a flattening one works its position to zero, one
+        marketable order at a time at the touch (re-sent when the touch moves away from it)."""
+        halt = self.halt
+        assert halt is not None
+        self.changed = False
+        if not halt.flatten or self.ledger.position == 0:
+            if halt.flatten:
+                self.store.audit(halt.actor, "flattened", self.maker_id, {"orders": halt.orders})
+                self.halt = Halt(False, halt.actor, halt.orders)
+            return
+        side = -1 if self.ledger.position > 0 else 1
+        price = self.book.best_bid if side < 0 else self.book.best_ask
+        working = [o for o in self.om.orders.values() if o.status != "pending_cancel"]
+        if working:
+            if any(o.price != price for o in working):
+                self.om.cancel_all("flatten: the touch moved")
+            return
+        if price is None or self.om.orders:  # no one to trade with, or cancels still in flight
+            return
+        self._flatten_order(side, price, now, halt)
+
+    def _flatten_order(self, side: int, price: int, now: int, halt: Halt) -> None:
+        """One marketable order toward flat: at most the position, the size at the touch and the risk
+        limits' largest order; an order the risk limits refuse is not sent (recorded instead)."""
+        touch = self.book.size_at(-side, price)
+        size = min(abs(self.ledger.position), touch or abs(self.ledger.position))
+        refused = ""
+        if self.guard is not None:
+            size = self.guard.largest_order(price, size)
+            problem = self.guard.problem(Quote(price, size)) if size else None
+            refused = "max_order_size" if not size else problem[0] if problem is not None else ""
+        details = {
+            "side": "buy" if side > 0 else "sell",
+            "price": self.inst.px(price),
+            "size": self.inst.qty(size),
+        }
+        if refused:
+            self.store.audit(halt.actor, "flatten_refused", self.maker_id, {**details, "rule": refused})
+            halt.refused += 1
+            return
+        order_id = self.venue.place(side, price, size, post_only=False)
+        self.om.note_submitted(now, order_id, side, price, size)
+        halt.orders += 1
+        self.store.audit(halt.actor, "flatten_order", self.maker_id, {**details, "order_id": order_id})
+
     def reconfigure(self, strategy: Strategy, risk: RiskConfig | None) -> None:
         """New settings, taken at the next decision (the position and orders carry over)."""
         self._pending_config = (strategy, risk)
@@ -551,7 +635,8 @@ class Maker:
             "currency": inst.settle_currency,  # of pnl, cash and fees (the coin for inverse contracts)
             "fills": ledger.fills,
             "last_fill_seq": ledger.last_seq,
-            "quotes": self.quotes(),
+            "quotes": (quotes := self.quotes()),
+            "open_orders": quotes,  # the API's name for them
             "best_bid": None if bid is None else inst.px(bid),
             "best_ask": None if ask is None else inst.px(ask),
             "decisions": self.decisions,
@@ -560,6 +645,7 @@ class Maker:
             "slow_strategy": self.offload,
             "mean_decision_us": 1e6 * self.decision_seconds / self.decisions if self.decisions else None,
             "connection": self.venue.status() if hasattr(self.venue, "status") else None,
+            "halted": None if self.halt is None else ("flattening" if self.halt.flatten else "halted"),
             "risk": {
                 "enabled": guard is not None,
                 "blocked": bool(guard is not None and guard.blocked),

@@ -1,4 +1,5 @@
-"""The engine's local HTTP API (FastAPI), bound to 127.0.0.1 and protected by a bearer token.
+"""The engine's HTTP API (FastAPI): on 127.0.0.1 unless told to listen elsewhere (then over TLS, or
+explicitly insecure), every route behind an API key with a role (:mod:`quotewise.live.auth`).
 
 ``python -m quotewise.live.server --db URL --port N`` runs the engine and the API in one event loop;
 ``mm engine start`` starts it in the background. SIGTERM (or ``POST /engine/stop``) shuts down
@@ -13,8 +14,9 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -22,16 +24,19 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from quotewise import logs
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import KEEP_WARM, paths
+from quotewise.live.auth import ROLES, Principal, key_hash
 from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker
+from quotewise.live.metrics import add_metrics_route
 from quotewise.live.store import Store, db_url, default_db_url
 from quotewise.parsing import parse_duration
 
 HOST = "127.0.0.1"
+WWW_AUTHENTICATE = {"WWW-Authenticate": "Bearer"}
 logger = logging.getLogger("quotewise.live.server")  # not __name__: run with -m, that is __main__
 
 
@@ -39,10 +44,19 @@ class ConfigChange(BaseModel):
     changes: dict[str, Any]
 
 
+class MakerId(BaseModel):
+    id: str
+
+
 def create_app(
-    store: Store, token: str, info: dict[str, Any] | None = None, keep_warm_s: float | None = None
+    store: Store,
+    token: str,
+    info: dict[str, Any] | None = None,
+    keep_warm_s: float | None = None,
+    public_metrics: bool = False,
 ) -> FastAPI:
-    """The API over a new engine on ``store``; ``info`` is written to the engine file once it runs."""
+    """The API over a new engine on ``store``; ``info`` is written to the engine file once it runs;
+    ``/metrics`` answers without a key when ``public_metrics`` (a scraper inside a trusted network)."""
     engine = LiveEngine(store, keep_warm_s=keep_warm_s)
 
     @asynccontextmanager
@@ -57,23 +71,48 @@ def create_app(
             if info is not None:
                 paths.clear_engine_info(info["pid"])
 
-    def authorized(authorization: str | None = Header(default=None)) -> None:
-        expected = f"Bearer {token}"
-        if authorization is None or not secrets.compare_digest(authorization, expected):
-            raise HTTPException(401, "missing or wrong API token (the engine's token is in the user config)")
+    def principal(
+        authorization: str | None = Header(default=None), x_actor: str = Header(default="cli")
+    ) -> Principal:
+        """The caller: the engine's own token (an admin naming itself by X-Actor) or an API key."""
+        scheme, _, key = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            raise HTTPException(401, "an API key is needed: Authorization: Bearer KEY", WWW_AUTHENTICATE)
+        if secrets.compare_digest(key, token):
+            return Principal(x_actor[:32] or "cli", "admin")
+        found = store.api_key_role(key_hash(key))
+        if found is None:
+            raise HTTPException(401, "unknown or revoked API key", WWW_AUTHENTICATE)
+        return Principal(*found)
 
-    # FastAPI's own /docs, /redoc and /openapi.json would answer without the token: served here instead,
-    # behind the same dependency as every route
+    def need(role: str) -> Callable[[Principal], Principal]:
+        # a default, not Annotated: the annotations are strings here, and a closure's cannot be resolved
+        def check(who: Principal = Depends(principal)) -> Principal:  # noqa: B008
+            if not who.can(role):
+                raise HTTPException(403, f"{who.name} is a {who.role}: this needs the {role} role")
+            return who
+
+        return check
+
+    viewer, trader, admin = (Depends(need(role)) for role in ROLES)
+
+    def owner_or_admin(who: Principal, maker_id: str) -> None:
+        """A trader acts on the makers it started; an admin on every maker."""
+        if not who.can("admin") and store.maker_owner(maker_id) not in (None, who.name):
+            raise HTTPException(403, f"{maker_id} was started by another key: {who.name} may not change it")
+
+    # FastAPI's own /docs, /redoc and /openapi.json would answer without a key: served here instead,
+    # behind the viewer role as every read
     app = FastAPI(
         title="Quotewise engine",
         lifespan=lifespan,
-        dependencies=[Depends(authorized)],
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
     app.state.engine = engine
-    _add_docs(app)
+    _add_docs(app, viewer)
+    add_metrics_route(app, engine, [] if public_metrics else [viewer])
 
     @app.exception_handler(UnknownMaker)
     async def _unknown(_: Request, exc: UnknownMaker) -> JSONResponse:
@@ -97,44 +136,96 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"ok": True, "pid": os.getpid(), "makers": len(engine.makers), "db": store.url}
+    async def health(who: Principal = viewer) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "pid": os.getpid(),
+            "makers": len(engine.makers),
+            "db": store.url,
+            "role": who.role,
+        }
 
     @app.get("/makers")
-    async def list_makers() -> list[dict[str, Any]]:
+    async def list_makers(_: Principal = viewer) -> list[dict[str, Any]]:
         return engine.list_makers()
 
     @app.post("/makers")
-    async def start_maker(spec: MakerSpec, x_actor: str = Header(default="api")) -> dict[str, str]:
-        return {"id": await engine.start_maker(spec, actor=x_actor)}
+    async def start_maker(spec: MakerSpec, who: Principal = trader) -> dict[str, str]:
+        return {"id": await engine.start_maker(spec, actor=who.name)}
 
     @app.get("/makers/{maker_id}")
-    async def status(maker_id: str) -> dict[str, Any]:
+    async def status(maker_id: str, _: Principal = viewer) -> dict[str, Any]:
         return engine.status(maker_id)
 
     @app.delete("/makers/{maker_id}")
-    async def stop_maker(maker_id: str, x_actor: str = Header(default="api")) -> dict[str, Any]:
-        return await engine.stop_maker(maker_id, actor=x_actor)
+    async def stop_maker(maker_id: str, who: Principal = trader) -> dict[str, Any]:
+        owner_or_admin(who, maker_id)
+        return await engine.stop_maker(maker_id, actor=who.name)
 
     @app.get("/makers/{maker_id}/config")
-    async def get_config(maker_id: str) -> dict[str, Any]:
+    async def get_config(maker_id: str, _: Principal = viewer) -> dict[str, Any]:
         return await engine.configure(maker_id, {})
 
     @app.patch("/makers/{maker_id}/config")
-    async def set_config(maker_id: str, body: ConfigChange, x_actor: str = Header(default="api")) -> dict:
-        return await engine.configure(maker_id, body.changes, actor=x_actor)
+    async def set_config(maker_id: str, body: ConfigChange, who: Principal = trader) -> dict:
+        owner_or_admin(who, maker_id)
+        return await engine.configure(maker_id, body.changes, actor=who.name)
 
     @app.get("/makers/{maker_id}/fills")
-    async def fills(maker_id: str) -> list[dict[str, Any]]:
+    async def fills(maker_id: str, _: Principal = viewer) -> list[dict[str, Any]]:
         return engine.fills(maker_id)
 
     @app.get("/audit")
-    async def audit(maker_id: str | None = None) -> list[dict[str, Any]]:
+    async def audit(maker_id: str | None = None, _: Principal = viewer) -> list[dict[str, Any]]:
         return store.audit_rows(maker_id)
 
+    # -- the public surface (docs/api.md): the names the systems Quotewise replaces use --------------
+    @app.post("/maker/start")
+    async def maker_start(body: dict[str, Any], who: Principal = trader) -> dict[str, str]:
+        """Start a maker from ``mm start``'s arguments by name (flags with ``-`` as ``_``)."""
+        try:
+            spec = MakerSpec.from_flags(body)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        return {"id": await engine.start_maker(spec, actor=who.name)}
+
+    @app.post("/maker/stop")
+    async def maker_stop(body: MakerId, who: Principal = trader) -> dict[str, Any]:
+        owner_or_admin(who, body.id)
+        return await engine.stop_maker(body.id, actor=who.name)
+
+    @app.get("/maker/status")
+    async def maker_status(id: str | None = None, _: Principal = viewer) -> Any:
+        """One maker's status (``?id=``), or every maker's."""
+        if id is not None:
+            return engine.status(id)
+        return [engine.status(m["id"]) for m in engine.list_makers()]
+
+    @app.get("/maker/active")
+    async def maker_active(_: Principal = viewer) -> list[dict[str, Any]]:
+        """The makers running now."""
+        return [m for m in engine.list_makers() if m["status"] == "running"]
+
+    @app.post("/maker/{maker_id}/halt")
+    async def maker_halt(maker_id: str, flatten: bool = False, who: Principal = trader) -> dict[str, Any]:
+        """Cancel everything and stop quoting; ``flatten=true`` also closes the position."""
+        owner_or_admin(who, maker_id)
+        return await engine.halt(maker_id, flatten, actor=who.name)
+
+    @app.post("/maker/{maker_id}/resume")
+    async def maker_resume(maker_id: str, who: Principal = trader) -> dict[str, Any]:
+        owner_or_admin(who, maker_id)
+        return await engine.resume_quoting(maker_id, actor=who.name)
+
+    @app.patch("/maker/{maker_id}/config")
+    async def maker_config(maker_id: str, changes: dict[str, Any], who: Principal = trader) -> dict:
+        """Change settings by flag name (``{"spread": "3ticks", "max_pos": 10}``)."""
+        owner_or_admin(who, maker_id)
+        return await engine.configure(maker_id, changes, actor=who.name)
+
     @app.post("/engine/stop")
-    async def stop_engine(request: Request, x_actor: str = Header(default="api")) -> dict[str, bool]:
-        store.audit(x_actor, "engine_stop", None, {})
+    async def stop_engine(request: Request, who: Principal = admin) -> dict[str, bool]:
+        store.audit(who.name, "engine_stop", None, {})
         server = getattr(request.app.state, "server", None)
         if server is not None:
             server.should_exit = True
@@ -143,19 +234,19 @@ def create_app(
     return app
 
 
-def _add_docs(app: FastAPI) -> None:
-    """The API's description (``/openapi.json``) and its pages (``/docs``, ``/redoc``), token required."""
+def _add_docs(app: FastAPI, viewer: Any) -> None:
+    """The API's description (``/openapi.json``) and its pages (``/docs``, ``/redoc``), a key required."""
 
     @app.get("/openapi.json", include_in_schema=False)
-    async def openapi() -> JSONResponse:
+    async def openapi(_: Principal = viewer) -> JSONResponse:
         return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
+    async def docs(_: Principal = viewer) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
 
     @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
+    async def redoc(_: Principal = viewer) -> HTMLResponse:
         return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
@@ -165,26 +256,75 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(db: str | None = None, port: int = 0, keep_warm: str = KEEP_WARM) -> None:
+def listen_address(
+    listen: str | None, tls_cert: str | None, tls_key: str | None, insecure: bool
+) -> tuple[str, int]:
+    """``(host, port)`` to listen on. Anywhere but this machine only over TLS (a certificate and its
+    key) or with ``insecure`` said out loud: the API carries keys and starts real orders."""
+    if listen is None:
+        return HOST, 0
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise ConfigError(f"--listen {listen!r}: give HOST:PORT, e.g. 0.0.0.0:8443")
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("TLS needs both --tls-cert and --tls-key")
+    local = host in (HOST, "localhost", "::1")
+    if not local and tls_cert is None and not insecure:
+        raise ConfigError(
+            f"--listen {listen}: another machine could reach the engine, so it needs TLS (--tls-cert FILE "
+            "--tls-key FILE) or --insecure"
+        )
+    for path in (tls_cert, tls_key):
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{path}: no such file")
+    return host, int(port_text)
+
+
+def serve(
+    db: str | None = None,
+    port: int = 0,
+    keep_warm: str = KEEP_WARM,
+    listen: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    insecure: bool = False,
+    public_metrics: bool = False,
+) -> None:
     """Run the engine and its API until SIGTERM/SIGINT or ``POST /engine/stop``. Its log (and
     uvicorn's warnings) go to :func:`quotewise.live.paths.log_path` and stderr."""
     log = logs.configure(paths.log_path())
     keep_warm_s = parse_duration(keep_warm, "keep_warm") / 1e9 or None
+    host, listen_port = listen_address(listen, tls_cert, tls_key, insecure)
     url = db_url(db) if db else default_db_url()
     store = Store(url)
-    port = port or free_port()
+    port = listen_port or port or free_port()
+    scheme = "https" if tls_cert else "http"
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     info = {
         "pid": os.getpid(),
         "port": port,
+        "url": f"{scheme}://{shown}:{port}",
+        "tls_cert": str(Path(tls_cert).resolve()) if tls_cert else None,
         "db": url,
         "started": time.time(),
         "keep_warm": keep_warm,
         "log": str(log),
     }
     where = store.engine.url.render_as_string(hide_password=True)
-    logger.info("engine starting", extra=logs.kv(pid=info["pid"], port=port, db=where, keep_warm=keep_warm))
-    app = create_app(store, paths.ensure_token(), info, keep_warm_s)
-    config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", log_config=None)
+    logger.info(
+        "engine starting",
+        extra=logs.kv(pid=info["pid"], url=info["url"], listen=host, db=where, keep_warm=keep_warm),
+    )
+    app = create_app(store, paths.ensure_token(), info, keep_warm_s, public_metrics)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+    )
     server = uvicorn.Server(config)
     app.state.server = server
     try:
@@ -195,16 +335,35 @@ def serve(db: str | None = None, port: int = 0, keep_warm: str = KEEP_WARM) -> N
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="Run the Quotewise live engine and its local API.")
+    ap = argparse.ArgumentParser(description="Run the Quotewise live engine and its API.")
     ap.add_argument("--db", help="database URL or SQLite file (default: under the user data directory)")
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    ap.add_argument(
+        "--listen", help="HOST:PORT to listen on instead (elsewhere than 127.0.0.1: TLS or --insecure)"
+    )
+    ap.add_argument("--tls-cert", help="TLS certificate (PEM)")
+    ap.add_argument("--tls-key", help="TLS private key (PEM)")
+    ap.add_argument("--insecure", action="store_true", help="listen beyond this machine without TLS")
+    ap.add_argument("--public-metrics", action="store_true", help="/metrics without an API key")
     ap.add_argument(
         "--keep-warm",
         default=KEEP_WARM,
         help=f"idle makers rehearse their decision this often (0: off; default {KEEP_WARM})",
     )
     args = ap.parse_args()
-    serve(args.db, args.port, args.keep_warm)
+    try:
+        serve(
+            args.db,
+            args.port,
+            args.keep_warm,
+            args.listen,
+            args.tls_cert,
+            args.tls_key,
+            args.insecure,
+            args.public_metrics,
+        )
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":

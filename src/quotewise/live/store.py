@@ -177,6 +177,15 @@ paper_fills = Table(
     Column("fee", Float, nullable=False),
     Column("maker", Boolean, nullable=False),
 )
+api_keys = Table(  # a new table needs no migration: create_all adds it to an older database
+    "api_keys",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("role", String(8), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256 of the key, never the key
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+)
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
 
 
@@ -759,6 +768,51 @@ class Store:
                     ts=time.time_ns(), actor=actor, action=action, maker_id=maker_id, details=details
                 )
             )
+
+    def maker_owner(self, maker_id: str) -> str | None:
+        """Who started the maker (the actor of its first configuration)."""
+        query = select(configs.c.actor).where(configs.c.maker_id == maker_id).order_by(configs.c.version)
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).scalar()
+
+    # -- API keys ---------------------------------------------------------------------------------------
+    def add_api_key(self, name: str, role: str) -> str:
+        """A new key named ``name`` with ``role``; the key itself is returned once and stored hashed."""
+        from quotewise.live.auth import check_name, check_role, key_hash, new_key
+
+        key = new_key()
+        row = {"name": check_name(name), "role": check_role(role), "key_hash": key_hash(key)}
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(api_keys).values(**row, created_at=time.time_ns()))
+        except IntegrityError:
+            raise ConfigError(f"there is a key named {name} already (mm keys list)") from None
+        return key
+
+    def api_key_role(self, digest: str) -> tuple[str, str] | None:
+        """``(name, role)`` of the live key whose hash is ``digest``; None if none (or revoked)."""
+        query = select(api_keys.c.name, api_keys.c.role).where(
+            api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row.name, row.role)
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """Every key's name, role and dates (never the hash)."""
+        cols = (api_keys.c.name, api_keys.c.role, api_keys.c.created_at, api_keys.c.revoked_at)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(*cols).order_by(api_keys.c.created_at))]
+
+    def revoke_api_key(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=time.time_ns())
+            )
+        if done.rowcount == 0:
+            raise ConfigError(f"no live key named {name} (mm keys list)")
 
     def audit_rows(self, maker_id: str | None = None) -> list[dict[str, Any]]:
         query = select(audit_log).order_by(audit_log.c.id)

@@ -279,7 +279,7 @@ class RiskEngine:
         """Pre-trade checks of each order on its own; a failing one is rejected with its reason."""
         out = []
         for q in quotes:
-            problem = self._problem(q)
+            problem = self.problem(q)
             if problem is None:
                 out.append(Quote(int(q.price), int(q.size)))
             else:
@@ -287,7 +287,20 @@ class RiskEngine:
                 self._record(now, rule, "reject", value, limit, f"{self._describe(side, q)}: {why}")
         return out
 
-    def _problem(self, q: Quote) -> tuple[str, float, float, str] | None:
+    def largest_order(self, price: int, lots: int) -> int:
+        """``lots`` cut to the largest single order the limits allow at ``price`` (max_order_size,
+        max_order_notional), on the venue's size step; 0 when not even the minimum fits."""
+        cfg, inst = self.config, self.inst
+        if cfg.max_order_size is not None:
+            lots = min(lots, math.floor(cfg.max_order_size / inst.lot_size + 1e-9))
+        per_lot = inst.notional(price, 1)
+        if cfg.max_order_notional is not None and per_lot > 0:
+            lots = min(lots, math.floor(cfg.max_order_notional / per_lot + 1e-9))
+        lots -= lots % inst.order_lots
+        return lots if lots >= inst.min_size_lots else 0
+
+    def problem(self, q: Quote) -> tuple[str, float, float, str] | None:
+        """Why one order fails the pre-trade checks, as (rule, value, limit, why); None if it passes."""
         cfg, inst = self.config, self.inst
         if not float(q.price).is_integer():
             return "tick", float(q.price), NAN, "price off the tick grid"

@@ -1,0 +1,150 @@
+"""The control plane: API keys with roles on every route (401 without a key, 403 with too small a
+role), the audit naming the key, the public /maker routes, and the operator's kill switch (halt,
+flatten inside the risk limits, resume)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+from quotewise.errors import ConfigError
+from quotewise.live.server import create_app, listen_address
+from quotewise.live.store import Store, db_url
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+TOKEN = "control-plane-token"
+PAPER = {
+    "venue": "paper",
+    "data": "synthetic:3000000",
+    "speed": 20,
+    "strategy": "symmetric",
+    "spread": "1tick",
+}
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(db_url(str(tmp_path / "cp.db")))
+    yield s
+    s.close()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return found
+
+
+def test_roles_decide_every_route_and_the_audit_names_the_key(store):
+    viewer, alice, bob = (
+        store.add_api_key(n, r) for n, r in (("vic", "viewer"), ("alice", "trader"), ("bob", "trader"))
+    )
+    with TestClient(create_app(store, TOKEN)) as api:
+        assert api.get("/maker/active").status_code == 401
+        assert api.get("/maker/active", headers=bearer("qwk_not-a-key")).status_code == 401
+        assert api.get("/maker/active", headers=bearer(viewer)).status_code == 200
+        refused = api.post("/maker/start", json=PAPER, headers=bearer(viewer))
+        assert refused.status_code == 403 and "trader" in refused.json()["detail"]
+
+        started = api.post("/maker/start", json=PAPER, headers=bearer(alice))
+        assert started.status_code == 200, started.text
+        maker = started.json()["id"]
+        assert [m["id"] for m in api.get("/maker/active", headers=bearer(viewer)).json()] == [maker]
+        status = api.get("/maker/status", params={"id": maker}, headers=bearer(viewer)).json()
+        assert status["config"]["params"]["spread"] == "1ticks" or status["config"]["params"][
+            "spread"
+        ].startswith("1")
+        assert (
+            api.post("/maker/stop", json={"id": maker}, headers=bearer(bob)).status_code == 403
+        )  # not bob's
+        assert api.post("/engine/stop", headers=bearer(alice)).status_code == 403  # admins only
+        assert api.post("/maker/stop", json={"id": maker}, headers=bearer(alice)).status_code == 200
+
+        store.revoke_api_key("alice")
+        assert api.get("/maker/active", headers=bearer(alice)).status_code == 401
+    actors = {(r["action"], r["actor"]) for r in store.audit_rows(maker)}
+    assert {("start", "alice"), ("stop", "alice")} <= actors
+
+
+def test_keys_are_stored_hashed_and_named_once(store):
+    key = store.add_api_key("ops", "admin")
+    assert key.startswith("qwk_") and len(key) > 40
+    rows = store.api_keys()
+    assert [(r["name"], r["role"]) for r in rows] == [("ops", "admin")] and "key_hash" not in rows[0]
+    with store.engine.connect() as conn:
+        assert key not in str(conn.exec_driver_sql("SELECT * FROM api_keys").all())
+    with pytest.raises(ConfigError, match="already"):
+        store.add_api_key("ops", "viewer")
+    with pytest.raises(ConfigError, match="unknown role"):
+        store.add_api_key("x", "god")
+
+
+def test_halt_flattens_inside_the_risk_limits_and_resume_quotes_again(store):
+    trader = store.add_api_key("desk", "trader")
+    body = {**PAPER, "max_pos": 40, "max_order_size": 2, "size": 2}
+    with TestClient(create_app(store, TOKEN), headers=bearer(trader)) as api:
+        maker = api.post("/maker/start", json=body).json()["id"]
+        status = until(
+            lambda: abs((s := api.get("/maker/status", params={"id": maker}).json())["position"]) >= 6 and s,
+            90,
+            "some inventory",
+        )
+        halted = api.post(f"/maker/{maker}/halt", params={"flatten": "true"}).json()
+        assert halted["halted"] == "flattening" and halted["position"] != 0, halted["position"]
+        start_ts = halted["market_time"]
+        flat = until(
+            lambda: (
+                (s := api.get("/maker/status", params={"id": maker}).json())["position"] == 0
+                and not s["open_orders"]
+                and s
+            ),
+            60,
+            f"the position ({status['position']}) closed",
+        )
+        assert flat["market_time"] - start_ts <= 10e9, "flat within 10 s of replay time"
+        orders = [r for r in store.audit_rows(maker) if r["action"] == "flatten_order"]
+        assert orders and all(o["details"]["size"] <= 2 for o in orders)  # max_order_size
+        assert all(o["actor"] == "desk" for o in orders)
+        time.sleep(0.5)
+        assert not api.get("/maker/status", params={"id": maker}).json()["open_orders"]  # still halted
+        api.post(f"/maker/{maker}/resume")
+        until(
+            lambda: api.get("/maker/status", params={"id": maker}).json()["open_orders"], 30, "quotes again"
+        )
+        assert {"halt", "flattened", "resume_quoting"} <= {r["action"] for r in store.audit_rows(maker)}
+
+
+@pytest.mark.parametrize(
+    ("listen", "cert", "insecure", "message"),
+    [
+        ("0.0.0.0:8443", None, False, "needs TLS"),
+        ("8443", None, False, "HOST:PORT"),
+    ],
+)
+def test_listening_beyond_this_machine_needs_tls_or_insecure(listen, cert, insecure, message):
+    with pytest.raises(ConfigError, match=message):
+        listen_address(listen, cert, None, insecure)
+    assert listen_address("127.0.0.1:9000", None, None, False) == ("127.0.0.1", 9000)
+    assert listen_address("0.0.0.0:9000", None, None, True) == ("0.0.0.0", 9000)
+
+
+def test_metrics_need_a_viewer_key_unless_public(store):
+    viewer = store.add_api_key("scraper", "viewer")
+    with TestClient(create_app(store, TOKEN)) as api:
+        assert api.get("/metrics").status_code == 401
+        assert "quotewise_engine_makers_running" in api.get("/metrics", headers=bearer(viewer)).text
+    with TestClient(create_app(store, TOKEN, public_metrics=True)) as api:
+        assert api.get("/metrics").status_code == 200
+        assert api.get("/maker/active").status_code == 401  # only the metrics are public
