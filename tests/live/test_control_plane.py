@@ -148,3 +148,36 @@ def test_metrics_need_a_viewer_key_unless_public(store):
     with TestClient(create_app(store, TOKEN, public_metrics=True)) as api:
         assert api.get("/metrics").status_code == 200
         assert api.get("/maker/active").status_code == 401  # only the metrics are public
+
+
+@pytest.mark.slow
+def test_the_cli_keys_halt_and_resume(mm):
+    mm("engine", "start", "--db", mm.db)
+    status = mm.json("engine", "status", "--json")
+    assert status["url"].startswith("http://127.0.0.1:") and status["key_file"].endswith("token")
+    key = mm("keys", "create", "--role", "trader", "--name", "carol").stdout.strip().splitlines()[-1]
+    assert key.startswith("qwk_")
+    assert "carol" in mm("keys", "list").stdout
+    mm.env["QW_API_KEY"] = key
+    assert mm.json("engine", "status", "--json")["key_file"] == "QW_API_KEY"
+    maker = mm(
+        "start", "paper", "--data", "synthetic:3000000", "--speed", "20", "--strategy", "symmetric",
+        "--spread", "1tick", "--size", "2", "--max-pos", "40", "--max-order-size", "2",
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    mm.wait(lambda: abs(mm.json("status", maker, "--json")["position"]) >= 4, timeout=90, what="inventory")
+    mm("halt", maker, "--flatten")
+    mm.wait(
+        lambda: (s := mm.json("status", maker, "--json"))["position"] == 0 and not s["open_orders"],
+        timeout=60,
+        what="the position closed",
+    )
+    mm("resume", maker)
+    mm.wait(lambda: mm.json("status", maker, "--json")["open_orders"], timeout=30, what="quotes again")
+    mm("stop", maker)
+    mm("keys", "revoke", "carol")
+    refused = mm("list", check=False)
+    assert refused.returncode != 0 and "revoked" in refused.stderr
+    del mm.env["QW_API_KEY"]
+    audit = mm.json("status", maker, "--json")  # the engine's own token still works
+    assert audit["status"] == "stopped"
+    mm("engine", "stop")
