@@ -675,28 +675,6 @@ def sim_as2008(
     console.print(table)
 
 
-def _touch(mid: float | None, bid: float | None, ask: float | None, tick: float) -> tuple[int, int]:
-    """The best bid and ask in ticks: given, or a two-tick market around a mid on the grid
-    (a one-tick market when the mid is halfway between two ticks)."""
-    if bid is not None or ask is not None:
-        if bid is None or ask is None:
-            raise ConfigError("give both --bid and --ask, or --mid alone")
-        bb, ba = round(bid / tick), round(ask / tick)
-        off_grid = abs(bb * tick - bid) > 1e-9 * max(1.0, bid) or abs(ba * tick - ask) > 1e-9 * max(1.0, ask)
-        if off_grid:
-            raise ConfigError(f"--bid {bid} and --ask {ask} must be on the tick grid ({tick})")
-        if not 0 < bb < ba:
-            raise ConfigError(f"--bid {bid} must be positive and below --ask {ask}")
-        return bb, ba
-    if mid is None:
-        raise ConfigError("give --mid, or --bid and --ask")
-    half_ticks = 2.0 * mid / tick
-    if abs(half_ticks - round(half_ticks)) > 1e-6 or round(half_ticks) < 3:
-        raise ConfigError(f"--mid {mid} must be on the tick grid ({tick}) or halfway between two ticks")
-    m2 = round(half_ticks)
-    return (m2 // 2 - 1, m2 // 2 + 1) if m2 % 2 == 0 else (m2 // 2, m2 // 2 + 1)
-
-
 @app.command()
 def quote(
     strategy: Annotated[
@@ -727,12 +705,7 @@ def quote(
 ) -> None:
     """Print the quotes a strategy would post for a given book and inventory, before risking money."""
     try:
-        from quotewise.book.view import MarketView
-        from quotewise.model.catalog import with_overrides
-        from quotewise.model.instrument import Instrument
-        from quotewise.parsing import parse_fee
-        from quotewise.quoting.base import resolve_size
-        from quotewise.quoting.loader import make_strategy
+        from quotewise.quoting.preview import quote_preview
 
         params: dict[str, object] = {}
         name = "skew"
@@ -745,65 +718,39 @@ def quote(
         flags = {"sigma": sigma, "gamma": gamma, "A": intensity_a, "k": intensity_k}
         params = {**params, **{k: v for k, v in flags.items() if v is not None}}
         params.update(parse_settings(settings or []))
-        if tick <= 0 or lot <= 0:
-            raise ConfigError("--tick and --lot must be positive")
-        inst = with_overrides(
-            Instrument(symbol="QUOTE", venue="cli", tick_size=tick, lot_size=lot),
-            maker_fee=parse_fee(maker_fee, "--maker-fee"),
-            taker_fee=parse_fee(taker_fee, "--taker-fee"),
+        out = quote_preview(
+            strategy,
+            params,
+            mid=mid,
+            bid=bid,
+            ask=ask,
+            bid_size=bid_size,
+            ask_size=ask_size,
+            inventory=inventory,
+            tick=tick,
+            lot=lot,
+            maker_fee=maker_fee,
+            taker_fee=taker_fee,
+            missing_hint="give it (--sigma, --A, --k or --set)",
         )
-        strat = make_strategy(strategy, params)
-        resolve_size(strat, inst, None)
-        strat.on_start(inst)
-        bb, ba = _touch(mid, bid, ask, tick)
-        view = MarketView(
-            time=0,
-            instrument=inst,
-            best_bid=bb,
-            best_ask=ba,
-            bid_size=round(bid_size),
-            ask_size=round(ask_size),
-            position=round(inventory / lot),
-        )
-        wanted = strat.quotes(view)
     except QuotewiseError as exc:
         fail(exc)
-    state = dict(getattr(strat, "last", {}))
-    if state.get("waiting_for"):
-        fail(
-            ConfigError(
-                f"{strategy} needs {state['waiting_for']} and has no market data to estimate it from: "
-                "give it (--sigma, --A, --k or --set)"
-            )
-        )
-
-    def px(ticks: float) -> float:
-        return round(ticks * tick, 12)  # no binary noise such as 99.99000000000001 in the output
-
-    mid_px = px((bb + ba) / 2)
-    out = {
-        "strategy": strat.name,
-        "params": strat.params.model_dump(),
-        "market": {"bid": px(bb), "ask": px(ba), "mid": mid_px},
-        "inventory": inventory,
-        "bids": [{"price": px(q.price), "size": round(q.size * lot, 12)} for q in wanted.bids],
-        "asks": [{"price": px(q.price), "size": round(q.size * lot, 12)} for q in wanted.asks],
-        "state": state,
-    }
+    state = out["state"]
+    bb, ba, mid_px = out["market"]["bid"], out["market"]["ask"], out["market"]["mid"]
     if as_json:
         typer.echo(json.dumps(out, indent=2, default=str))
         return
-    table = Table(title=f"{strat.name}: market {px(bb):.10g} / {px(ba):.10g}, inventory {inventory:g}")
+    table = Table(title=f"{out['strategy']}: market {bb:.10g} / {ba:.10g}, inventory {inventory:g}")
     for col in ("side", "level", "price", "size", "from mid", "ticks", "bp"):
         table.add_column(col, justify="left" if col == "side" else "right")
-    for level_side, level in (("bid", wanted.bids), ("ask", wanted.asks)):
-        for i, q in enumerate(level):
-            dist = abs(px(q.price) - mid_px)
+    for level_side in ("bid", "ask"):
+        for i, q in enumerate(out[f"{level_side}s"]):
+            dist = abs(q["price"] - mid_px)
             table.add_row(
                 level_side,
                 str(i + 1),
-                f"{px(q.price):.10g}",
-                f"{q.size * lot:g}",
+                f"{q['price']:.10g}",
+                f"{q['size']:g}",
                 f"{dist:.6g}",
                 f"{dist / tick:.1f}",
                 f"{dist / mid_px * 1e4:.2f}",

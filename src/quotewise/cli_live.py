@@ -504,6 +504,14 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")], db:
     console.print(f"key {name} revoked")
 
 
+def mcp() -> None:
+    """Serve the engine's tools to an AI agent over stdio (MCP), with this shell's API key
+    (QW_API_KEY, else the engine's token): the agent has that key's rights and limits (docs/mcp.md)."""
+    from quotewise.live.mcp_server import run_stdio
+
+    run_stdio()
+
+
 def register(app: typer.Typer) -> None:
     """Add the lifecycle commands to ``mm``."""
     app.add_typer(engine_app, name="engine")
@@ -512,6 +520,7 @@ def register(app: typer.Typer) -> None:
     app.command("stop")(stop)
     app.command("halt")(halt)
     app.command("resume")(resume)
+    app.command("mcp")(mcp)
     app.command("list")(list_makers)
     app.command("status")(status)
     app.command("config")(config)

@@ -176,7 +176,7 @@ def test_the_cli_keys_halt_and_resume(mm):
     mm("stop", maker)
     mm("keys", "revoke", "carol")
     refused = mm("list", check=False)
-    assert refused.returncode != 0 and "revoked" in refused.stderr
+    assert refused.returncode != 0 and "revoked" in refused.stderr and "QW_API_KEY" in refused.stderr
     del mm.env["QW_API_KEY"]
     audit = mm.json("status", maker, "--json")  # the engine's own token still works
     assert audit["status"] == "stopped"

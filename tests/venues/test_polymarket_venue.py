@@ -1,7 +1,9 @@
 """Polymarket through its official SDK, against the local CLOB emulator: the stock client (only its
 hosts moved) creates, reads, orders, cancels and gets fills; the ccxt-shaped adapter runs the ccxt
 venue unchanged; a restart after kill -9 knows its orders and books the fills it missed once; a
-post-only order that would cross is refused; faults are survived."""
+post-only order that would cross is refused; faults are survived. Balances are Polymarket's (no SELL
+of shares not held), so the adapter nets: an ask is a YES SELL of shares held, else a NO BUY at
+1 - p, reported to the venue as the YES sell it stands for."""
 
 from __future__ import annotations
 
@@ -19,13 +21,19 @@ import ccxt
 import httpx
 import pytest
 from polymarket import AsyncSecureClient
+from polymarket.errors import RequestRejectedError
 from polymarket.models import ApiKeyCreds
 from polymarket.streams import MarketSpec, UserSpec
 
 from quotewise.data.polymarket import write_capture
 from quotewise.data.synthetic import synthetic_binary
 from quotewise.live.venues.ccxt_venue import CcxtVenue
-from quotewise.live.venues.polymarket_emulator import DEFAULT_TOKEN, PolymarketEmulator, hmac_signature
+from quotewise.live.venues.polymarket_emulator import (
+    DEFAULT_TOKEN,
+    PolymarketEmulator,
+    default_complement,
+    hmac_signature,
+)
 from quotewise.live.venues.polymarket_exchange import PolymarketExchange, environment_at, taker_fee
 from quotewise.model.events import ASK, BID
 from quotewise.model.response import Response
@@ -404,5 +412,249 @@ def test_dropped_streams_pause_quoting_until_the_venue_has_reconciled(capture: P
             await until(lambda: venue.trusted, 10, "the book back in sync")
             assert em.open_orders == {BID: 0, ASK: 0}
             await crash(venue, task)
+
+    asyncio.run(scenario())
+
+
+# -- balances and netting -------------------------------------------------------------------------------
+async def sdk_client(em: PolymarketEmulator, key: str) -> AsyncSecureClient:
+    creds = ApiKeyCreds(key=key, secret=SECRET, passphrase=PASSPHRASE)
+    return await AsyncSecureClient.create(
+        private_key=PRIVATE_KEY, environment=environment_at(url(em)), credentials=creds
+    )
+
+
+async def open_at_venue(client: AsyncSecureClient) -> list[Any]:
+    """Our open orders as the emulator reports them (each on its own token, its own terms)."""
+    return [o async for o in client.list_open_orders().iter_items()]
+
+
+def no_price(em: PolymarketEmulator, yes_ticks: int) -> Decimal:
+    return 1 - Decimal(repr(em.instrument.px(yes_ticks)))
+
+
+def test_a_sell_without_shares_is_refused_as_polymarket_refuses_it_and_allowed_after_a_buy(capture: Path):
+    async def scenario() -> None:
+        async with emulator(capture, "balance-key") as em:
+            client = await sdk_client(em, "balance-key")
+            try:
+                book = await client.get_order_book(asset_id=TOKEN)
+                best_bid, best_ask = book.bids[-1].price, book.asks[-1].price
+                far_ask = best_ask + Decimal("0.10")
+                with pytest.raises(RequestRejectedError) as refused:
+                    await client.place_limit_order(
+                        asset_id=TOKEN, price=far_ask, size=Decimal(5), side="SELL"
+                    )
+                assert refused.value.status == 400
+                assert "not enough balance / allowance: the balance is not enough" in str(refused.value)
+                assert "balance: 0, order amount: 5000000" in str(refused.value)
+                with pytest.raises(RequestRejectedError) as broke:  # 5M USDC of shares: more than we have
+                    await client.place_limit_order(
+                        asset_id=TOKEN, price=best_bid - Decimal("0.10"), size=Decimal(10_000_000), side="BUY"
+                    )
+                assert broke.value.status == 400 and "not enough balance / allowance" in str(broke.value)
+                assert not em.by_hash and em.stats["unfunded"] == 2
+
+                taker = await client.place_limit_order(
+                    asset_id=TOKEN, price=best_ask + Decimal("0.02"), size=Decimal(5), side="BUY"
+                )
+                assert taker.ok
+                await until(lambda: em.balances[TOKEN] == 5, 10, "the buy filled")
+                shares = await client.get_balance_allowance(asset_type="CONDITIONAL", asset_id=TOKEN)
+                assert shares.balance == 5_000_000
+                usdc = await client.get_balance_allowance(asset_type="COLLATERAL")
+                (trade,) = em.trades
+                cost = Decimal(trade["price"]) * 5 + Decimal(repr(em.fees))
+                assert em.fees > 0 and usdc.balance == int((1_000_000 - cost) * 1_000_000)
+
+                sold = await client.place_limit_order(
+                    asset_id=TOKEN, price=far_ask, size=Decimal(5), side="SELL", post_only=True
+                )
+                assert sold.ok and sold.status == "live"
+                with pytest.raises(RequestRejectedError) as reserved:  # the open SELL holds the 5 shares
+                    await client.place_limit_order(
+                        asset_id=TOKEN, price=far_ask, size=Decimal(1), side="SELL"
+                    )
+                assert reserved.value.status == 400 and "balance: 0, order amount: 1000000" in str(
+                    reserved.value
+                )
+                async with httpx.AsyncClient() as http:
+                    stats = (await http.get(f"{url(em)}/emulator/stats")).json()
+                assert stats["balances"][TOKEN] == 5 and stats["balances"][em.complement] == 0
+                assert stats["balances"]["USDC"] == pytest.approx(float(1_000_000 - cost))
+            finally:
+                await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_no_tokens_book_is_the_yes_book_mirrored(capture: Path):
+    async def scenario() -> None:
+        async with emulator(capture, "mirror-key") as em:
+            no = em.complement
+            assert no == default_complement(TOKEN) != TOKEN
+            client = await sdk_client(em, "mirror-key")
+            try:
+                info = await client._ctx.order_metadata.resolve_market(client._ctx, token_id=no)
+                assert set(info.token_ids) == {TOKEN, no}  # one condition, both tokens
+                assert (await client.get_order_book(asset_id=no)).tick_size == Decimal("0.01")
+
+                def mirrored(levels: Any) -> list[tuple[Decimal, Decimal]]:
+                    return [(1 - lv.price, lv.size) for lv in levels]
+
+                def touch(book: Any) -> tuple[Any, Any]:
+                    return book.bids[-1], book.asks[-1]  # REST: the best last
+
+                for _ in range(50):  # REST: the NO touch between two equal YES touches is their mirror
+                    yes, no_book, again = [
+                        await client.get_order_book(asset_id=token) for token in (TOKEN, no, TOKEN)
+                    ]
+                    if touch(yes) == touch(again):
+                        break
+                assert no_book.asset_id == no and touch(yes) == touch(again)
+                assert mirrored(touch(no_book)) == [(lv.price, lv.size) for lv in touch(yes)[::-1]]
+
+                market = await client.subscribe(MarketSpec(asset_ids=[TOKEN, no]))
+                books: dict[str, Any] = {}
+                changes: dict[str, list[Any]] = {TOKEN: [], no: []}
+                trades: dict[str, Any] = {}
+
+                async def read() -> None:
+                    async for event in market:
+                        p = event.payload
+                        if event.type == "book":
+                            books[p.asset_id] = p
+                        elif event.type == "price_change":
+                            for c in p.price_changes:
+                                changes[c.asset_id].append((c.side, c.price, c.size))
+                        elif event.type == "last_trade_price":
+                            trades.setdefault(p.asset_id, p)
+                        if len(trades) == 2 and len(changes[no]) >= 20:
+                            return
+
+                await asyncio.wait_for(read(), 20)
+                await market.close()
+                assert mirrored(books[no].bids) == [(lv.price, lv.size) for lv in books[TOKEN].asks]
+                assert mirrored(books[no].asks) == [(lv.price, lv.size) for lv in books[TOKEN].bids]
+                flip = {"BUY": "SELL", "SELL": "BUY"}
+                expected = [(flip[side], 1 - price, size) for side, price, size in changes[TOKEN]]
+                assert changes[no][:20] == expected[:20]
+                assert trades[no].price == 1 - trades[TOKEN].price and trades[no].side != trades[TOKEN].side
+            finally:
+                await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_ask_without_shares_is_a_no_buy_and_its_fill_a_yes_sell(capture: Path, tmp_path: Path):
+    async def scenario() -> None:
+        async with emulator(capture, "netting-key") as em:
+            venue = CcxtVenue(
+                "pm1", exchange(em, tmp_path / "ids.json"), TOKEN, since_ms=int(time.time() * 1000)
+            )
+            answers = Answers()
+            task = await running(venue, answers)
+            client = await venue.exchange.client()
+            size, inst = venue.instrument.min_size_lots, venue.instrument
+            resting_price = em.book.best_ask + 5
+            resting = venue.place(ASK, resting_price, size)
+            await until(lambda: "accepted" in answers.of(resting), 5, "the ask accepted")
+            (at_venue,) = await open_at_venue(client)
+            assert at_venue.asset_id == em.complement and at_venue.side == "BUY"
+            assert at_venue.price == no_price(em, resting_price)
+            listed = await venue.exchange.fetch_open_orders(TOKEN)  # the adapter: the YES ask it stands for
+            assert [(o["side"], o["price"], o["symbol"]) for o in listed] == [
+                ("sell", inst.px(resting_price), TOKEN)
+            ]
+
+            taking = venue.place(ASK, em.book.best_bid - 1, size, post_only=False)
+            await until(lambda: "fill" in answers.of(taking), 10, "the taking ask filled")
+            fills = [r for r in answers.kind("fill") if r.order_id == taking]
+            (trade,) = em.trades
+            assert [f.trade_id for f in fills] == [trade["id"]]  # the venue's trade id
+            fill = fills[0]
+            assert trade["asset_id"] == em.complement and trade["side"] == "BUY"  # a NO buy ...
+            assert fill.side == ASK and Decimal(trade["price"]) == no_price(em, fill.price)  # ... a YES sell
+            no_fee = taker_fee(inst.qty(size), float(trade["price"]), FEE_RATE, 1.0)
+            assert fill.fee == pytest.approx(no_fee) and fill.fee > 0 and not fill.maker
+            assert em.balances[em.complement] == Decimal(repr(inst.qty(size)))
+
+            bid_price = em.book.best_bid - 5  # holding NO now: a bid sells it at 1 - p
+            bid = venue.place(BID, bid_price, size)
+            await until(lambda: "accepted" in answers.of(bid), 5, "the bid accepted")
+            by_side = {o.side: o for o in await open_at_venue(client)}
+            assert by_side["SELL"].asset_id == em.complement
+            assert by_side["SELL"].price == no_price(em, bid_price)
+            for order_id in (resting, bid):
+                venue.cancel(order_id)
+            await until(lambda: em.open_orders == {BID: 0, ASK: 0}, 5, "every order ended")
+            await venue.catch_up()
+            assert sorted(f.trade_id for f in answers.kind("fill")) == emulator_trade_ids(em)
+            await crash(venue, task)
+
+    asyncio.run(scenario())
+
+
+def test_after_yes_shares_are_bought_an_ask_sells_them(capture: Path):
+    async def scenario() -> None:
+        async with emulator(capture, "holder-key") as em:
+            venue = CcxtVenue("pm1", exchange(em), TOKEN, since_ms=int(time.time() * 1000))
+            answers = Answers()
+            task = await running(venue, answers)
+            client = await venue.exchange.client()
+            size = venue.instrument.min_size_lots
+            buying = venue.place(BID, em.book.best_ask + 1, 2 * size, post_only=False)
+            await until(lambda: em.balances[TOKEN] == Decimal(2), 10, "two YES shares bought")
+            await until(lambda: answers.of(buying).count("fill") >= 1, 5, "the fill reported")
+            (first,) = em.trades
+            assert first["asset_id"] == TOKEN and first["side"] == "BUY"
+
+            ask_price = em.book.best_ask + 5
+            selling = venue.place(ASK, ask_price, 2 * size)
+            await until(lambda: "accepted" in answers.of(selling), 5, "the ask accepted")
+            (at_venue,) = await open_at_venue(client)
+            assert at_venue.asset_id == TOKEN and at_venue.side == "SELL"  # shares held: sold
+            assert at_venue.price == Decimal(repr(venue.instrument.px(ask_price)))
+            more = venue.place(ASK, ask_price, size)  # the shares are offered already: a NO buy
+            await until(lambda: "accepted" in answers.of(more), 5, "the second ask accepted")
+            by_token = {o.asset_id: o for o in await open_at_venue(client)}
+            assert by_token[em.complement].side == "BUY" and venue.counts["rejected"] == 0
+            assert em.stats["unfunded"] == 0
+            for order_id in (selling, more):
+                venue.cancel(order_id)
+            await until(lambda: em.open_orders == {BID: 0, ASK: 0}, 5, "every order ended")
+            await crash(venue, task)
+
+    asyncio.run(scenario())
+
+
+def test_a_restarted_venue_knows_its_open_no_order_as_its_ask(capture: Path, tmp_path: Path):
+    state = tmp_path / "pm1.polymarket-orders.json"
+
+    async def scenario() -> None:
+        async with emulator(capture, "restart-no-key") as em:
+            started_ms = int(time.time() * 1000)
+            first = CcxtVenue("pm1", exchange(em, state), TOKEN, since_ms=started_ms)
+            answers = Answers()
+            task = await running(first, answers)
+            size, price = first.instrument.min_size_lots, em.book.best_ask + 10
+            resting = first.place(ASK, price, size)
+            await until(lambda: "accepted" in answers.of(resting), 5, "the ask accepted")
+            await crash(first, task)
+            (order,) = [o for o in em.by_hash.values() if o.open]
+            assert order.token == em.complement
+
+            second = CcxtVenue(
+                "pm1", exchange(em, state), TOKEN, trade_ids=set(), next_order_id=1, since_ms=started_ms
+            )
+            later = Answers()
+            task = await running(second, later)
+            assert [(o.order_id, o.side, o.price, o.size) for o in second.open_orders()] == [
+                (resting, ASK, price, size)
+            ]
+            second.cancel(resting)
+            await until(lambda: "cancelled" in later.of(resting), 5, "the old order cancelled")
+            assert em.open_orders == {BID: 0, ASK: 0} and not order.open
+            await crash(second, task)
 
     asyncio.run(scenario())

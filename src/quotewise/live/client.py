@@ -114,6 +114,8 @@ class EngineClient:
                 detail = r.text
             if isinstance(detail, list):  # FastAPI's validation errors
                 detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+            if r.status_code == 401:
+                detail = f"{detail}; this shell's key is from {self.key_source}"
             raise EngineRefused(f"{detail} (HTTP {r.status_code})")
         return r.json()
 
@@ -123,6 +125,10 @@ class EngineClient:
     def start(self, spec: dict[str, Any]) -> str:
         """A new maker's id. The engine reads its data first, which takes a while for a large file."""
         return self.call("POST", "/makers", spec, timeout=START_TIMEOUT_S)["id"]
+
+    def start_by_flags(self, values: dict[str, Any]) -> str:
+        """A new maker from ``mm start``'s arguments by name, flat (``POST /maker/start``)."""
+        return self.call("POST", "/maker/start", values, timeout=START_TIMEOUT_S)["id"]
 
     def stop(self, maker_id: str) -> dict[str, Any]:
         return self.call("DELETE", f"/makers/{maker_id}")

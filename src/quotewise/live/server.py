@@ -231,6 +231,9 @@ def create_app(
             server.should_exit = True
         return {"stopping": True}
 
+    from quotewise.live.mcp_server import mount_http  # half a second to import: only with an engine
+
+    mount_http(app)  # /mcp: the same API for AI agents, each request with its own key (docs/mcp.md)
     return app
 
 

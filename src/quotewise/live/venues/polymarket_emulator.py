@@ -12,8 +12,18 @@ It is the Binance emulator's machinery (:class:`~.binance_emulator.BinanceEmulat
 book kept from the replayed events, the websocket pump with the dup/reorder faults, the drop fault)
 with Polymarket's protocol in front. What a client sees:
 
-- one market: outcome token ``symbol`` (the data's token, or the one given) of condition ``market``,
-  its tick and minimum size from the data, not neg-risk, a fee curve ``fee_rate`` / ``fee_exponent``;
+- one binary market: condition ``market`` with two outcome tokens, YES (``symbol``: the data's token,
+  or the one given) and NO (``complement``: given, or :func:`default_complement`), its tick and minimum
+  size from the data, not neg-risk, a fee curve ``fee_rate`` / ``fee_exponent``. The simulator's book
+  is YES's; NO's is its mirror (a YES ask at p is a NO bid at 1 - p, a YES bid a NO ask), served
+  (``/book``, the market channel to NO's subscribers) as a book of its own. An order on NO goes to the
+  simulator as the mirrored YES order (BUY NO at q = SELL YES at 1 - q) and is reported on NO at NO's
+  prices;
+- balances: USDC (``collateral``) and each token's shares (none at the start), moved by our fills (a
+  BUY gets the shares and pays price x size and the fee, a SELL the reverse) and read with
+  ``/balance-allowance``. As on Polymarket, a SELL of more shares than held less what the token's open
+  SELLs offer, or a BUY costing more USDC than open BUYs leave, is refused (400, ``not enough balance
+  / allowance: the balance is not enough -> balance: B, order amount: A``, base units);
 - the market channel: ``book`` on subscribing, then ``price_change`` per batch of level changes,
   ``last_trade_price`` per replayed trade, ``best_bid_ask`` (with ``custom_feature_enabled``: on
   subscribing and whenever the touch moves) and
@@ -29,8 +39,9 @@ with Polymarket's protocol in front. What a client sees:
   of timestamp, method, path and body with the base64url secret) guards every private endpoint, and a
   wrong one is answered 401 ``{"error": "Unauthorized/Invalid api key"}``.
 
-Not modelled: order signatures are not verified (an order is taken as its maker's), balances and
-allowances (unlimited), settlement (trades are MATCHED on the stream, CONFIRMED in REST at once), the
+Not modelled: order signatures are not verified (an order is taken as its maker's), allowances
+(unlimited), the fee on a BUY taken in USDC (Polymarket takes it in shares), merging or redeeming
+shares, settlement (trades are MATCHED on the stream, CONFIRMED in REST at once), the
 ``gap`` fault (the market channel has no sequence numbers: refused). The published book is the data's market;
 our own resting orders are not added to it.
 """
@@ -66,6 +77,8 @@ from quotewise.settings import VenueSettings
 CHAIN_ID = 137
 DEFAULT_TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 OUTCOME = "Yes"
+COMPLEMENT_OUTCOME = "No"
+COLLATERAL = "USDC"
 UNITS = Decimal(1_000_000)  # order amounts are in 6-decimal base units
 MARKET_OWNER = "00000000-0000-0000-0000-00000000beef"  # the replayed market's side of our trades
 MARKET_ADDRESS = "0x000000000000000000000000000000000000bEEF"
@@ -74,6 +87,8 @@ END_CURSOR = "LTE="
 UNAUTHORIZED = "Unauthorized/Invalid api key"
 CLOB_AUTH = "This message attests that I control the given wallet"
 SIDE_NAMES = {BID: "BUY", ASK: "SELL"}
+FLIP_SIDE = {"BUY": "SELL", "SELL": "BUY"}
+NOT_ENOUGH = "not enough balance / allowance: the balance is not enough"  # Polymarket's 400 text
 
 
 class PolyError(Exception):
@@ -100,6 +115,7 @@ class PmOrder:
     maker: str
     order_type: str
     created_s: int
+    token: str  # the outcome token it was placed on (side and price above are the YES book's)
     status: str = "LIVE"
     filled: int = 0
     trades: list[str] = field(default_factory=list)
@@ -111,6 +127,11 @@ class PmOrder:
 
 
 Handler = Callable[[web.Request, str], Awaitable[Any]]
+
+
+def default_complement(token: str) -> str:
+    """The NO token's id when none is given: a fixed decimal id derived from the YES token's."""
+    return str(int(hashlib.sha256(f"complement/{token}".encode()).hexdigest(), 16))
 
 
 def secret_key(secret: str) -> bytes:
@@ -165,6 +186,8 @@ class PolymarketEmulator(BinanceEmulator):
         settings: VenueSettings | None = None,
         fee_rate: float = 0.0,
         fee_exponent: float = 1.0,
+        complement: str | None = None,
+        collateral: float = 1_000_000,
     ) -> None:
         if not passphrase:
             raise ConfigError("the emulator needs a passphrase with its API key and secret")
@@ -187,19 +210,26 @@ class PolymarketEmulator(BinanceEmulator):
         listed_token = token or (inst.symbol if inst.symbol.isdigit() else DEFAULT_TOKEN)
         self.instrument = inst.model_copy(update={"symbol": listed_token, "base": OUTCOME, "quote": "USDC"})
         self.market = "0x" + hashlib.sha256(listed_token.encode()).hexdigest()
+        self.complement = complement or default_complement(listed_token)
+        if self.complement == listed_token or collateral < 0:
+            raise ConfigError(f"complement {self.complement}: another token than {listed_token}, funded")
+        self.tokens = (listed_token, self.complement)
+        self.outcomes = {listed_token: OUTCOME, self.complement: COMPLEMENT_OUTCOME}
+        self.unit = round(1 / self.instrument.tick_size)  # the simulator's ticks in 1 USDC
         self.tick = Decimal(repr(self.instrument.tick_size))
-        self.domain = self._order_domain()
+        self.domains = {t: self._order_domain(t) for t in self.tokens}
+        self.balances = {COLLATERAL: Decimal(repr(collateral)), **{t: Decimal(0) for t in self.tokens}}
         self.orders: dict[int, PmOrder] = {}  # type: ignore[assignment]  (by the simulator's id)
         self.by_hash: dict[str, PmOrder] = {}
         self.signer: str | None = None  # the address that derived the credentials (L1)
         self.fees = 0.0
         self._last_trade: str | None = None
-        self.stats.update(l1_auths=0, unauthorized=0, posted=0, refused=0)
+        self.stats.update(l1_auths=0, unauthorized=0, posted=0, refused=0, unfunded=0)
 
-    def _order_domain(self) -> tuple[int, str, str]:
+    def _order_domain(self, token: str) -> tuple[int, str, str]:
         from polymarket._internal.environment import PRODUCTION_CONFIG
 
-        return order_domain(PRODUCTION_CONFIG, self.symbol, neg_risk=False)
+        return order_domain(PRODUCTION_CONFIG, token, neg_risk=False)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def _add_routes(self, app: web.Application) -> None:
@@ -332,19 +362,22 @@ class PolymarketEmulator(BinanceEmulator):
             }
         return {"jsonrpc": "2.0", "id": call.get("id"), "result": answers[method]}
 
-    def _check_token(self, token: str | None) -> None:
+    def _check_token(self, token: str | None) -> str:
         if not token:
             raise PolyError(400, "Invalid token id")
-        if token != self.symbol:
+        if token not in self.tokens:
             raise PolyError(404, "No orderbook exists for the requested token id")
+        return token
 
     async def _book_rest(self, request: web.Request, body: str) -> dict:
-        self._check_token(request.query.get("token_id"))
-        book = self._book_message(self.server_ms())
+        token = self._check_token(request.query.get("token_id"))
+        book = self._book_of(token, self.server_ms())
         last = self._last_trade or ""
+        if last and token == self.complement:
+            last = self._flip(last)
         return {
             "market": self.market,
-            "asset_id": self.symbol,
+            "asset_id": token,
             "timestamp": book["timestamp"],
             "hash": book["hash"],
             "bids": book["bids"][::-1],  # REST: ascending, the best bid last
@@ -376,7 +409,7 @@ class PolymarketEmulator(BinanceEmulator):
             raise PolyError(404, "market not found")
         return {
             "c": self.market,
-            "t": [{"t": self.symbol, "o": OUTCOME}],
+            "t": [{"t": token, "o": outcome} for token, outcome in self.outcomes.items()],
             "mts": float(self.tick),
             "mos": float(self._qty(self.instrument.min_size_lots)),
             "nr": False,
@@ -394,8 +427,51 @@ class PolymarketEmulator(BinanceEmulator):
         return {"closed_only": False}
 
     async def _balance(self, request: web.Request, body: str) -> dict:
+        """USDC (``asset_type=COLLATERAL``) or one token's shares, in base units; allowances unlimited."""
+        q = request.query
+        asset = COLLATERAL
+        if q.get("asset_type", "COLLATERAL").upper() != "COLLATERAL":
+            asset = self._check_token(q.get("token_id"))
         unlimited = str(2**256 - 1)
-        return {"balance": str(10**12), "allowances": {self.domain[1]: unlimited}}
+        return {
+            "balance": str(int(self.balances[asset] * UNITS)),
+            "allowances": {domain[1]: unlimited for domain in self.domains.values()},
+        }
+
+    def _shares(self, lots: int) -> Decimal:
+        return Decimal(self._qty(lots))
+
+    def _usdc(self, price: int, lots: int) -> Decimal:
+        return Decimal(self._px(price)) * self._shares(lots)
+
+    def _own_price(self, token: str, ticks: int) -> int:
+        """A YES price (the simulator's ticks) on ``token``: 1 - p on the NO token."""
+        return self.unit - ticks if token == self.complement else ticks
+
+    def _own_terms(self, order: PmOrder) -> tuple[int, int]:
+        """An order's side and price on its own token: a NO order is the mirrored YES order in the
+        simulator."""
+        side = -order.side if order.token == self.complement else order.side
+        return side, self._own_price(order.token, order.price)
+
+    def _check_funds(self, token: str, side: int, price: int, size: int) -> None:
+        """Polymarket's balance check: a SELL needs the token's shares not already offered by its open
+        SELLs, a BUY the USDC not already committed to open BUYs."""
+        reserved = Decimal(0)
+        for o in self.by_hash.values():
+            o_side, o_price = self._own_terms(o)
+            if not o.open or o_side != side:
+                continue
+            if side == ASK and o.token == token:
+                reserved += self._shares(o.size - o.filled)
+            elif side == BID:
+                reserved += self._usdc(o_price, o.size - o.filled)
+        held = self.balances[token if side == ASK else COLLATERAL]
+        need = self._shares(size) if side == ASK else self._usdc(price, size)
+        if need > held - reserved:
+            self.stats["unfunded"] += 1
+            free = int(max(held - reserved, Decimal(0)) * UNITS)
+            raise PolyError(400, f"{NOT_ENOUGH} -> balance: {free}, order amount: {int(need * UNITS)}")
 
     # -- REST: orders ------------------------------------------------------------------------------------
     async def _post_order(self, request: web.Request, body: str) -> dict:
@@ -407,21 +483,33 @@ class PolymarketEmulator(BinanceEmulator):
         except (ValueError, KeyError, TypeError, InvalidOperation) as exc:
             raise PolyError(400, "Invalid order payload") from exc
         post_only = bool(payload.get("postOnly"))
+        token = str(order["tokenId"])
         if owner != self.api_key:
             raise PolyError(400, "the order owner has to be the owner of the API KEY")
-        if str(order["tokenId"]) != self.symbol:
+        if token not in self.tokens:
             raise PolyError(400, "Invalid token id")
         if order_type not in ("GTC", "GTD"):
             raise PolyError(400, f"order type {order_type} is not supported by the emulator (GTC, GTD)")
-        order_id = order_hash(order, *self.domain)
+        order_id = order_hash(order, *self.domains[token])
         if order_id in self.by_hash:
             raise PolyError(400, f"order {order_id} is invalid. Duplicated.")
+        self._check_funds(token, side, price, size)
+        if token == self.complement:  # BUY NO at q is SELL YES at 1 - q, and the reverse
+            side, price = -side, self._own_price(token, price)
         if post_only and self._crosses(side, price):
             self.stats["refused"] += 1
             raise PolyError(400, "invalid post-only order: order crosses book")
         venue_id = self.venue.place(side, price, size, post_only=post_only)
         placed = PmOrder(
-            venue_id, order_id, side, price, size, str(order["maker"]), order_type, self.server_ms() // 1000
+            venue_id,
+            order_id,
+            side,
+            price,
+            size,
+            str(order["maker"]),
+            order_type,
+            self.server_ms() // 1000,
+            token,
         )
         self.orders[venue_id] = placed
         self.by_hash[order_id] = placed
@@ -516,39 +604,42 @@ class PolymarketEmulator(BinanceEmulator):
             wanted = json.loads(body) if body else {}
         except ValueError as exc:
             raise PolyError(400, "Invalid order payload") from exc
-        if wanted.get("asset_id") not in (None, self.symbol) or wanted.get("market") not in (
-            None,
-            self.market,
-        ):
+        if wanted.get("market") not in (None, self.market):
             return {"canceled": [], "not_canceled": {}}
-        return await self._cancel_all_rest(request, body)
+        asset = wanted.get("asset_id")
+        return await self._cancel(
+            [o.hash for o in self.by_hash.values() if o.open and asset in (None, o.token)]
+        )
 
     def _order_json(self, order: PmOrder) -> dict[str, Any]:  # type: ignore[override]
+        side, price = self._own_terms(order)
         return {
             "associate_trades": list(order.trades),
             "id": order.hash,
             "status": order.status,
             "market": self.market,
             "original_size": self._qty(order.size),
-            "outcome": OUTCOME,
+            "outcome": self.outcomes[order.token],
             "maker_address": order.maker,
             "owner": self.api_key,
-            "price": self._px(order.price),
-            "side": SIDE_NAMES[order.side],
+            "price": self._px(price),
+            "side": SIDE_NAMES[side],
             "size_matched": self._qty(order.filled),
-            "asset_id": self.symbol,
+            "asset_id": order.token,
             "expiration": "0",
             "order_type": order.order_type,
             "created_at": order.created_s,
         }
 
+    def _scoped(self, q: Any, token: str) -> bool:
+        """Whether an order or trade on ``token`` is in a listing's ``asset_id`` / ``market`` filter."""
+        return q.get("asset_id", token) == token and q.get("market", self.market) == self.market
+
     async def _open_orders_rest(self, request: web.Request, body: str) -> dict:
         q = request.query
-        orders = [o for o in self.by_hash.values() if o.open]
+        orders = [o for o in self.by_hash.values() if o.open and self._scoped(q, o.token)]
         if q.get("id"):
             orders = [o for o in orders if o.hash == q["id"]]
-        if q.get("asset_id", self.symbol) != self.symbol or q.get("market", self.market) != self.market:
-            orders = []
         return {"data": [self._order_json(o) for o in orders], "next_cursor": END_CURSOR}
 
     async def _get_order(self, request: web.Request, body: str) -> dict:
@@ -559,9 +650,7 @@ class PolymarketEmulator(BinanceEmulator):
 
     async def _trades_rest(self, request: web.Request, body: str) -> dict:
         q = request.query
-        trades = [{**t, "status": "CONFIRMED"} for t in self.trades]
-        if q.get("asset_id", self.symbol) != self.symbol or q.get("market", self.market) != self.market:
-            trades = []
+        trades = [{**t, "status": "CONFIRMED"} for t in self.trades if self._scoped(q, t["asset_id"])]
         if q.get("id"):
             trades = [t for t in trades if t["id"] == q["id"]]
         if q.get("after", "").isdigit():
@@ -580,11 +669,55 @@ class PolymarketEmulator(BinanceEmulator):
             {"price": self._px(int(p)), "size": self._qty(int(s))} for p, s in zip(prices, sizes, strict=True)
         ]
 
+    @staticmethod
+    def _digest(bids: list, asks: list) -> str:
+        return hashlib.sha1(json.dumps([bids, asks]).encode()).hexdigest()
+
     def _book_message(self, ts_ms: int) -> dict[str, Any]:
         """The ``book`` message: both sides best first, as the channel sends them."""
         bids, asks = self._levels_json(BID), self._levels_json(ASK)
-        digest = hashlib.sha1(json.dumps([bids, asks]).encode()).hexdigest()
+        digest = self._digest(bids, asks)
         return {**self._head("book"), "bids": bids, "asks": asks, "timestamp": str(ts_ms), "hash": digest}
+
+    def _book_of(self, token: str, ts_ms: int) -> dict[str, Any]:
+        return self._as_token(token, self._book_message(ts_ms))
+
+    def _as_token(self, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        """A YES market-channel message as ``token``'s (the NO token's is its mirror)."""
+        return message if token == self.symbol else self._mirrored(message)
+
+    def _flip(self, price: str) -> str:
+        """A price on the other token: 1 - p."""
+        return f"{1 - Decimal(price):.{self.instrument.price_decimals}f}"
+
+    def _flip_levels(self, levels: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [{**lv, "price": self._flip(lv["price"])} for lv in levels]
+
+    def _mirrored(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A YES market-channel message as the NO token's: prices 1 - p, bids and asks swapped, sides
+        flipped (a YES ask at p is a NO bid at 1 - p)."""
+        out = {**message, "asset_id": self.complement} if "asset_id" in message else dict(message)
+        kind = message.get("event_type")
+        if kind == "book":
+            out.update(bids=self._flip_levels(message["asks"]), asks=self._flip_levels(message["bids"]))
+            out["hash"] = self._digest(out["bids"], out["asks"])
+        elif kind == "price_change":
+            out["price_changes"] = [
+                {
+                    **c,
+                    "asset_id": self.complement,
+                    "price": self._flip(c["price"]),
+                    "side": FLIP_SIDE[c["side"]],
+                    "best_bid": self._flip(c["best_ask"]),
+                    "best_ask": self._flip(c["best_bid"]),
+                }
+                for c in message["price_changes"]
+            ]
+        elif kind == "last_trade_price":
+            out.update(price=self._flip(message["price"]), side=FLIP_SIDE[message["side"]])
+        elif kind == "best_bid_ask":
+            out.update(best_bid=self._flip(message["best_ask"]), best_ask=self._flip(message["best_bid"]))
+        return out
 
     def _publish_depth(self, bids: list, asks: list, exch_ms: int, n_events: int) -> None:
         best_bid, best_ask = self.book.best_bid, self.book.best_ask
@@ -644,17 +777,15 @@ class PolymarketEmulator(BinanceEmulator):
         self._publish("market", {**message, "timestamp": str(now)})
 
     def _publish(self, kind: str, message: dict[str, Any]) -> None:
-        """A market-channel message to the connections subscribed to the token (``best_bid_ask`` only
-        to those with the custom feature)."""
-        wanted = (
-            ("custom", self.symbol)
-            if message.get("event_type") == "best_bid_ask"
-            else ("market", self.symbol)
-        )
-        text = json.dumps(message, separators=(",", ":"))
-        for conn in self._conns:
-            if not conn.user and wanted in conn.subs:
-                conn.queue.put_nowait((text, False))
+        """A YES market-channel message to the connections subscribed to the YES token, its mirror to
+        those subscribed to the NO token (``best_bid_ask`` only to those with the custom feature)."""
+        channel = "custom" if message.get("event_type") == "best_bid_ask" else "market"
+        for token in self.tokens:
+            conns = [c for c in self._conns if not c.user and (channel, token) in c.subs]
+            if conns:
+                text = json.dumps(self._as_token(token, message), separators=(",", ":"))
+                for conn in conns:
+                    conn.queue.put_nowait((text, False))
 
     def _publish_user(self, message: dict[str, Any]) -> None:
         text = json.dumps(message, separators=(",", ":"))
@@ -688,45 +819,49 @@ class PolymarketEmulator(BinanceEmulator):
         order.done.set()
 
     def _fill(self, order: PmOrder, r: Response) -> None:  # type: ignore[override]
+        """A fill on the order's own token (a NO order's at 1 - p): the trade reported, the balances moved."""
         taker = not r.maker
-        shares, price = self.instrument.qty(r.qty), self.instrument.px(r.price)
-        if taker:
-            self.fees += taker_fee(shares, price, self.fee_rate, self.fee_exponent)
+        side, px = self._own_terms(order)[0], self._own_price(order.token, r.price)
+        fee = taker_fee(self.instrument.qty(r.qty), self.instrument.px(px), self.fee_rate, self.fee_exponent)
+        fee = fee if taker else 0.0
+        self.fees += fee
+        self._settle(order.token, side, self._shares(r.qty), self._usdc(px, r.qty), Decimal(repr(fee)))
         ts_ms = self._wall_ms(r.exch_ts)
         trade_id = str(
             uuid.uuid5(uuid.NAMESPACE_URL, f"polymarket-emulator/{self.symbol}/{len(self.trades) + 1}")
         )
+        outcome = self.outcomes[order.token]
         ours = {
             "order_id": order.hash,
             "owner": self.api_key,
             "maker_address": order.maker,
             "matched_amount": self._qty(r.qty),
-            "price": self._px(r.price),
+            "price": self._px(px),
             "fee_rate_bps": "0",
-            "asset_id": self.symbol,
-            "outcome": OUTCOME,
-            "side": SIDE_NAMES[order.side],
+            "asset_id": order.token,
+            "outcome": outcome,
+            "side": SIDE_NAMES[side],
         }
         counterparty = {
             **ours,
             "order_id": "0x" + hashlib.sha256(trade_id.encode()).hexdigest(),
             "owner": MARKET_OWNER,
             "maker_address": MARKET_ADDRESS,
-            "side": SIDE_NAMES[-order.side],
+            "side": SIDE_NAMES[-side],
         }
         trade = {
             "id": trade_id,
             "taker_order_id": order.hash if taker else counterparty["order_id"],
             "market": self.market,
-            "asset_id": self.symbol,
-            "side": SIDE_NAMES[order.side if taker else -order.side],  # the taker's
+            "asset_id": order.token,
+            "side": SIDE_NAMES[side if taker else -side],  # the taker's
             "size": self._qty(r.qty),
             "fee_rate_bps": str(round(self.fee_rate * 10_000)),
-            "price": self._px(r.price),
+            "price": self._px(px),
             "status": "MATCHED",
             "match_time": str(ts_ms // 1000),
             "last_update": str(ts_ms // 1000),
-            "outcome": OUTCOME,
+            "outcome": outcome,
             "bucket_index": 0,
             "owner": self.api_key if taker else MARKET_OWNER,
             "maker_address": order.maker if taker else MARKET_ADDRESS,
@@ -748,6 +883,12 @@ class PolymarketEmulator(BinanceEmulator):
         if r.left <= 0:
             self._end(order, "MATCHED")
         self._publish_user(self._order_event(order, "UPDATE", r.exch_ts))
+
+    def _settle(self, token: str, side: int, shares: Decimal, cost: Decimal, fee: Decimal) -> None:
+        """A fill's balances: a BUY gets the shares and pays their cost and the fee, a SELL the reverse."""
+        sign = 1 if side == BID else -1
+        self.balances[token] += sign * shares
+        self.balances[COLLATERAL] -= sign * cost + fee
 
     def _order_event(self, order: PmOrder, kind: str, exch_ts: int) -> dict[str, Any]:
         message = {"event_type": "order", **self._order_json(order), "order_owner": self.api_key}
@@ -794,7 +935,7 @@ class PolymarketEmulator(BinanceEmulator):
                 conn.subs.pop(("market", asset), None)
                 conn.subs.pop(("custom", asset), None)
             return []
-        new = [a for a in assets if a == self.symbol and ("market", a) not in conn.subs]
+        new = [a for a in assets if a in self.tokens and ("market", a) not in conn.subs]
         for asset in new:
             conn.subs[("market", asset)] = asset
             if frame.get("custom_feature_enabled"):
@@ -802,9 +943,9 @@ class PolymarketEmulator(BinanceEmulator):
         if not new:
             return []
         now = self.server_ms()
-        replies = [json.dumps([self._book_message(now)])]
+        replies = [json.dumps([self._book_of(a, now) for a in new])]
         if frame.get("custom_feature_enabled"):  # the top of book now, as the custom feature streams it
-            replies.append(json.dumps(self._book_ticker(now)))
+            replies += [json.dumps(self._as_token(a, self._book_ticker(now))) for a in new]
         return replies
 
     def _user_frame(self, conn: Connection, frame: dict[str, Any]) -> list[str]:
@@ -838,6 +979,7 @@ class PolymarketEmulator(BinanceEmulator):
             "orders": len(self.by_hash),
             "trades": len(self.trades),
             "fees": round(self.fees, 6),
+            "balances": {asset: float(amount) for asset, amount in self.balances.items()},
             "connections": len(self._conns),
             "open_orders": {"bid": self.open_orders[BID], "ask": self.open_orders[ASK]},
             "peak_open_orders": {"bid": self.peak_open_orders[BID], "ask": self.peak_open_orders[ASK]},

@@ -7,6 +7,16 @@ What is special about Polymarket, and how it is bridged:
 
 - **A market is one outcome token.** ``symbol`` and ``id`` are the token id; the markets listed are
   the tokens given at construction (``tokens``) or added with :meth:`PolymarketExchange.add_market`.
+- **No selling what is not held: inventory is netted over the two tokens.** Polymarket refuses a SELL
+  of more shares than the account holds (less what its open SELLs offer), and one YES share plus one
+  NO share is 1 USDC, so a listed token's complement (the other token of its binary market, from the
+  market metadata) stands in: a ``sell`` of q at p is a SELL of the token when our shares of it, less
+  our open SELLs, cover q, else a BUY of the complement at 1 - p; a ``buy`` is a SELL of the
+  complement at 1 - p when its shares cover q, else a BUY of the token. The shares are read from the
+  venue at ``load_markets`` (and again after a refusal), then kept from our fills. What the venue says
+  about the complement (orders, trades, on REST and the user channel, subscribed by the condition: both
+  tokens) is reported as the listed token's: the opposite side at 1 - p, the same order and trade ids,
+  the client order id from the state file (so a restart knows its complement orders), fees as charged.
 - **Orders have no client order id.** An order's id is the EIP-712 hash of the signed order, known
   before it is sent (:func:`order_hash`). The map client order id -> order hash is written to
   ``state_path`` (flushed and synced) before each order is posted and again when it is
@@ -46,6 +56,7 @@ import httpx
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 from polymarket import AsyncSecureClient
+from polymarket._internal.actions.orders.allowance import resolve_order_balance_allowance_target
 from polymarket.environments import PRODUCTION, Environment
 from polymarket.errors import (
     RateLimitError,
@@ -77,6 +88,9 @@ ORDER_TYPE = (
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 EXCHANGE_NAME = "Polymarket CTF Exchange"
 ORDER_STATUS = {"LIVE": "open", "DELAYED": "open", "MATCHED": "closed", "UNMATCHED": "rejected"}
+FLIP = {"buy": "sell", "sell": "buy"}
+UNITS = Decimal(1_000_000)  # balances are in 6-decimal base units
+NOT_ENOUGH = "not enough balance"  # Polymarket's refusal of an order the account cannot fund
 T = TypeVar("T")
 
 
@@ -200,6 +214,8 @@ def ccxt_error(exc: Exception) -> Exception:
             return ccxt.ExchangeNotAvailable(text)
         if "crosses book" in message or "post-only" in message:
             return ccxt.OrderImmediatelyFillable(text)
+        if NOT_ENOUGH in message:
+            return ccxt.InsufficientFunds(text)
         if exc.status == 404 or "not found" in message:
             return ccxt.OrderNotFound(text)
         return ccxt.InvalidOrder(text) if "order" in message else ccxt.BadRequest(text)
@@ -394,6 +410,21 @@ class _Book:
         }
 
 
+@dataclasses.dataclass
+class _Sell:
+    """An open SELL of ours: the shares of its token it holds back."""
+
+    token: str
+    size: Decimal
+    traded: Decimal = Decimal(0)  # its fills counted here
+    matched: Decimal = Decimal(0)  # its fills as the venue last reported them
+    since: float = dataclasses.field(default_factory=time.monotonic)
+
+    @property
+    def left(self) -> Decimal:
+        return self.size - max(self.traded, self.matched)
+
+
 # -- the exchange -------------------------------------------------------------------------------------
 class PolymarketExchange:
     """The ccxt-shaped Polymarket; see the module docstring. ``host`` moves every SDK host to one
@@ -455,6 +486,12 @@ class PolymarketExchange:
         self._books: dict[str, _Book] = {}
         self._market_channel: _Channel | None = None
         self._user_channel: _Channel | None = None
+        self._complements: dict[str, str] = {}  # listed token -> the other token of its market
+        self._listed_of: dict[str, str] = {}  # that other token -> the listed one
+        self._held: dict[str, Decimal] = {}  # our shares of each (from the venue, then our fills)
+        self._counted: set[str] = set()  # the trades (our parts) already in _held
+        self._sells: dict[str, _Sell] = {}  # order id (or a place in flight) -> an open SELL of ours
+        self._pending = 0
 
     # -- the SDK client ---------------------------------------------------------------------------------
     async def client(self) -> AsyncSecureClient:
@@ -502,13 +539,18 @@ class PolymarketExchange:
         for token in self._tokens:
             if reload or token not in self.markets:
                 await self.add_market(token)
+        if self._complements:
+            await self._sync_holdings()
         return self.markets
 
     async def add_market(self, token: str) -> dict[str, Any]:
         """List one outcome token as a market: tick, minimum size, fees, neg-risk."""
         client = await self.client()
         book = await self._call(client.get_order_book(asset_id=token))
-        rate, exponent = await self._fee_info(client, token)
+        rate, exponent, others = await self._fee_info(client, token)
+        if len(others) == 1 and others[0] not in self._tokens:  # a binary market: netted (see above)
+            self._complements[token] = others[0]
+            self._listed_of[others[0]] = token
         tick = float(book.tick_size)
         market = {
             "id": token,
@@ -548,6 +590,7 @@ class PolymarketExchange:
                 "fee_exponent": exponent,
                 "min_order_size": str(book.min_order_size),
                 "tick_size": str(book.tick_size),
+                "complement": self._complements.get(token),
             },
         }
         self.markets[token] = market
@@ -555,11 +598,82 @@ class PolymarketExchange:
             self._tokens.append(token)
         return market
 
-    async def _fee_info(self, client: AsyncSecureClient, token: str) -> tuple[float, float]:
-        """The market's fee curve, from the SDK's own order metadata (what it signs orders with)."""
+    async def _fee_info(self, client: AsyncSecureClient, token: str) -> tuple[float, float, list[str]]:
+        """The market's fee curve and its other tokens, from the SDK's own order metadata (what it
+        signs orders with)."""
         ctx = client._ctx
         info = await self._call(ctx.order_metadata.resolve_market(ctx, token_id=token))
-        return float(info.fee_info.rate), float(info.fee_info.exponent)
+        others = sorted(str(t) for t in info.token_ids if str(t) != token)
+        return float(info.fee_info.rate), float(info.fee_info.exponent), others
+
+    # -- netting ----------------------------------------------------------------------------------------
+    async def _sync_holdings(self) -> None:
+        """Our shares of each netted token, from the venue; the trades of ours listed after it are taken
+        as counted in them (the fills they miss leave us holding less than we think: a SELL is refused
+        and this runs again)."""
+        client = await self.client()
+        held: dict[str, Decimal] = {}
+        for token in [*self._complements, *self._complements.values()]:
+            kind = resolve_order_balance_allowance_target(side="SELL", asset_id=token)[0]
+            answer = await self._call(client.get_balance_allowance(asset_type=kind, asset_id=token))
+            held[token] = Decimal(answer.balance) / UNITS
+        counted = {t["id"] for token in self._complements for t in await self._listed_trades(token)}
+        self._held, self._counted = held, counted
+
+    def _free(self, token: str) -> Decimal:
+        """The shares of ``token`` a new SELL may offer: held, less what our open SELLs offer."""
+        offered = sum((s.left for s in self._sells.values() if s.token == token), Decimal(0))
+        return self._held.get(token, Decimal(0)) - offered
+
+    def _route(self, symbol: str, side: str, amount: Decimal, price: Decimal) -> tuple[str, str, Decimal]:
+        """The token, side and price an order on a listed token goes out as: a sell of shares we hold,
+        else a buy of the other token at 1 - p (its shares and ours make 1 USDC); a buy is a sell of
+        the other token's shares when we hold them."""
+        other = self._complements.get(symbol)
+        if other is None:
+            return symbol, side.upper(), price
+        if side == "sell":
+            return (symbol, "SELL", price) if self._free(symbol) >= amount else (other, "BUY", 1 - price)
+        return (other, "SELL", 1 - price) if self._free(other) >= amount else (symbol, "BUY", price)
+
+    def _listed(self, token: str, side: str, price: Decimal | float) -> tuple[str, str, float]:
+        """An order or trade on a token as the listed market's: on the other token of a netted market,
+        the opposite side at 1 - p."""
+        listed = self._listed_of.get(token)
+        if listed is None:
+            return token, side.lower(), float(price)
+        return listed, FLIP[side.lower()], float(1 - Decimal(str(price)))
+
+    def _scope(self, symbol: str | None) -> dict[str, str]:
+        """The listing filter for a market: a netted one's condition (both tokens), else the token."""
+        if symbol is None:
+            return {}
+        if symbol in self._complements:
+            return {"market": str(self.markets[symbol]["info"]["condition_id"])}
+        return {"asset_id": symbol}
+
+    def _track(self, order_id: str, token: str, side: str, state: str, size: Any, matched: Any) -> None:
+        """An open SELL of ours as the venue reports it (ended: forgotten)."""
+        if side.upper() != "SELL" or state != "open":
+            self._sells.pop(order_id, None)
+            return
+        sell = self._sells.setdefault(order_id, _Sell(token, Decimal(str(size))))
+        sell.matched = max(sell.matched, Decimal(str(matched)))
+
+    def _count(self, trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Our fills into the holdings, each once (a netted token's only)."""
+        for t in trades:
+            token = t["info"]["asset_id"]
+            if token not in self._held or t["id"] in self._counted:
+                continue
+            self._counted.add(t["id"])
+            side = t["side"] if token == t["symbol"] else FLIP[t["side"]]
+            amount = Decimal(str(t["amount"]))
+            self._held[token] += amount if side == "buy" else -amount
+            sell = self._sells.get(t["order"])
+            if sell is not None:
+                sell.traded += amount
+        return trades
 
     def market(self, symbol: str) -> dict[str, Any]:
         if symbol not in self.markets:
@@ -672,27 +786,22 @@ class PolymarketExchange:
             raise ccxt.InvalidOrder(f"{EXCHANGE_ID}: limit orders only (got {type})")
         client_id = params.get("clientOrderId")
         post_only = bool(params.get("postOnly")) or params.get("timeInForce") == "PO"
-        client = await self.client()
-        signed = await self._call(
-            client.create_limit_order(
-                asset_id=symbol,
-                price=Decimal(repr(price)),
-                size=Decimal(repr(amount)),
-                side=side.upper(),
-                post_only=post_only,
-            )
-        )
-        expected = order_hash(self._order_body(signed), *self._domain(client, symbol))
-        if client_id:
-            self.ids.remember(client_id, expected)  # before it is sent: a lost answer is looked up by it
-        answer = await self._call(client.post_order(signed))
-        if not answer.ok:
-            error = (
-                ccxt.OrderImmediatelyFillable if answer.code == "post_only_would_cross" else ccxt.InvalidOrder
-            )
-            raise error(f"{EXCHANGE_ID}: {answer.code}: {answer.message}")
-        if client_id:
-            self.ids.remember(client_id, answer.order_id)
+        size = Decimal(repr(amount))
+        token, token_side, token_price = self._route(symbol, side.lower(), size, Decimal(repr(price)))
+        self._pending += 1
+        key = f"placing-{self._pending}"  # what it offers is held back from the moment it is decided
+        if token_side == "SELL":
+            self._sells[key] = _Sell(token, size, since=float("inf"))  # no listing drops it
+        try:
+            answer = await self._post(token, token_side, token_price, size, post_only, client_id)
+        except ccxt.InsufficientFunds:
+            with contextlib.suppress(ccxt.BaseError):
+                await self._sync_holdings()  # we held less than we thought
+            raise
+        finally:
+            self._sells.pop(key, None)
+        if token_side == "SELL":
+            self._sells.setdefault(answer.order_id, _Sell(token, size))
         filled = 0.0 if answer.status == "live" else None
         order = self._order(
             answer.order_id,
@@ -706,7 +815,30 @@ class PolymarketExchange:
             answer.model_dump(mode="json"),
         )
         order["symbol"] = symbol
+        order["info"]["asset_id"] = token
         return order
+
+    async def _post(
+        self, token: str, side: str, price: Decimal, size: Decimal, post_only: bool, client_id: str | None
+    ) -> Any:
+        """Sign and post one order on ``token``; the venue's acceptance (a refusal raised)."""
+        client = await self.client()
+        signed = await self._call(
+            client.create_limit_order(asset_id=token, price=price, size=size, side=side, post_only=post_only)
+        )
+        expected = order_hash(self._order_body(signed), *self._domain(client, token))
+        if client_id:
+            self.ids.remember(client_id, expected)  # before it is sent: a lost answer is looked up by it
+        answer = await self._call(client.post_order(signed))
+        if not answer.ok:
+            error = {
+                "post_only_would_cross": ccxt.OrderImmediatelyFillable,
+                "not_enough_balance": ccxt.InsufficientFunds,
+            }.get(answer.code, ccxt.InvalidOrder)
+            raise error(f"{EXCHANGE_ID}: {answer.code}: {answer.message}")
+        if client_id:
+            self.ids.remember(client_id, answer.order_id)
+        return answer
 
     @staticmethod
     def _order_body(signed: Any) -> dict[str, Any]:
@@ -725,7 +857,8 @@ class PolymarketExchange:
         }
 
     def _domain(self, client: AsyncSecureClient, token: str) -> tuple[int, str, str]:
-        neg_risk = bool(self.markets.get(token, {}).get("info", {}).get("neg_risk"))
+        listed = self._listed_of.get(token, token)
+        neg_risk = bool(self.markets.get(listed, {}).get("info", {}).get("neg_risk"))
         return order_domain(client._ctx.environment_config, token, neg_risk)
 
     async def cancel_order(
@@ -740,6 +873,7 @@ class PolymarketExchange:
         if order_id not in answer.canceled:
             why = answer.not_canceled.get(order_id, "not canceled")
             raise ccxt.OrderNotFound(f"{EXCHANGE_ID}: order {order_id}: {why}")
+        self._sells.pop(order_id, None)
         return {
             "id": order_id,
             "clientOrderId": self.ids.by_hash.get(order_id),
@@ -752,7 +886,9 @@ class PolymarketExchange:
         if symbol is None:
             answer = await self._call(client.cancel_all())
         else:
-            answer = await self._call(client.cancel_market_orders(asset_id=symbol))
+            answer = await self._call(client.cancel_market_orders(**self._scope(symbol)))
+        for oid in answer.canceled:
+            self._sells.pop(oid, None)
         return [{"id": oid, "status": "canceled"} for oid in answer.canceled]
 
     async def fetch_open_orders(
@@ -763,8 +899,16 @@ class PolymarketExchange:
         params: dict | None = None,
     ) -> list:
         client = await self.client()
-        orders = await self._pages(client.list_open_orders(asset_id=symbol))
-        return [self._open_order(o) for o in orders]
+        asked = time.monotonic()
+        orders = [
+            self._open_order(o) for o in await self._pages(client.list_open_orders(**self._scope(symbol)))
+        ]
+        listed = {o["id"] for o in orders}
+        for oid, sell in list(self._sells.items()):  # not open at the venue: no longer offered
+            in_scope = symbol is None or self._listed_of.get(sell.token, sell.token) == symbol
+            if in_scope and sell.since < asked and oid not in listed:
+                del self._sells[oid]
+        return [o for o in orders if symbol is None or o["symbol"] == symbol]
 
     async def fetch_order(
         self, id: str | None, symbol: str | None = None, params: dict | None = None
@@ -783,18 +927,25 @@ class PolymarketExchange:
     def _open_order(self, o: Any) -> dict[str, Any]:
         status = str(o.status).upper()
         state = "canceled" if status.startswith("CANCELED") else ORDER_STATUS.get(status, "rejected")
+        return self._our_order(o, state, _ms(o.created_at))
+
+    def _our_order(self, o: Any, state: str, ts: int) -> dict[str, Any]:
+        """An order of ours (the SDK's open order or order event) in ccxt's shape, as the listed
+        market's; an open SELL is kept as holding back its shares."""
+        self._track(o.id, o.asset_id, o.side, state, o.original_size, o.size_matched)
+        symbol, side, price = self._listed(o.asset_id, o.side, o.price)
         order = self._order(
             o.id,
             self.ids.by_hash.get(o.id),
             state,
-            o.side.lower(),
-            float(o.price),
+            side,
+            price,
             float(o.original_size),
             float(o.size_matched),
-            _ms(o.created_at),
+            ts,
             o.model_dump(mode="json"),
         )
-        order["symbol"] = o.asset_id
+        order["symbol"] = symbol
         return order
 
     def _order(
@@ -833,18 +984,23 @@ class PolymarketExchange:
         limit: int | None = None,
         params: dict | None = None,
     ) -> list:
-        client = await self.client()
         after = str(max(since // 1000, 0)) if since else None
-        trades = await self._pages(client.list_account_trades(asset_id=symbol, after=after))
-        ours = [
-            t
-            for trade in trades
-            for t in self._my_trades(trade.model_dump(mode="json"), _ms(trade.matched_at))
-        ]
+        ours = self._count(await self._listed_trades(symbol, after))
         ours = sorted(
             (t for t in ours if since is None or t["timestamp"] >= since), key=lambda t: t["timestamp"]
         )
         return ours[:limit] if limit else ours
+
+    async def _listed_trades(self, symbol: str | None, after: str | None = None) -> list[dict[str, Any]]:
+        """Our trades on a listed market (a netted one's on both tokens), as its own."""
+        client = await self.client()
+        trades = await self._pages(client.list_account_trades(**self._scope(symbol), after=after))
+        return [
+            t
+            for trade in trades
+            for t in self._my_trades(trade.model_dump(mode="json"), _ms(trade.matched_at))
+            if symbol is None or t["symbol"] == symbol
+        ]
 
     async def watch_orders(
         self,
@@ -875,9 +1031,10 @@ class PolymarketExchange:
     async def _user(self) -> _Channel:
         if self._user_channel is None:
             client = await self.client()
-            self._user_channel = _Channel(
+            markets = sorted({str(m["info"]["condition_id"]) for m in self.markets.values()}) or None
+            self._user_channel = _Channel(  # a market's condition: both its tokens
                 "user",
-                lambda: client.subscribe(UserSpec()),
+                lambda: client.subscribe(UserSpec(markets=markets)),
                 lambda: _socket_of(client._user_manager),
                 self._user_event,
             )
@@ -886,10 +1043,8 @@ class PolymarketExchange:
     def _user_event(self, event: Any) -> list[tuple[str, Any]]:
         p = event.payload
         if event.type == "trade":
-            return [
-                ("trades", t)
-                for t in self._my_trades(p.model_dump(mode="json"), _ms(p.matched_at or p.timestamp))
-            ]
+            trades = self._count(self._my_trades(p.model_dump(mode="json"), _ms(p.matched_at or p.timestamp)))
+            return [("trades", t) for t in trades]
         status = str(p.status or "").upper()
         if p.order_event_type == "CANCELLATION" or status.startswith("CANCELED"):
             state = "canceled"
@@ -897,24 +1052,12 @@ class PolymarketExchange:
             state = ORDER_STATUS[status]
         else:
             state = "open"
-        order = self._order(
-            p.id,
-            self.ids.by_hash.get(p.id),
-            state,
-            p.side.lower(),
-            float(p.price),
-            float(p.original_size),
-            float(p.size_matched),
-            _ms(p.timestamp or p.created_at),
-            p.model_dump(mode="json"),
-        )
-        order["symbol"] = p.asset_id
-        return [("orders", order)]
+        return [("orders", self._our_order(p, state, _ms(p.timestamp or p.created_at)))]
 
     def _my_trades(self, t: dict[str, Any], ts: int) -> list[dict[str, Any]]:
         """Our part of a trade: the taker order when it was ours, else each maker order of ours."""
         key = self.apiKey
-        market = self.markets.get(t["asset_id"], {}).get("info", {})
+        market = self.markets.get(self._listed_of.get(t["asset_id"], t["asset_id"]), {}).get("info", {})
         rate, exponent = float(market.get("fee_rate") or 0.0), float(market.get("fee_exponent") or 1.0)
         parts: list[tuple[str, str, float, float, bool]] = []  # order, side, price, amount, taker
         if t.get("trader_side") == "TAKER" and t.get("owner") == key:
@@ -923,18 +1066,19 @@ class PolymarketExchange:
             if m.get("owner") == key:
                 parts.append((m["order_id"], m["side"], float(m["price"]), float(m["matched_amount"]), False))
         out = []
-        for i, (order_id, side, price, amount, taker) in enumerate(parts):
-            fee = taker_fee(amount, price, rate, exponent) if taker else 0.0
+        for i, (order_id, token_side, token_price, amount, taker) in enumerate(parts):
+            fee = taker_fee(amount, token_price, rate, exponent) if taker else 0.0  # as charged
             client_id = self.ids.by_hash.get(order_id)
+            symbol, side, price = self._listed(t["asset_id"], token_side, token_price)
             out.append(
                 {
                     "id": str(t["id"]) if i == 0 else f"{t['id']}:{i}",  # one trade, several orders of ours
                     "order": order_id,
                     "clientOrderId": client_id,
-                    "symbol": t["asset_id"],
+                    "symbol": symbol,
                     "timestamp": ts,
                     "datetime": _iso(ts),
-                    "side": side.lower(),
+                    "side": side,
                     "price": price,
                     "amount": amount,
                     "cost": price * amount,
