@@ -13,8 +13,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from quotewise.errors import ConfigError
+
+if TYPE_CHECKING:
+    from quotewise.live.store import Store
 
 ROLES = ("viewer", "trader", "admin")
 KEY_PREFIX = "qwk_"
@@ -52,3 +56,20 @@ def new_key() -> str:
 
 def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Keys:
+    """Who a key is: the engine's own token (an admin, named by the request) or a stored key."""
+
+    def __init__(self, store: Store, token: str) -> None:
+        self.store = store
+        self.token = token
+
+    def principal(self, key: str, actor: str = "cli") -> Principal | None:
+        """The caller behind ``key``; None for an unknown or revoked key."""
+        if not key:
+            return None
+        if secrets.compare_digest(key, self.token):
+            return Principal(actor[:32] or "cli", "admin")
+        found = self.store.api_key_role(key_hash(key))
+        return None if found is None else Principal(*found)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from quotewise import logs
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import KEEP_WARM, paths
-from quotewise.live.auth import ROLES, Principal, key_hash
+from quotewise.live.auth import ROLES, Keys, Principal
 from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker
 from quotewise.live.metrics import add_metrics_route
 from quotewise.live.store import Store, db_url, default_db_url
@@ -71,6 +70,8 @@ def create_app(
             if info is not None:
                 paths.clear_engine_info(info["pid"])
 
+    keys = Keys(store, token)
+
     def principal(
         authorization: str | None = Header(default=None), x_actor: str = Header(default="cli")
     ) -> Principal:
@@ -78,12 +79,10 @@ def create_app(
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key:
             raise HTTPException(401, "an API key is needed: Authorization: Bearer KEY", WWW_AUTHENTICATE)
-        if secrets.compare_digest(key, token):
-            return Principal(x_actor[:32] or "cli", "admin")
-        found = store.api_key_role(key_hash(key))
-        if found is None:
+        who = keys.principal(key, x_actor)
+        if who is None:
             raise HTTPException(401, "unknown or revoked API key", WWW_AUTHENTICATE)
-        return Principal(*found)
+        return who
 
     def need(role: str) -> Callable[[Principal], Principal]:
         # a default, not Annotated: the annotations are strings here, and a closure's cannot be resolved
@@ -111,6 +110,7 @@ def create_app(
         openapi_url=None,
     )
     app.state.engine = engine
+    app.state.keys = keys  # who a key is, for the routes that are not plain requests (websockets)
     _add_docs(app, viewer)
     add_metrics_route(app, engine, [] if public_metrics else [viewer])
 
