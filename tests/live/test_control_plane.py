@@ -181,3 +181,22 @@ def test_the_cli_keys_halt_and_resume(mm):
     audit = mm.json("status", maker, "--json")  # the engine's own token still works
     assert audit["status"] == "stopped"
     mm("engine", "stop")
+
+
+def test_performance_splits_the_pnl_and_risk_alerts_list_the_limits_decisions(store):
+    trader = store.add_api_key("perf", "trader")
+    body = {**PAPER, "max_pos": 3, "size": 2}
+    with TestClient(create_app(store, TOKEN), headers=bearer(trader)) as api:
+        maker = api.post("/maker/start", json=body).json()["id"]
+        until(lambda: api.get("/maker/status", params={"id": maker}).json()["fills"] >= 5, 60, "fills")
+        perf = api.get("/maker/performance", params={"id": maker}).json()
+        alerts = api.get("/risk/alerts", params={"id": maker}).json()
+        everyone = api.get("/maker/performance").json()
+        api.post("/maker/stop", json={"id": maker})
+    (one,) = perf["makers"]
+    assert one["fills"] >= 5 and one["fills_without_mid"] == 0 and 0 < one["fill_rate"] <= 1
+    assert one["pnl"] == pytest.approx(one["spread_capture"] + one["inventory"] + one["fees"], abs=1e-9)
+    assert one["spread_capture"] > 0  # a passive maker buys below the mid and sells above it
+    assert everyone["total"]["fills"] >= one["fills"] and everyone["currencies"] == ["USD"]
+    assert alerts and {a["rule"] for a in alerts} >= {"max_pos"}
+    assert [a["ts"] for a in alerts] == sorted((a["ts"] for a in alerts), reverse=True)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import re
 import secrets
 import time
@@ -354,6 +355,48 @@ class LiveEngine:
         out["config"] = {"version": rec.config_version, "params": rec.params, "risk": rec.risk}
         out["traceback"] = rec.traceback or None  # of a failed maker's exception, when it had one
         return out
+
+    def performance(self, maker_id: str) -> dict[str, Any]:
+        """A maker's results from its stored fills: P&L split into spread capture (each fill against
+        the book's mid it was booked at), inventory (the rest) and fees; fills, volume, and for a
+        maker running here its orders, cancels, rejects and fill rate (fills per order placed)."""
+        rec = self._record(maker_id)
+        inst = rec.instrument
+        fills = self.store.fills(maker_id)
+        status = self.status(maker_id)
+        pnl = status.get("pnl")
+        fees = math.fsum(f.fee for f in fills)
+        spread = math.fsum(
+            f.side * (inst.value(f.mid, f.qty) - inst.value(f.price, f.qty))
+            for f in fills
+            if f.mid is not None
+        )
+        maker = self.makers.get(maker_id)
+        om = maker.om if maker is not None else None
+        return {
+            "id": maker_id,
+            "market": rec.market,
+            "status": status["status"],
+            "currency": inst.settle_currency,
+            "pnl": pnl,
+            "spread_capture": spread,
+            "inventory": None if pnl is None else pnl - spread + fees,
+            "fees": -fees,
+            "fills": len(fills),
+            "fills_without_mid": sum(f.mid is None for f in fills),
+            "volume": inst.qty(sum(f.qty for f in fills)),
+            "position": status.get("position"),
+            "orders_placed": om.orders_placed if om is not None else None,
+            "cancels": om.cancels_sent if om is not None else None,
+            "rejects": om.rejects if om is not None else None,
+            "fill_rate": len(fills) / om.orders_placed if om is not None and om.orders_placed else None,
+        }
+
+    def risk_alerts(self, maker_id: str | None = None, since_ns: int = 0) -> list[dict[str, Any]]:
+        """The risk engine's decisions (trims, rejects, pauses, halts, reduce-only), newest first."""
+        ids = [maker_id] if maker_id is not None else [rec.maker_id for rec in self.store.makers()]
+        rows = [r for one in ids for r in self.store.risk_events(one) if r["ts"] >= since_ns]
+        return sorted(rows, key=lambda r: (-r["ts"], -r["id"]))
 
     def fills(self, maker_id: str) -> list[dict[str, Any]]:
         """A maker's fills (:func:`fill_row`), running here or not: its instrument is in the store."""

@@ -380,7 +380,8 @@ class Maker:
         row = VenueFill(
             seq, f.order_id, f.exch_ts, f.side, f.price, f.qty, f.left, f.fee, f.maker, f.trade_id
         )
-        return self.store.record_fill(self.maker_id, row, after.position, after.cash, after.fees)
+        mid = self.book.mid
+        return self.store.record_fill(self.maker_id, row, after.position, after.cash, after.fees, mid)
 
     def _take_config(self) -> None:
         """New settings from ``mm config``, taken at the decision they were asked for."""

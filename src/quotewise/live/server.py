@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import socket
 import time
@@ -205,6 +206,25 @@ def create_app(
     async def maker_active(_: Principal = viewer) -> list[dict[str, Any]]:
         """The makers running now."""
         return [m for m in engine.list_makers() if m["status"] == "running"]
+
+    @app.get("/maker/performance")
+    async def maker_performance(id: str | None = None, _: Principal = viewer) -> dict[str, Any]:
+        """Per maker (``?id=`` for one) and in total: P&L, spread capture, inventory, fees, fills,
+        volume, fill rate (docs/live.md)."""
+        ids = [id] if id is not None else [m["id"] for m in engine.list_makers()]
+        makers = [engine.performance(one) for one in ids]
+        money = ("pnl", "spread_capture", "inventory", "fees")
+        total = {k: math.fsum(m[k] or 0.0 for m in makers) for k in money}
+        total["fills"] = sum(m["fills"] for m in makers)
+        currencies = sorted({m["currency"] for m in makers})
+        return {"makers": makers, "total": total if len(currencies) <= 1 else None, "currencies": currencies}
+
+    @app.get("/risk/alerts")
+    async def risk_alerts(
+        id: str | None = None, since: int = 0, _: Principal = viewer
+    ) -> list[dict[str, Any]]:
+        """The risk engine's decisions, newest first (``?id=`` one maker, ``?since=`` ns)."""
+        return engine.risk_alerts(id, since)
 
     @app.post("/maker/{maker_id}/halt")
     async def maker_halt(maker_id: str, flatten: bool = False, who: Principal = trader) -> dict[str, Any]:

@@ -122,6 +122,7 @@ fills = Table(
     Column("cash", Float, nullable=False),
     # the venue's id of the trade (the paper venue's: its seq), so a fill is stored once per venue trade
     Column("venue_trade_id", String(64), nullable=False),
+    Column("mid", Float),  # the book's mid (ticks) as the maker saw it at the fill; null: not known
     UniqueConstraint("maker_id", "venue_trade_id", name="fills_venue_trade"),
 )
 positions = Table(
@@ -262,12 +263,18 @@ def _add_venue_trade_ids(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE UNIQUE INDEX fills_venue_trade ON fills (maker_id, venue_trade_id)")
 
 
+def _add_fill_mids(conn: Connection) -> None:
+    """5 -> 6: every fill keeps the book's mid it was booked at (spread capture); older ones have none."""
+    conn.exec_driver_sql("ALTER TABLE fills ADD COLUMN mid FLOAT")
+
+
 # MIGRATIONS[n - 1] takes a database from version n to n + 1: append one with every schema change
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_maker_instruments,
     _add_maker_tracebacks,
     _settings_with_units,
     _add_venue_trade_ids,
+    _add_fill_mids,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
@@ -316,6 +323,7 @@ class FillRecord:
     position: int
     cash: float
     venue_trade_id: str
+    mid: float | None = None  # the book's mid (ticks) at the fill, when known
 
 
 @dataclass(frozen=True)
@@ -657,7 +665,15 @@ class Store:
         return out
 
     # -- fills and positions ---------------------------------------------------------------------------
-    def record_fill(self, maker_id: str, fill: VenueFill, position: int, cash: float, fees: float) -> bool:
+    def record_fill(
+        self,
+        maker_id: str,
+        fill: VenueFill,
+        position: int,
+        cash: float,
+        fees: float,
+        mid: float | None = None,
+    ) -> bool:
         """The fill and the position it leaves, in one transaction; False (nothing written) when this
         fill's sequence number or its venue trade id is already stored (a fill without a trade id is
         named by its sequence number, as the paper venue names them). Fills are recorded in sequence
@@ -678,6 +694,7 @@ class Store:
                         position=position,
                         cash=cash,
                         venue_trade_id=fill.trade_id or str(fill.seq),
+                        mid=mid,
                     )
                 )
                 conn.execute(
@@ -716,6 +733,7 @@ class Store:
                     r.position,
                     r.cash,
                     r.venue_trade_id,
+                    r.mid,
                 )
                 for r in conn.execute(query).all()
             ]
