@@ -22,13 +22,13 @@ from typing import Any
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from quotewise import logs
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import KEEP_WARM, paths
+from quotewise.live.apidocs import docs_page, with_security
 from quotewise.live.auth import ROLES, Keys, Principal
 from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker
 from quotewise.live.metrics import add_metrics_route
@@ -258,19 +258,16 @@ def create_app(
 
 
 def _add_docs(app: FastAPI, viewer: Any) -> None:
-    """The API's description (``/openapi.json``) and its pages (``/docs``, ``/redoc``), a key required."""
+    """The API's description (``/openapi.json``, with its security scheme) and its page (``/docs``,
+    rendered here: no script from a CDN, so it works offline), a key required."""
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(_: Principal = viewer) -> JSONResponse:
-        return JSONResponse(app.openapi())
+        return JSONResponse(with_security(app.openapi()))
 
     @app.get("/docs", include_in_schema=False)
     async def docs(_: Principal = viewer) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc(_: Principal = viewer) -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
+        return HTMLResponse(docs_page(with_security(app.openapi())))
 
 
 def free_port() -> int:
