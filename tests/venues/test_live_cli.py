@@ -12,7 +12,7 @@ from pathlib import Path
 
 import ccxt
 import pytest
-from venuekit import Emulator, StatusWatch, kill_engine, quoting_and_filled, serve
+from venuekit import Emulator, Session, serve, stored_equals_venue, trade_through_a_crash
 
 from conftest import shared_path
 from live.livekit import MM
@@ -60,25 +60,9 @@ def test_engine_trades_on_the_emulator_through_faults_and_a_crash(
 ) -> None:
     since_ms = int(time.time() * 1000) - 60_000  # before any trade (the replay starts at the emulator)
     mm.env.update(QW_BINANCEUSDM_API_KEY=KEY, QW_BINANCEUSDM_SECRET=SECRET)
-    watch = StatusWatch(mm, MAKER)
-
     mm("engine", "start", "--db", mm.db)
-    started = time.monotonic()
-    maker = mm(
-        "start", "binanceusdm", MARKET, "--endpoint", emulator.url, "--name", MAKER,
-        "--strategy", "symmetric", "--spread", "1tick",
-    ).stdout.strip().splitlines()[-1]  # fmt: skip
-    assert maker == MAKER
-    mm.wait(lambda: quoting_and_filled(watch.sample()), timeout=FIRST_RUN_S + 30, what="quotes and a fill")
-    watch.run_for(FIRST_RUN_S, started)
-
-    kill_engine(mm)
-    time.sleep(DOWN_S)  # our orders rest at the exchange meanwhile and may fill: the restart must book them
-    mm("engine", "start", "--db", mm.db)
-    restarted = time.monotonic()
-    mm.wait(lambda: watch.sample()["status"] == "running", what=f"{MAKER} to resume")
-    watch.run_for(SECOND_RUN_S, restarted)
-    mm("stop", MAKER)
+    args = ["binanceusdm", MARKET, "--endpoint", emulator.url, "--strategy", "symmetric", "--spread", "1tick"]
+    watch = trade_through_a_crash(mm, MAKER, args, Session(FIRST_RUN_S, DOWN_S, SECOND_RUN_S))
 
     stats = emulator.stats()
     # stopping cancelled every order, so no fill can come after the lists below are taken
@@ -87,11 +71,7 @@ def test_engine_trades_on_the_emulator_through_faults_and_a_crash(
     client = EngineClient()
     stored = [str(f["trade_id"]) for f in client.fills(MAKER)]
     at_exchange = exchange_trade_ids(emulator.url, since_ms)
-    assert at_exchange, "the maker never traded"
-    assert len(stored) == len(set(stored)), f"a fill stored twice: {sorted(stored)}"
-    assert sorted(stored) == sorted(at_exchange), (
-        f"missing: {sorted(set(at_exchange) - set(stored))}, extra: {sorted(set(stored) - set(at_exchange))}"
-    )
+    stored_equals_venue(stored, at_exchange)
     assert stats["trades"] == len(at_exchange)
 
     # the symmetric strategy quotes one order a side (--max-orders 1): never two alive at once,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from venuekit import Emulator, StatusWatch, kill_engine, quoting_and_filled, serve
+from venuekit import Emulator, Session, serve, stored_equals_venue, trade_through_a_crash
 
 from live.livekit import MM
 from quotewise.live.client import EngineClient
@@ -128,35 +127,25 @@ def test_mm_start_trades_on_the_venue_through_a_crash(
     assert all(var in lines[0] for var in spec.env), lines[0]
 
     mm.env.update(spec.env)
-    watch = StatusWatch(mm, MAKER)
-    started = time.monotonic()
-    maker = mm(
-        "start", spec.name, spec.market, "--endpoint", emulator.url, "--name", MAKER,
-        "--strategy", "symmetric", "--spread", "1tick", "--size", "5", "--max-pos", "100",
-    ).stdout.strip().splitlines()[-1]  # fmt: skip
-    assert maker == MAKER
-    mm.wait(lambda: quoting_and_filled(watch.sample()), timeout=FIRST_RUN_S + 40, what="quotes and a fill")
-    watch.run_for(FIRST_RUN_S, started)
-
-    kill_engine(mm)
-    time.sleep(DOWN_S)  # our orders rest at the venue meanwhile and may fill: the restart must book them
-    mm("engine", "start", "--db", mm.db)
-    restarted = time.monotonic()
-    mm.wait(lambda: watch.sample()["status"] == "running", what=f"{MAKER} to resume")
-    watch.run_for(SECOND_RUN_S, restarted)
-    mm("stop", MAKER)
+    args = [
+        spec.name,
+        spec.market,
+        "--endpoint",
+        emulator.url,
+        "--strategy",
+        "symmetric",
+        "--spread",
+        "1tick",
+    ]
+    session = Session(FIRST_RUN_S, DOWN_S, SECOND_RUN_S, first_fill_wait_s=40)
+    watch = trade_through_a_crash(mm, MAKER, [*args, "--size", "5", "--max-pos", "100"], session)
 
     stats = emulator.stats()
     assert stats["open_orders"] == {"bid": 0, "ask": 0}, stats
     monkeypatch.setenv("QUOTEWISE_HOME", str(mm.home))
     client = EngineClient()
     stored = [str(f["trade_id"]) for f in client.fills(MAKER)]
-    at_venue = spec.trade_ids(emulator.url)
-    assert at_venue, "the maker never traded"
-    assert len(stored) == len(set(stored)), f"a fill stored twice: {sorted(stored)}"
-    assert sorted(stored) == sorted(at_venue), (
-        f"missing: {sorted(set(at_venue) - set(stored))}, extra: {sorted(set(stored) - set(at_venue))}"
-    )
+    stored_equals_venue(stored, spec.trade_ids(emulator.url))
     assert stats["peak_open_orders"]["bid"] <= 1 and stats["peak_open_orders"]["ask"] <= 1, stats
     status = client.status(MAKER)
     assert status["status"] == "stopped" and set(watch.seen) == {"running"}

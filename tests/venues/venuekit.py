@@ -104,3 +104,46 @@ def kill_engine(mm: MM) -> None:
     assert info is not None
     mm.kill_engine()
     mm.wait(lambda: pid_gone(int(info["pid"])), timeout=10, what="the killed engine to be gone")
+
+
+@dataclass(frozen=True)
+class Session:
+    """How long a crash test trades: before the kill, while down, after the restart (seconds)."""
+
+    first_run_s: float
+    down_s: float
+    second_run_s: float
+    first_fill_wait_s: float = 30.0
+
+
+def trade_through_a_crash(mm: MM, maker: str, start_args: list[str], session: Session) -> StatusWatch:
+    """On the running engine, ``mm start ARGS --name MAKER``, trading until a fill and for the first
+    run; then SIGKILL, a pause with our orders left at the venue (they may fill: the restart must book
+    them), a restart that must resume the maker, the second run, and ``mm stop``. Every status
+    sampled is kept."""
+    watch = StatusWatch(mm, maker)
+    started = time.monotonic()
+    assert mm("start", *start_args, "--name", maker).stdout.strip().splitlines()[-1] == maker
+    mm.wait(
+        lambda: quoting_and_filled(watch.sample()),
+        timeout=session.first_run_s + session.first_fill_wait_s,
+        what="quotes and a fill",
+    )
+    watch.run_for(session.first_run_s, started)
+    kill_engine(mm)
+    time.sleep(session.down_s)
+    mm("engine", "start", "--db", mm.db)
+    restarted = time.monotonic()
+    mm.wait(lambda: watch.sample()["status"] == "running", what=f"{maker} to resume")
+    watch.run_for(session.second_run_s, restarted)
+    mm("stop", maker)
+    return watch
+
+
+def stored_equals_venue(stored: list[str], at_venue: list[str]) -> None:
+    """Every trade the venue made is stored once, and nothing else."""
+    assert at_venue, "the maker never traded"
+    assert len(stored) == len(set(stored)), f"a fill stored twice: {sorted(stored)}"
+    assert sorted(stored) == sorted(at_venue), (
+        f"missing: {sorted(set(at_venue) - set(stored))}, extra: {sorted(set(stored) - set(at_venue))}"
+    )
