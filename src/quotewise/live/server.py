@@ -30,9 +30,11 @@ from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import KEEP_WARM, paths
 from quotewise.live.apidocs import docs_page, with_security
 from quotewise.live.auth import ROLES, Keys, Principal
+from quotewise.live.dashboard import add_dashboard_routes
 from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker
 from quotewise.live.metrics import add_metrics_route
 from quotewise.live.store import Store, db_url, default_db_url
+from quotewise.live.stream import add_stream_route
 from quotewise.parsing import parse_duration
 
 HOST = "127.0.0.1"
@@ -114,6 +116,8 @@ def create_app(
     app.state.keys = keys  # who a key is, for the routes that are not plain requests (websockets)
     _add_docs(app, viewer)
     add_metrics_route(app, engine, [] if public_metrics else [viewer])
+    add_stream_route(app, engine)  # /stream: the key comes as its first message (docs/dashboard.md)
+    add_dashboard_routes(app)  # GET / and /dashboard/{app.js,style.css}: no key, the page holds no data
 
     @app.exception_handler(UnknownMaker)
     async def _unknown(_: Request, exc: UnknownMaker) -> JSONResponse:
