@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 import warnings
+from pathlib import Path
 
+import httpx
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from quotewise.errors import ConfigError
-from quotewise.live.server import create_app, listen_address
+from quotewise.live.server import create_app, free_port, listen_address
 from quotewise.live.store import Store, db_url
 
 with warnings.catch_warnings():
@@ -200,3 +202,66 @@ def test_performance_splits_the_pnl_and_risk_alerts_list_the_limits_decisions(st
     assert everyone["total"]["fills"] >= one["fills"] and everyone["currencies"] == ["USD"]
     assert alerts and {a["rule"] for a in alerts} >= {"max_pos"}
     assert [a["ts"] for a in alerts] == sorted((a["ts"] for a in alerts), reverse=True)
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (the engine's own: the CLI trusts it by file)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quotewise-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "engine.crt", folder / "engine.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.slow
+def test_the_engine_listens_over_tls_and_refuses_the_open_network_without_it(mm, tmp_path):
+    refused = mm("engine", "start", "--listen", "0.0.0.0:8443", check=False)
+    assert refused.returncode != 0 and "needs TLS" in refused.stderr and mm.engine_info() is None
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    mm(
+        "engine",
+        "start",
+        "--db",
+        mm.db,
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+    )
+    status = mm.json("engine", "status", "--json")
+    assert status["url"] == f"https://127.0.0.1:{port}"
+    assert "makers" in mm("list").stdout  # the CLI trusts the engine's certificate by its file
+    with pytest.raises(httpx.HTTPError):  # plain HTTP is not served
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+    mm("engine", "stop")
