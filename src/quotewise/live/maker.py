@@ -13,6 +13,7 @@ on a maker; acks and cancel confirmations are noted at once.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import time
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ from quotewise.risk import MarketState, RiskConfig, RiskEngine
 # the event loop keeps serving the other makers
 SLOW_DECISION_S = 0.005
 NO_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
+
+
+# upper bounds (seconds) of the tick-to-quote histogram's buckets (/metrics)
+LATENCY_BUCKETS_S = (5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 5e-2, 0.25)
 
 
 @dataclass
@@ -81,6 +86,8 @@ class Maker:
         self.last_decision: int | None = None
         self._last_update: np.ndarray | None = None  # the last update applied (see last_event)
         self.decision_seconds = 0.0
+        self.latency_buckets = [0] * (len(LATENCY_BUCKETS_S) + 1)  # tick-to-quote, by upper bound (+Inf last)
+        self.latency_seconds = 0.0
         self.offload = False
         self.state = "running"
         self.error = ""
@@ -309,7 +316,7 @@ class Maker:
         wanted = await asyncio.to_thread(self.strategy.quotes, view)
         if self.state != "running":  # stopped or finished while it thought: nothing is sent
             return
-        self._act(wanted.bids, wanted.asks, now, time.perf_counter() - t0)
+        self._act(wanted.bids, wanted.asks, now, time.perf_counter() - t0, t0)
         self.next_decision = now + self._interval
         self.persist_orders()
 
@@ -399,7 +406,7 @@ class Maker:
         self.changed = False
         t0 = time.perf_counter()
         wanted = self.strategy.quotes(self._view(now, with_events=True))
-        self._act(wanted.bids, wanted.asks, now, time.perf_counter() - t0)
+        self._act(wanted.bids, wanted.asks, now, time.perf_counter() - t0, t0)
         self.next_decision = now + self._interval
 
     def _decide_compiled(self, now: int, update: np.ndarray | None, act: bool = True) -> None:
@@ -445,9 +452,11 @@ class Maker:
             self.scheduler.decided(self, touch_bid, touch_ask)
         else:
             self.scheduler.unsettled(self)
-        self._decided(now, spent)
+        self._decided(now, spent, t0)
 
-    def _act(self, bids: list[Quote], asks: list[Quote], now: int, spent: float | None = None) -> bool:
+    def _act(
+        self, bids: list[Quote], asks: list[Quote], now: int, spent: float | None = None, started: float = 0.0
+    ) -> bool:
         """Wanted quotes through the core (risk, order manager) to the venue, the risk engine's new
         events stored; ``spent`` is a Python decision's time (a slow strategy moves to a thread).
         True when the orders now are exactly these."""
@@ -460,7 +469,7 @@ class Maker:
         if core.guard is not None:
             self._store_risk_events()
         if spent is not None:
-            self._decided(now, spent)
+            self._decided(now, spent, started)
         return settled
 
     def _store_risk_events(self) -> None:
@@ -469,7 +478,13 @@ class Maker:
             self.store.add_risk_events(self.maker_id, events[self._risk_logged :])
             self._risk_logged = len(events)
 
-    def _decided(self, now: int, spent: float) -> None:
+    def _decided(self, now: int, spent: float, started: float) -> None:
+        """Count a decision: ``spent`` computing it, and its latency from ``started`` (perf_counter at
+        the decision's start; for a built-in deciding in the venue's callback, the update's arrival)
+        to now, its orders sent: one bisect into the tick-to-quote histogram."""
+        latency = time.perf_counter() - started
+        self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS_S, latency)] += 1
+        self.latency_seconds += latency
         self.decision_seconds += spent
         self.decisions += 1
         self.last_decision = now

@@ -4,14 +4,14 @@ Nothing here runs on the hot path: a scrape walks the engine's makers and reads 
 keep (the ledger, the order manager's counters, the risk engine's flags, the decision counters), in
 the event loop's thread, between two turns. See docs/metrics.md for every metric.
 
-The makers keep no per-decision latency samples (only a decision count and the summed time their
-decisions took to compute), so decision time is exposed as a summary (``_count`` and ``_sum``), not
-as a histogram: its mean is ``rate(_sum) / rate(_count)``; quantiles need samples the makers do not
-keep.
+Latency: each maker counts its decisions in fixed tick-to-quote buckets (one bisect per decision,
+:data:`quotewise.live.maker.LATENCY_BUCKETS_S`), exposed as a histogram; the time decisions took to
+compute is a summary beside it (``_count`` and ``_sum``).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,10 +21,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
+
+from quotewise.live.maker import LATENCY_BUCKETS_S
 
 if TYPE_CHECKING:
     from quotewise.live.engine import LiveEngine
@@ -55,6 +58,13 @@ def risk_state(guard: Any, operator_halt: bool = False) -> int:
     if guard.reduce_only:
         return RISK_REDUCE_ONLY
     return RISK_OK
+
+
+def latency_buckets(counts: list[int]) -> list[tuple[str, int]]:
+    """A maker's per-bucket counts (:data:`~quotewise.live.maker.LATENCY_BUCKETS_S`, +Inf last) as
+    Prometheus's cumulative ``(upper bound, count)`` pairs."""
+    bounds = [repr(b) for b in LATENCY_BUCKETS_S] + ["+Inf"]
+    return list(zip(bounds, itertools.accumulate(counts), strict=True))
 
 
 class EngineCollector(Collector):
@@ -119,6 +129,12 @@ class EngineCollector(Collector):
             "turn nor the send): _count decisions, _sum seconds.",
             labels=LABELS,
         )
+        tick_to_quote = HistogramMetricFamily(
+            "quotewise_maker_tick_to_quote_seconds",
+            "From a decision's start (a built-in deciding in the venue's callback: the update's arrival) "
+            "to its orders sent, per decision.",
+            labels=LABELS,
+        )
         placed = CounterMetricFamily(
             "quotewise_maker_orders_placed", "Orders the maker sent to its venue.", labels=LABELS
         )
@@ -175,6 +191,7 @@ class EngineCollector(Collector):
             info.add_metric([*labels, strategy, m.state, inst.settle_currency, risk_on], 1)
             decisions.add_metric(labels, m.decisions)
             decision_time.add_metric(labels, count_value=m.decisions, sum_value=m.decision_seconds)
+            tick_to_quote.add_metric(labels, latency_buckets(m.latency_buckets), m.latency_seconds)
             placed.add_metric(labels, om.orders_placed)
             cancels.add_metric(labels, om.cancels_sent)
             rejects.add_metric(labels, om.rejects)
@@ -191,7 +208,17 @@ class EngineCollector(Collector):
                 for action, n in guard.counts().items():
                     actions.add_metric([*labels, action], n)
 
-        yield from (info, decisions, decision_time, placed, cancels, rejects, fills, open_orders)
+        yield from (
+            info,
+            decisions,
+            decision_time,
+            tick_to_quote,
+            placed,
+            cancels,
+            rejects,
+            fills,
+            open_orders,
+        )
         yield from (position, pnl, fees, risk, stale, operator, actions)
 
 

@@ -44,6 +44,7 @@ FAMILIES = {
     "quotewise_maker_info": "gauge",
     "quotewise_maker_decisions": "counter",
     "quotewise_maker_decision_seconds": "summary",
+    "quotewise_maker_tick_to_quote_seconds": "histogram",
     "quotewise_maker_orders_placed": "counter",
     "quotewise_maker_cancels": "counter",
     "quotewise_maker_rejects": "counter",
@@ -150,6 +151,12 @@ def test_every_family_with_each_makers_own_numbers(store):
         )
         assert count == decisions and 0 < spent < 60
         assert math.isclose(1e6 * spent / count, status["mean_decision_us"], rel_tol=1e-9)
+        _, samples = families["quotewise_maker_tick_to_quote_seconds"]
+        mine = [(name, v) for (name, key), v in samples.items() if dict(key).get("maker") == maker_id]
+        buckets = [v for name, v in mine if name.endswith("_bucket")]
+        assert buckets == sorted(buckets) and buckets[-1] == decisions  # cumulative, +Inf holds them all
+        (latency_sum,) = [v for name, v in mine if name.endswith("_sum")]
+        assert spent <= latency_sum < 60  # each latency includes its decision's computation
         placed = value(
             families, "quotewise_maker_orders_placed", "quotewise_maker_orders_placed_total", **labels
         )
