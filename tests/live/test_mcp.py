@@ -61,7 +61,9 @@ def engine(tmp_path_factory) -> Iterator[Engine]:
     keys = {name: store.add_api_key(name, role) for name, role in KEYS.items()}
     app = create_app(store, token, {"pid": os.getpid(), "port": port, "db": store.url})
     mount_http(app)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + WAIT_S

@@ -51,6 +51,9 @@ def test_the_docs_need_the_token_like_every_route(store):
         assert "/makers/{maker_id}/fills" in spec["paths"] and "/maker/start" in spec["paths"]
         assert spec["components"]["securitySchemes"]["BearerKey"]["scheme"] == "bearer"
         assert spec["security"] == [{"BearerKey": []}]
+        answer = spec["paths"]["/maker/performance"]["get"]["responses"]["200"]["content"]["application/json"]
+        assert answer["schema"] == {"$ref": "#/components/schemas/PerformanceReport"}  # typed answers
+        assert {"MakerStatus", "RiskAlert", "Started", "Health"} <= set(spec["components"]["schemas"])
         page = api.get("/docs")
         assert page.status_code == 200 and "/maker/{maker_id}/halt" in page.text
         assert "<script" not in page.text and "<link" not in page.text  # nothing fetched: works offline

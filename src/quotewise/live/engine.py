@@ -396,6 +396,8 @@ class LiveEngine:
         """The risk engine's decisions (trims, rejects, pauses, halts, reduce-only), newest first."""
         ids = [maker_id] if maker_id is not None else [rec.maker_id for rec in self.store.makers()]
         rows = [r for one in ids for r in self.store.risk_events(one) if r["ts"] >= since_ns]
+        for r in rows:  # a check with no number to show (no fair value yet) stored NaN: JSON has null
+            r.update({k: None for k in ("value", "limit") if r[k] is not None and not math.isfinite(r[k])})
         return sorted(rows, key=lambda r: (-r["ts"], -r["id"]))
 
     def fills(self, maker_id: str) -> list[dict[str, Any]]:

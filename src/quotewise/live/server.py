@@ -28,6 +28,14 @@ from pydantic import BaseModel, ValidationError
 from quotewise import logs
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import KEEP_WARM, paths
+from quotewise.live.answers import (
+    Health,
+    MakerStatus,
+    MakerSummary,
+    PerformanceReport,
+    RiskAlert,
+    Started,
+)
 from quotewise.live.apidocs import docs_page, with_security
 from quotewise.live.auth import ROLES, Keys, Principal
 from quotewise.live.dashboard import add_dashboard_routes
@@ -140,7 +148,7 @@ def create_app(
     async def _refused(_: Request, exc: QuotewiseError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    @app.get("/health")
+    @app.get("/health", response_model=Health)
     async def health(who: Principal = viewer) -> dict[str, Any]:
         return {
             "ok": True,
@@ -150,19 +158,19 @@ def create_app(
             "role": who.role,
         }
 
-    @app.get("/makers")
+    @app.get("/makers", response_model=list[MakerSummary])
     async def list_makers(_: Principal = viewer) -> list[dict[str, Any]]:
         return engine.list_makers()
 
-    @app.post("/makers")
+    @app.post("/makers", response_model=Started)
     async def start_maker(spec: MakerSpec, who: Principal = trader) -> dict[str, str]:
         return {"id": await engine.start_maker(spec, actor=who.name)}
 
-    @app.get("/makers/{maker_id}")
+    @app.get("/makers/{maker_id}", response_model=MakerStatus)
     async def status(maker_id: str, _: Principal = viewer) -> dict[str, Any]:
         return engine.status(maker_id)
 
-    @app.delete("/makers/{maker_id}")
+    @app.delete("/makers/{maker_id}", response_model=MakerStatus)
     async def stop_maker(maker_id: str, who: Principal = trader) -> dict[str, Any]:
         owner_or_admin(who, maker_id)
         return await engine.stop_maker(maker_id, actor=who.name)
@@ -185,7 +193,7 @@ def create_app(
         return store.audit_rows(maker_id)
 
     # -- the public surface (docs/api.md): the names the systems Quotewise replaces use --------------
-    @app.post("/maker/start")
+    @app.post("/maker/start", response_model=Started)
     async def maker_start(body: dict[str, Any], who: Principal = trader) -> dict[str, str]:
         """Start a maker from ``mm start``'s arguments by name (flags with ``-`` as ``_``)."""
         try:
@@ -194,24 +202,24 @@ def create_app(
             raise RequestValidationError(exc.errors()) from None
         return {"id": await engine.start_maker(spec, actor=who.name)}
 
-    @app.post("/maker/stop")
+    @app.post("/maker/stop", response_model=MakerStatus)
     async def maker_stop(body: MakerId, who: Principal = trader) -> dict[str, Any]:
         owner_or_admin(who, body.id)
         return await engine.stop_maker(body.id, actor=who.name)
 
-    @app.get("/maker/status")
+    @app.get("/maker/status", response_model=MakerStatus | list[MakerStatus])
     async def maker_status(id: str | None = None, _: Principal = viewer) -> Any:
         """One maker's status (``?id=``), or every maker's."""
         if id is not None:
             return engine.status(id)
         return [engine.status(m["id"]) for m in engine.list_makers()]
 
-    @app.get("/maker/active")
+    @app.get("/maker/active", response_model=list[MakerSummary])
     async def maker_active(_: Principal = viewer) -> list[dict[str, Any]]:
         """The makers running now."""
         return [m for m in engine.list_makers() if m["status"] == "running"]
 
-    @app.get("/maker/performance")
+    @app.get("/maker/performance", response_model=PerformanceReport)
     async def maker_performance(id: str | None = None, _: Principal = viewer) -> dict[str, Any]:
         """Per maker (``?id=`` for one) and in total: P&L, spread capture, inventory, fees, fills,
         volume, fill rate (docs/live.md)."""
@@ -223,20 +231,20 @@ def create_app(
         currencies = sorted({m["currency"] for m in makers})
         return {"makers": makers, "total": total if len(currencies) <= 1 else None, "currencies": currencies}
 
-    @app.get("/risk/alerts")
+    @app.get("/risk/alerts", response_model=list[RiskAlert])
     async def risk_alerts(
         id: str | None = None, since: int = 0, _: Principal = viewer
     ) -> list[dict[str, Any]]:
         """The risk engine's decisions, newest first (``?id=`` one maker, ``?since=`` ns)."""
         return engine.risk_alerts(id, since)
 
-    @app.post("/maker/{maker_id}/halt")
+    @app.post("/maker/{maker_id}/halt", response_model=MakerStatus)
     async def maker_halt(maker_id: str, flatten: bool = False, who: Principal = trader) -> dict[str, Any]:
         """Cancel everything and stop quoting; ``flatten=true`` also closes the position."""
         owner_or_admin(who, maker_id)
         return await engine.halt(maker_id, flatten, actor=who.name)
 
-    @app.post("/maker/{maker_id}/resume")
+    @app.post("/maker/{maker_id}/resume", response_model=MakerStatus)
     async def maker_resume(maker_id: str, who: Principal = trader) -> dict[str, Any]:
         owner_or_admin(who, maker_id)
         return await engine.resume_quoting(maker_id, actor=who.name)

@@ -1,0 +1,89 @@
+"""What the engine's API answers, as models: the OpenAPI description types every public answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Started(BaseModel):
+    id: str = Field(description="the new maker's id")
+
+
+class Health(BaseModel):
+    ok: bool
+    pid: int
+    makers: int = Field(description="makers this engine process runs")
+    db: str
+    role: str = Field(description="the caller's role: viewer, trader or admin")
+
+
+class MakerSummary(BaseModel):
+    id: str
+    venue: str
+    market: str
+    data: str = Field(description="the file replayed, or an exchange's endpoint ('' for its own hosts)")
+    speed: float
+    strategy: str
+    status: str = Field(description="running, stopping, finishing, finished, stopped or failed")
+    reason: str
+    fills: int
+
+
+class OpenOrder(BaseModel):
+    order_id: int
+    side: str = Field(description="bid or ask")
+    price: float
+    size: float
+    status: str
+
+
+class MakerStatus(MakerSummary):
+    """A maker's status; a maker running in this engine adds its live state (quotes, book, risk)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    position: float | None = Field(None, description="instrument units; negative: short")
+    cash: float | None = None
+    fees: float | None = None
+    pnl: float | None = Field(None, description="cash plus the position marked at the mid")
+    open_orders: list[OpenOrder] = Field(default_factory=list)
+    halted: str | None = Field(None, description="null, 'halted' or 'flattening'")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Performance(BaseModel):
+    id: str
+    market: str
+    status: str
+    currency: str
+    pnl: float | None
+    spread_capture: float
+    inventory: float | None
+    fees: float = Field(description="negative when paid")
+    fills: int
+    fills_without_mid: int
+    volume: float
+    position: float | None
+    orders_placed: int | None
+    cancels: int | None
+    rejects: int | None
+    fill_rate: float | None
+
+
+class PerformanceReport(BaseModel):
+    makers: list[Performance]
+    total: dict[str, float] | None = Field(description="sums, when every maker settles in one currency")
+    currencies: list[str]
+
+
+class RiskAlert(BaseModel):
+    id: int
+    maker_id: str
+    ts: int = Field(description="ns, the venue's clock")
+    rule: str
+    action: str
+    value: float | None
+    limit: float | None
+    detail: str
