@@ -15,7 +15,8 @@ from fastapi import Depends, Header, HTTPException
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.exceptions import StarletteDeprecationWarning
 
-from quotewise.live.engine import LiveEngine, MakerSpec
+from live.test_engine import spec, until
+from quotewise.live.engine import LiveEngine
 from quotewise.live.metrics import (
     RISK_HALTED,
     RISK_OK,
@@ -34,7 +35,6 @@ with warnings.catch_warnings():  # as in test_server: starlette's deprecation of
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-DATA = "synthetic:600000"
 
 # every family the endpoint must keep serving, with its type: a family renamed or dropped fails here
 FAMILIES = {
@@ -66,20 +66,6 @@ def store(tmp_path):
     s = Store(db_url(str(tmp_path / "metrics.db")))
     yield s
     s.close()
-
-
-def spec(**kw) -> MakerSpec:
-    params = {"spread": "1tick", "interval": "100ms"}
-    base = {"market": "SYNTH", "data": DATA, "speed": 40.0, "params": params}
-    return MakerSpec(**{**base, **kw})
-
-
-async def until(check, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def scrape(text: bytes | str) -> dict[str, tuple[str, dict]]:
