@@ -173,33 +173,20 @@ def run_specs(
     names = strategies or [DEFAULT_STRATEGY]
     if len(set(names)) != len(names):
         raise ConfigError(f"--strategy given twice: {names}")
-    return [RunSpec(_label(n), n, {**params, **settings}) for n in names]
+    from quotewise.backtest.sweep import strategy_label
 
-
-def _label(strategy: str) -> str:
-    return Path(strategy.rpartition(":")[2] if ":" in strategy else strategy).name
+    return [RunSpec(strategy_label(n), n, {**params, **settings}) for n in names]
 
 
 def _sweep_specs(path: Path, settings: dict[str, object]) -> list[RunSpec]:
+    from quotewise.backtest.sweep import sweep_runs
     from quotewise.settings import read_yaml
 
     doc = read_yaml(path, "sweep file")
-    runs = doc.get("runs") if isinstance(doc, dict) else None
-    if not isinstance(runs, list) or not runs:
-        raise ConfigError(f"{path}: expected a 'runs:' list of {{name, strategy, params}} entries")
-    specs = []
-    for i, run in enumerate(runs):
-        if not isinstance(run, dict) or "strategy" not in run:
-            raise ConfigError(f"{path}: run #{i + 1} needs a 'strategy'")
-        unknown = set(run) - {"name", "strategy", "params"}
-        if unknown:
-            raise ConfigError(f"{path}: run #{i + 1} has unknown keys {sorted(unknown)}")
-        label = str(run.get("name") or _label(run["strategy"]))
-        specs.append(RunSpec(label, str(run["strategy"]), {**(run.get("params") or {}), **settings}))
-    labels = [sp.label for sp in specs]
-    if len(set(labels)) != len(labels):
-        raise ConfigError(f"{path}: run names must be unique, got {labels}")
-    return specs
+    if isinstance(doc, dict) and {"data", "grid"} & set(doc):
+        raise ConfigError(f"{path} names data or a grid: run it with mm sweep {path}")
+    runs = sweep_runs(doc, path)
+    return [RunSpec(name, strategy, {**params, **settings}) for name, strategy, params in runs]
 
 
 COMPARE_COLUMNS = (
@@ -457,6 +444,46 @@ def _run_markets(
             f"{e['worst_settlement']:+g} shares, mean sum of YES mids {coherent}"
         )
     console.print(f"Per market: [bold]{base / 'markets.csv'}[/]; overview: [bold]{base / MARKETS_HTML}[/]")
+
+
+@app.command()
+def sweep(
+    file: Annotated[
+        Path, typer.Argument(help="YAML: runs (as --sweep takes them), data (files), grid, events")
+    ],
+    out: Annotated[Path, typer.Option(help="output directory: a folder per run and comparison.parquet")],
+    jobs: Annotated[int, typer.Option(help="backtests at a time, one process each")] = 1,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Every run of FILE (crossed with its grid) on every data file, JOBS at a time; a run already
+    finished in OUT is not run again, so a sweep stopped halfway finishes the rest when run again."""
+    from quotewise.backtest.sweep import ROW_FILE, TABLE_FILE, load_sweep, run_sweep
+
+    try:
+        runs = load_sweep(file)
+        finished = sum((out / r.folder / ROW_FILE).exists() for r in runs)
+        if finished:
+            console.print(f"{finished} of {len(runs)} runs already finished in {out}: running the rest")
+        compile_notice()
+        with _progress() as bar:
+            task = bar.add_task("sweep", total=len(runs))
+            table = run_sweep(
+                runs, out, jobs, None if quiet else lambda n, _name: bar.update(task, completed=n)
+            )
+    except RunError as exc:
+        fail(f"{exc} (traceback: {exc.log})" if exc.log is not None else str(exc), code=1)
+    except QuotewiseError as exc:
+        fail(exc)
+    best = table.sort_values("total_pnl", ascending=False).head(5)
+    view = Table(title=f"best of {len(table)} runs by total P&L")
+    for col in ("name", "total_pnl", "fills", "max_abs_position"):
+        view.add_column(col)
+    for _, row in best.iterrows():
+        view.add_row(
+            str(row["name"]), f"{row['total_pnl']:,.4g}", f"{row['fills']:,}", f"{row['max_abs_position']:g}"
+        )
+    console.print(view)
+    console.print(f"Table: [bold]{out / TABLE_FILE}[/]")
 
 
 @data_app.command("convert")

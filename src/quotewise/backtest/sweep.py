@@ -1,0 +1,189 @@
+"""Many backtests from one YAML file, on a pool of processes: every run of ``runs:`` (crossed with
+the ``grid:``) on every file of ``data:``. Each run writes its own folder and, last, ``row.json``: a
+run whose row is there is finished and is not run again (a sweep killed halfway, run again, does only
+the rest). The table, ``comparison.parquet``, lists the runs in the file's order whatever the pool
+did first, so it is the same with ``--jobs 1`` or ``--jobs 8``; the wall time of each run, which is
+not, stays in its own ``summary.json``.
+
+    runs:                      # as mm backtest --sweep takes it
+      - {name: tight, strategy: symmetric, params: {spread: 1tick}}
+      - {name: skewed, strategy: skew, params: {spread: 2ticks}}
+    data: [a.gz, b.gz]         # default: synthetic (``events:`` long)
+    grid: {max_pos: [2, 5]}    # every run with every combination
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from quotewise.errors import ConfigError
+
+ROW_FILE = "row.json"
+TABLE_FILE = "comparison.parquet"
+FIGURES = (  # the summary's figures every row has (deterministic: no wall time)
+    "total_pnl",
+    "fees",
+    "fills",
+    "traded_volume",
+    "traded_notional",
+    "max_abs_position",
+    "final_position",
+    "orders_placed",
+    "cancels",
+    "rejects",
+    "events",
+)
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One backtest of a sweep: its unique name, strategy, settings by name and data."""
+
+    name: str
+    strategy: str
+    settings: dict[str, Any] = field(hash=False)
+    data: str
+    events: int
+
+    @property
+    def folder(self) -> str:
+        """The run's folder under the sweep's: its name with anything but letters, digits, . _ - as _."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.name)
+
+
+def _grid(doc: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    grid = doc.get("grid") or {}
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ConfigError(f"{path}: 'grid:' maps each setting to a non-empty list of values")
+    names = list(grid)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
+
+
+def _data(doc: dict[str, Any], path: Path) -> list[str]:
+    data = doc.get("data", ["synthetic"])
+    data = [data] if isinstance(data, str) else data
+    if not isinstance(data, list) or not data or not all(isinstance(d, str) for d in data):
+        raise ConfigError(f"{path}: 'data:' is a file or a list of files (or synthetic)")
+    out = []
+    for d in data:
+        if d == "synthetic" or d.startswith("synthetic:"):
+            out.append(d)
+            continue
+        file = Path(d) if Path(d).is_absolute() else path.parent / d
+        if not file.exists():
+            raise ConfigError(
+                f"{path}: data file {d} does not exist (relative paths are from the sweep file)"
+            )
+        out.append(str(file))
+    return out
+
+
+def strategy_label(strategy: str) -> str:
+    """A run's default name: the strategy's, or its class's for ``file.py:Class``."""
+    return Path(strategy.rpartition(":")[2] if ":" in strategy else strategy).name
+
+
+def sweep_runs(doc: Any, path: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(name, strategy, params)`` of each entry of the ``runs:`` list, names unique."""
+    runs = doc.get("runs") if isinstance(doc, dict) else None
+    if not isinstance(runs, list) or not runs:
+        raise ConfigError(f"{path}: expected a 'runs:' list of {{name, strategy, params}} entries")
+    out = []
+    for i, run in enumerate(runs):
+        if not isinstance(run, dict) or "strategy" not in run:
+            raise ConfigError(f"{path}: run #{i + 1} needs a 'strategy'")
+        unknown = set(run) - {"name", "strategy", "params"}
+        if unknown:
+            raise ConfigError(f"{path}: run #{i + 1} has unknown keys {sorted(unknown)}")
+        label = str(run.get("name") or strategy_label(run["strategy"]))
+        out.append((label, str(run["strategy"]), dict(run.get("params") or {})))
+    labels = [name for name, _, _ in out]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{path}: run names must be unique, got {labels}")
+    return out
+
+
+def load_sweep(path: str | Path, settings: dict[str, Any] | None = None) -> list[SweepRun]:
+    """Every run of the sweep file at ``path``: its ``runs:`` (with ``settings`` over their params)
+    crossed with its ``grid:``, each on every file of its ``data:``, in that order."""
+    path = Path(path)
+    from quotewise.settings import read_yaml
+
+    doc = read_yaml(path, "sweep file")
+    runs = [
+        (name, strategy, {**params, **(settings or {})}) for name, strategy, params in sweep_runs(doc, path)
+    ]
+    unknown = set(doc) - {"runs", "data", "grid", "events"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {sorted(unknown)} (runs, data, grid, events)")
+    events = int(doc.get("events", 1_000_000))
+    out = []
+    for name, strategy, params in runs:
+        for combo in _grid(doc, path):
+            tag = ",".join(f"{k}={v}" for k, v in combo.items())
+            for data in _data(doc, path):
+                label = f"{name}[{tag}]" if tag else name
+                full = f"{label}@{Path(data).name}"
+                out.append(SweepRun(full, strategy, {**params, **combo}, data, events))
+    folders = [r.folder for r in out]
+    if len(set(folders)) != len(folders):
+        raise ConfigError(f"{path}: two runs would share a folder; give the runs distinct names")
+    return out
+
+
+def run_one(run: SweepRun, out: Path) -> dict[str, Any]:
+    """The run's row: read back when it is finished, else backtested now and written last."""
+    folder = out / run.folder
+    done = folder / ROW_FILE
+    if done.exists():
+        return json.loads(done.read_text(encoding="utf-8"))
+    import quotewise.api as qw
+
+    result = qw.backtest(run.data, run.strategy, events=run.events, out=folder, report=False, **run.settings)
+    summary = result.summary
+    row = {
+        "name": run.name,
+        "data": run.data,
+        "strategy": run.strategy,
+        "settings": json.dumps(run.settings, sort_keys=True, default=str),
+        **{k: summary.get(k) for k in FIGURES},
+    }
+    done.write_text(json.dumps(row, default=str), encoding="utf-8")
+    return row
+
+
+def run_sweep(
+    runs: list[SweepRun], out: Path, jobs: int = 1, progress: Callable[[int, str], None] | None = None
+) -> pd.DataFrame:
+    """Every run (``jobs`` processes at a time), then ``comparison.parquet`` in the runs' order."""
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    out.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict[str, Any]] = {}
+    for i, (name, row) in enumerate(_rows(runs, out, jobs), 1):
+        rows[name] = row
+        if progress is not None:
+            progress(i, name)
+    table = pd.DataFrame([rows[r.name] for r in runs])
+    table.to_parquet(out / TABLE_FILE, index=False)
+    return table
+
+
+def _rows(runs: list[SweepRun], out: Path, jobs: int) -> Iterable[tuple[str, dict[str, Any]]]:
+    if jobs == 1:
+        for run in runs:
+            yield run.name, run_one(run, out)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(run_one, run, out): run.name for run in runs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
