@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_name
+
 TICK, LOT = 0.1, 0.001
 PARTIAL = False  # both engines on hftbacktest's no-partial rule, so they model the same thing
 ORDER_QTY, MAX_POS, SKEW_TICKS, HALF_SPREAD_TICKS = 0.01, 0.5, 0.5, 1.0
@@ -205,6 +207,7 @@ def main() -> None:
     theirs, mine = side_by_side(lambda d: hftbacktest_run(d, roi), events, quotewise_run, ours, args.runs)
     report = {
         "data": str(args.data),
+        "cpu": cpu_name(),
         "events": rows,
         "runs": args.runs,
         "hftbacktest": {**theirs, "events_per_second": rows / theirs["seconds"]},

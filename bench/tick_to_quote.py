@@ -43,6 +43,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
+from machine import cpu_name
 from quotewise.live import KEEP_WARM
 from quotewise.live.engine import freeze_long_lived
 from quotewise.live.lane import Lane
@@ -334,7 +335,7 @@ def main() -> None:
                 flush=True,
             )
         store.close()
-    print(json.dumps({"machine_floor_us": floor, "cases": results}, indent=2))
+    print(json.dumps({"cpu": cpu_name(), "machine_floor_us": floor, "cases": results}, indent=2))
 
 
 if __name__ == "__main__":
