@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -453,6 +454,14 @@ def sweep(
     ],
     out: Annotated[Path, typer.Option(help="output directory: a folder per run and comparison.parquet")],
     jobs: Annotated[int, typer.Option(help="backtests at a time, one process each")] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="run on Ray instead: --ray alone starts a local one, --ray ADDRESS joins a cluster "
+            "(pip install 'quotewise[ray]')",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Every run of FILE (crossed with its grid) on every data file, JOBS at a time; a run already
@@ -787,5 +796,26 @@ def quote(
         console.print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
 
 
+# options whose value may be left out, and the value they then take (Typer has no optional values)
+OPTIONAL_VALUES = {"--ray": "local"}
+
+
+def with_optional_values(args: list[str]) -> list[str]:
+    """``args`` with the implied value after an option of :data:`OPTIONAL_VALUES` given bare (last, or
+    followed by another option): ``--ray --out D`` is ``--ray local --out D``."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        following = args[i + 1] if i + 1 < len(args) else None
+        if arg in OPTIONAL_VALUES and (following is None or following.startswith("-")):
+            out.append(OPTIONAL_VALUES[arg])
+    return out
+
+
+def run() -> None:
+    """The ``mm`` command."""
+    app(args=with_optional_values(sys.argv[1:]))
+
+
 if __name__ == "__main__":
-    app()
+    run()

@@ -95,3 +95,35 @@ def test_the_command_prints_the_best_and_refuses_a_bad_file(sweep_file: Path, tm
     bad.write_text(yaml.safe_dump({**SWEEP, "data": ["missing.gz"]}))
     with pytest.raises(ConfigError, match=r"missing\.gz does not exist"):
         load_sweep(bad)
+
+
+def test_ray_gives_the_same_table(sweep_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is the optional extra quotewise[ray] (make test installs it)")
+    runs = load_sweep(sweep_file)
+    alone = run_sweep(runs, tmp_path / "alone", jobs=1)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "quotewise.cli",
+            "sweep",
+            str(sweep_file),
+            "--ray",
+            "--out",
+            str(tmp_path / "ray"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(alone, pd.read_parquet(tmp_path / "ray" / TABLE_FILE))
+
+
+def test_an_option_with_an_optional_value_takes_its_default_when_bare() -> None:
+    from quotewise.cli import with_optional_values
+
+    assert with_optional_values(["sweep", "f.yaml", "--ray"]) == ["sweep", "f.yaml", "--ray", "local"]
+    assert with_optional_values(["--ray", "--out", "d"]) == ["--ray", "local", "--out", "d"]
+    assert with_optional_values(["--ray", "ray://head:10001"]) == ["--ray", "ray://head:10001"]

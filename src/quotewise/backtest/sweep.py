@@ -1,8 +1,9 @@
 """Many backtests from one YAML file, on a pool of processes: every run of ``runs:`` (crossed with
 the ``grid:``) on every file of ``data:``. Each run writes its own folder and, last, ``row.json``: a
 run whose row is there is finished and is not run again (a sweep killed halfway, run again, does only
-the rest). The table, ``comparison.parquet``, lists the runs in the file's order whatever the pool
-did first, so it is the same with ``--jobs 1`` or ``--jobs 8``; the wall time of each run, which is
+the rest). Runs go to a local process pool (``--jobs N``) or to Ray (``--ray [ADDRESS]``, an optional
+extra). The table, ``comparison.parquet``, lists the runs in the file's order whatever ran first, so
+it is the same with ``--jobs 1``, ``--jobs 8`` or ``--ray``; the wall time of each run, which is
 not, stays in its own ``summary.json``.
 
     runs:                      # as mm backtest --sweep takes it
@@ -161,15 +162,24 @@ def run_one(run: SweepRun, out: Path) -> dict[str, Any]:
     return row
 
 
+LOCAL_RAY = "local"  # --ray alone: a Ray started here for the sweep
+
+
 def run_sweep(
-    runs: list[SweepRun], out: Path, jobs: int = 1, progress: Callable[[int, str], None] | None = None
+    runs: list[SweepRun],
+    out: Path,
+    jobs: int = 1,
+    progress: Callable[[int, str], None] | None = None,
+    ray: str | None = None,
 ) -> pd.DataFrame:
-    """Every run (``jobs`` processes at a time), then ``comparison.parquet`` in the runs' order."""
+    """Every run (``jobs`` processes at a time, or as Ray tasks on the cluster at ``ray``: ``local``
+    starts one here), then ``comparison.parquet`` in the runs' order."""
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, Any]] = {}
-    for i, (name, row) in enumerate(_rows(runs, out, jobs), 1):
+    done = _ray_rows(runs, out.resolve(), ray) if ray is not None else _rows(runs, out, jobs)
+    for i, (name, row) in enumerate(done, 1):
         rows[name] = row
         if progress is not None:
             progress(i, name)
@@ -187,3 +197,28 @@ def _rows(runs: list[SweepRun], out: Path, jobs: int) -> Iterable[tuple[str, dic
         futures = {pool.submit(run_one, run, out): run.name for run in runs}
         for future in as_completed(futures):
             yield futures[future], future.result()
+
+
+def _ray_rows(runs: list[SweepRun], out: Path, address: str) -> Iterable[tuple[str, dict[str, Any]]]:
+    """The runs as Ray tasks (``pip install quotewise[ray]``); on a cluster of several machines
+    ``out`` must be a folder every node sees."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--ray needs Ray: pip install 'quotewise[ray]'") from None
+    ray.init(
+        address=None if address == LOCAL_RAY else address,
+        include_dashboard=False,
+        log_to_driver=False,
+        ignore_reinit_error=True,
+    )
+    try:
+        task = ray.remote(run_one)
+        names = {task.remote(run, out): run.name for run in runs}
+        pending = list(names)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                yield names[ref], ray.get(ref)
+    finally:
+        ray.shutdown()
