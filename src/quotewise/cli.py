@@ -174,14 +174,14 @@ def run_specs(
     names = strategies or [DEFAULT_STRATEGY]
     if len(set(names)) != len(names):
         raise ConfigError(f"--strategy given twice: {names}")
-    from quotewise.backtest.sweep import strategy_label
+    from quotewise.sweep import strategy_label
 
     return [RunSpec(strategy_label(n), n, {**params, **settings}) for n in names]
 
 
 def _sweep_specs(path: Path, settings: dict[str, object]) -> list[RunSpec]:
-    from quotewise.backtest.sweep import sweep_runs
     from quotewise.settings import read_yaml
+    from quotewise.sweep import sweep_runs
 
     doc = read_yaml(path, "sweep file")
     if isinstance(doc, dict) and {"data", "grid"} & set(doc):
@@ -466,7 +466,7 @@ def sweep(
 ) -> None:
     """Every run of FILE (crossed with its grid) on every data file, JOBS at a time; a run already
     finished in OUT is not run again, so a sweep stopped halfway finishes the rest when run again."""
-    from quotewise.backtest.sweep import ROW_FILE, TABLE_FILE, load_sweep, run_sweep
+    from quotewise.sweep import ROW_FILE, TABLE_FILE, load_sweep, run_sweep
 
     try:
         runs = load_sweep(file)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from quotewise.backtest.sweep import ROW_FILE, TABLE_FILE, load_sweep, run_sweep
 from quotewise.errors import ConfigError
+from quotewise.sweep import ROW_FILE, TABLE_FILE, load_sweep, run_sweep
 
 SWEEP = {
     "runs": [
