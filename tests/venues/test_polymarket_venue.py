@@ -53,9 +53,11 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def emulator(capture: Path, key: str, faults: str | None = None) -> AsyncIterator[PolymarketEmulator]:
+async def emulator(
+    capture: Path, key: str, faults: str | None = None, speed: float = 2.0
+) -> AsyncIterator[PolymarketEmulator]:
     em = PolymarketEmulator(
-        str(capture), key, SECRET, PASSPHRASE, speed=2.0, faults=faults, fee_rate=FEE_RATE
+        str(capture), key, SECRET, PASSPHRASE, speed=speed, faults=faults, fee_rate=FEE_RATE
     )
     await em.start()
     try:
@@ -490,7 +492,8 @@ def test_a_sell_without_shares_is_refused_as_polymarket_refuses_it_and_allowed_a
 
 def test_the_no_tokens_book_is_the_yes_book_mirrored(capture: Path):
     async def scenario() -> None:
-        async with emulator(capture, "mirror-key") as em:
+        # slow (a twentieth of real time): the touch must hold still across three REST reads
+        async with emulator(capture, "mirror-key", speed=0.05) as em:
             no = em.complement
             assert no == default_complement(TOKEN) != TOKEN
             client = await sdk_client(em, "mirror-key")
@@ -505,11 +508,16 @@ def test_the_no_tokens_book_is_the_yes_book_mirrored(capture: Path):
                 def touch(book: Any) -> tuple[Any, Any]:
                     return book.bids[-1], book.asks[-1]  # REST: the best last
 
-                for _ in range(50):  # REST: the NO touch between two equal YES touches is their mirror
+                def mirror_of(yes: Any, no_book: Any) -> bool:
+                    return mirrored(touch(no_book)) == [(lv.price, lv.size) for lv in touch(yes)[::-1]]
+
+                # REST: the NO touch read between two equal YES touches is their mirror (the market moves
+                # between requests, and may move back: read again until one such triple agrees)
+                for _ in range(50):
                     yes, no_book, again = [
                         await client.get_order_book(asset_id=token) for token in (TOKEN, no, TOKEN)
                     ]
-                    if touch(yes) == touch(again):
+                    if touch(yes) == touch(again) and mirror_of(yes, no_book):
                         break
                 assert no_book.asset_id == no and touch(yes) == touch(again)
                 assert mirrored(touch(no_book)) == [(lv.price, lv.size) for lv in touch(yes)[::-1]]
