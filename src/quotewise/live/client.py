@@ -68,6 +68,17 @@ def engine_url(info: dict[str, Any]) -> str:
     return str(info.get("url") or f"http://127.0.0.1:{info['port']}")
 
 
+def error_detail(r: httpx.Response) -> str:
+    """The reason of an API error (FastAPI's validation errors as ``where: what``, each)."""
+    try:
+        detail = r.json().get("detail", r.text)
+    except ValueError:
+        detail = r.text
+    if isinstance(detail, list):
+        detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+    return str(detail)
+
+
 class EngineClient:
     def __init__(self, actor: str = "cli", timeout: float = 15.0) -> None:
         info = running_engine()
@@ -108,12 +119,7 @@ class EngineClient:
                 f"(mm list shows what it has; its log is {paths.log_path()})"
             ) from None
         if r.status_code >= 400:
-            try:
-                detail = r.json().get("detail", r.text)
-            except ValueError:
-                detail = r.text
-            if isinstance(detail, list):  # FastAPI's validation errors
-                detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+            detail = error_detail(r)
             if r.status_code == 401:
                 detail = f"{detail}; this shell's key is from {self.key_source}"
             raise EngineRefused(f"{detail} (HTTP {r.status_code})")

@@ -35,7 +35,7 @@ from pydantic import Field
 from quotewise.data.synthetic import synthetic_events
 from quotewise.errors import QuotewiseError
 from quotewise.live import paths
-from quotewise.live.client import EngineClient, EngineNotRunning, EngineRefused
+from quotewise.live.client import EngineClient, EngineNotRunning, EngineRefused, error_detail
 from quotewise.quoting.preview import quote_preview
 from quotewise.settings import DEFAULT_STRATEGY
 
@@ -93,19 +93,8 @@ class AppClient(EngineClient):
 
         r = anyio.from_thread.run(send)
         if r.status_code >= 400:
-            raise EngineRefused(f"{_detail(r)} (HTTP {r.status_code})")
+            raise EngineRefused(f"{error_detail(r)} (HTTP {r.status_code})")
         return r.json()
-
-
-def _detail(r: Any) -> str:
-    """The reason of an API error (FastAPI's validation errors as ``where: what``, each)."""
-    try:
-        detail = r.json().get("detail", r.text)
-    except ValueError:
-        detail = r.text
-    if isinstance(detail, list):
-        detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
-    return str(detail)
 
 
 def local_client(request: Request | None = None) -> EngineClient:
