@@ -169,11 +169,11 @@ def change_level(bid, ask, st, side, price, delta):
 def clear_side(bid, ask, st, side):
     """Remove every level on ``side`` (0 = both)."""
     if side >= 0:
-        bid[:] = 0
+        bid[st[BID_LO] : st[BB] + 1] = 0  # nothing rests outside these bounds: leave the rest untouched
         st[BB] = -1
         st[BID_LO] = st[N]
     if side <= 0:
-        ask[:] = 0
+        ask[st[BA] : st[ASK_HI] + 1] = 0
         st[BA] = st[N]
         st[ASK_HI] = -1
 
