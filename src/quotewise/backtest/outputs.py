@@ -161,7 +161,7 @@ class CompiledLog:
 
     def __init__(self, inst: Instrument) -> None:
         self.inst = inst
-        self.sent = np.zeros(0, E.ACTION_DTYPE)  # every send so far, ids increasing
+        self.sent = np.zeros(0, E.ACTION_DTYPE)  # the sends not yet final, ids increasing
         self.final = np.zeros(1, bool)  # by order id: final report already logged
         self.placed = self.cancels = self.rejects = 0
         self.max_abs_pos_lots = 0
@@ -198,8 +198,9 @@ class CompiledLog:
         top = int(max(a["order_id"].max(initial=0), r["order_id"].max(initial=0)))
         if top >= len(self.final):
             self.final = np.concatenate([self.final, np.zeros(top + 1 - len(self.final), bool)])
-        at = np.searchsorted(self.sent["order_id"], r["order_id"])
-        sent = self.sent[at]
+        # a response about an order already final is not logged (below): its row may be gone
+        at = np.minimum(np.searchsorted(self.sent["order_id"], r["order_id"]), len(self.sent) - 1)
+        sent = self.sent[at] if len(self.sent) else np.zeros(len(r), E.ACTION_DTYPE)
         r_kind = r["kind"]
         r_status = np.where(r_kind == E.K_FILL, np.where(r["left"] <= 0, FILLED, PARTIAL), r_kind)
         a_status = np.where(is_send, SUBMITTED, CANCEL_REQUESTED)
@@ -222,6 +223,7 @@ class CompiledLog:
         keep = np.flatnonzero(~after_final & ~self.final[order_id])
         keep = keep[np.argsort(step[keep], kind="stable")]
         self.final[order_id[keep][terminal[keep]]] = True
+        self.sent = self.sent[~self.final[self.sent["order_id"]]]  # only open orders are looked up again
         status, reason = status[keep], reason[keep]
         self.placed += int(np.count_nonzero(is_send))
         self.cancels += int(np.count_nonzero(~is_send))

@@ -70,7 +70,7 @@ def level_size(bid, ask, st, side, price):
     return bid[i] if side == BID else ask[i]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _rescan_bid(bid, st):
     i = st[BB]
     lo = st[BID_LO]
@@ -79,7 +79,7 @@ def _rescan_bid(bid, st):
     st[BB] = i if i >= lo else -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _rescan_ask(ask, st):
     i = st[BA]
     hi = st[ASK_HI]
@@ -88,7 +88,7 @@ def _rescan_ask(ask, st):
     st[BA] = i if i <= hi else st[N]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _set_bid(bid, ask, st, i, qty):
     bid[i] = qty
     if qty > 0:
@@ -109,7 +109,7 @@ def _set_bid(bid, ask, st, i, qty):
         _rescan_bid(bid, st)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _set_ask(bid, ask, st, i, qty):
     ask[i] = qty
     if qty > 0:
@@ -129,7 +129,7 @@ def _set_ask(bid, ask, st, i, qty):
         _rescan_ask(ask, st)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def set_level(bid, ask, st, side, price, qty):
     """Set the level's total size. Returns False (and counts) when the price is off the array."""
     i = price - st[BASE]
@@ -146,7 +146,7 @@ def set_level(bid, ask, st, side, price, qty):
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def change_level(bid, ask, st, side, price, delta):
     """Add ``delta`` lots (negative removes) to a level; clamps at zero and counts the clamp."""
     i = price - st[BASE]
@@ -165,7 +165,7 @@ def change_level(bid, ask, st, side, price, delta):
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def clear_side(bid, ask, st, side):
     """Remove every level on ``side`` (0 = both)."""
     if side >= 0:
@@ -178,7 +178,7 @@ def clear_side(bid, ask, st, side):
         st[ASK_HI] = -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def apply_event(bid, ask, st, kind, side, price, size):
     """Apply one normalized event to the aggregate book. TRADE prints leave the book unchanged."""
     if kind == SET:
