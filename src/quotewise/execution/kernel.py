@@ -39,7 +39,7 @@ HEARD_CANCELLED = 4
 HEARD_CANCEL_REJECTED = 5
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def note_submitted(local, slot, order_id, side, price, size):
     """An order was sent: it is pending until the venue answers."""
     o = local[slot]
@@ -53,13 +53,13 @@ def note_submitted(local, slot, order_id, side, price, size):
     o["terminal"] = 0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def may_cancel(local, slot):
     """False when a cancel of this order is already on its way (it is not sent twice)."""
     return local[slot]["cancel_out"] == 0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def note_cancel_requested(local, slot):
     o = local[slot]
     o["cancel_out"] = 1
@@ -67,7 +67,7 @@ def note_cancel_requested(local, slot):
         o["status"] = LS_PENDING_CANCEL
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def note_response(local, slot, kind, qty, left):
     """One response delivered: update the local view; returns the position change it tells (lots)."""
     o = local[slot]
@@ -95,7 +95,7 @@ def note_response(local, slot, kind, qty, left):
     return moved
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def forgotten(local, slot):
     """The strategy side is done with the order: finished, and no cancel answer still to come."""
     return local[slot]["terminal"] == 1 and local[slot]["cancel_out"] == 0
@@ -109,7 +109,7 @@ def is_live(local, slot, side):
     return local[slot]["side"] == side and (st == LS_PENDING_NEW or st == LS_WORKING)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def kept_order(local, n_slots, side, want, price, size):
     """The reconcile step on one side: the slot of the order kept for the wanted quote (the first live
     one at its price and size), or -1. Every other live order on ``side`` is to be cancelled, and the
@@ -121,7 +121,7 @@ def kept_order(local, n_slots, side, want, price, size):
     return -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def best_working(local, n_slots, side):
     """Our best working price on ``side`` as the strategy knows it (-1 when none)."""
     best = -1

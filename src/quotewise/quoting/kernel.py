@@ -99,7 +99,7 @@ def order_size(params: np.ndarray) -> int:
     return int(params[0]["size"])
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def quote_prices(params, bb, ba, q):
     """The rule (QuotingStrategy.quotes for symmetric/skew, one level a side): from the touch (ticks,
     -1 for an empty side) and the position (lots), whether to quote each side and at what price.

@@ -36,7 +36,7 @@ from quotewise.sim.records import (
 )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _log(reg, act, order_id, side, price, size, left, kind):
     k = reg[R_ACT_N]
     a = act[k]
@@ -52,7 +52,7 @@ def _log(reg, act, order_id, side, price, size, left, kind):
     reg[R_ACT_N] = k + 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def place_order(reg, ords, local, act, side, price, size, post_only, reject_reason):
     """Send an order now (both modes); returns its slot, -1 when every slot is taken."""
     slot = submit(reg, ords, side, price, size, post_only, reject_reason)
@@ -63,7 +63,7 @@ def place_order(reg, ords, local, act, side, price, size, post_only, reject_reas
     return slot
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def cancel_order(reg, ords, local, act, slot):
     """Request a cancel (both modes); False when one is already on its way."""
     if not om.may_cancel(local, slot):
@@ -75,7 +75,7 @@ def cancel_order(reg, ords, local, act, slot):
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def deliver_response(reg, ords, local, resp, k):
     """One response reaches the strategy side: the local view, its position, and the slot is freed
     once neither side needs it."""
@@ -86,7 +86,7 @@ def deliver_response(reg, ords, local, resp, k):
         ords[slot]["state"] = S_FREE
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _decide(reg, qp, ords, local, act):
     """The quoting rule on the strategy's view of the touch, then the reconcile step."""
     want_bid, want_ask, bid_p, ask_p = quote_prices(
@@ -102,7 +102,7 @@ def _decide(reg, qp, ords, local, act):
         place_order(reg, ords, local, act, ASK, ask_p, size, post_only, REASON_NONE)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _reconcile_side(reg, ords, local, act, side, want, price, size):
     """Cancel every live order on ``side`` but the one kept for the wanted quote; returns its slot."""
     n_slots = reg[R_SLOTS]

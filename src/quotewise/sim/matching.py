@@ -80,7 +80,7 @@ def mid2(bst):
     return 2 * bst[core.BASE] + bst[core.BB] + bst[core.BA]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def emit(reg, freg, resp, exch_ts, ords, slot, kind, price, qty, maker, reason, fee):
     """Append a response about the order in ``slot``; it reaches the strategy after the latency."""
     k = reg[R_RESP_N]
@@ -105,7 +105,7 @@ def emit(reg, freg, resp, exch_ts, ords, slot, kind, price, qty, maker, reason, 
     reg[R_RESP_N] = k + 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def refresh_own(reg, ords):
     """Recompute our most aggressive resting prices (the loop's cheap trade-through test)."""
     own_bid = -1
@@ -122,7 +122,7 @@ def refresh_own(reg, ords):
     reg[R_OWN_ASK] = own_ask
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def retire(reg, ords, mine_bid, mine_ask, bst, slot):
     """The order in ``slot`` is finished at the exchange."""
     o = ords[slot]
@@ -136,7 +136,7 @@ def retire(reg, ords, mine_bid, mine_ask, bst, slot):
     refresh_own(reg, ords)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def fill_fee(freg, price, qty, notional, maker):
     """The fee of a fill of ``qty`` lots at ``price`` ticks (:func:`quotewise.model.fees.fee_of`)."""
     return fee_of(
@@ -151,7 +151,7 @@ def fill_fee(freg, price, qty, notional, maker):
     )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def fill(reg, freg, resp, ords, mine_bid, mine_ask, bst, slot, qty, price, maker, exch_ts):
     """Book a fill of ``qty`` lots at ``price`` for the order in ``slot``, in the settlement currency
     (the arithmetic of ``Instrument.value``: linear ``price x qty x value``, inverse ``-qty x value /
@@ -274,7 +274,7 @@ def _arrive_cancel(reg, freg, resp, ords, mine_bid, mine_ask, bst, slot, t):
     emit(reg, freg, resp, t, ords, slot, kind, o["price"], 0, 0, reason, 0.0)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def next_arrival(reg, ords):
     """Earliest exchange arrival among requests in flight (INT64_MAX when none)."""
     t = INT64_MAX
@@ -326,7 +326,7 @@ def through_book(reg, freg, resp, ords, mine_bid, mine_ask, bst, side, price, ad
 # -- requests we send -------------------------------------------------------------------------------
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def submit(reg, ords, side, price, size, post_only, reject_reason):
     """Send an order now: it takes a free slot and an id, and reaches the exchange after the entry
     latency. Returns the slot (-1 when every slot is taken)."""
@@ -359,7 +359,7 @@ def submit(reg, ords, side, price, size, post_only, reject_reason):
     return slot
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def request_cancel(reg, ords, slot):
     """Send a cancel now: it reaches the exchange after the entry latency."""
     o = ords[slot]
