@@ -14,7 +14,8 @@ BENCH_DATA := runs/bench
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray,ml]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,9 +39,11 @@ bench: $(BENCH_STAMP)
 	mkdir -p $(BENCH_DATA)
 	test -f $(BENCH_DATA)/small.npz || $(BENCH_BIN)/python bench/make_bench_data.py synthetic 200000 $(BENCH_DATA)/small.npz
 	test -f $(BENCH_DATA)/synth_10m.npz || $(BENCH_BIN)/python bench/make_bench_data.py synthetic 10000000 $(BENCH_DATA)/synth_10m.npz
-	test -f $(BENCH_DATA)/btcusdt.npz || $(BENCH_BIN)/python bench/make_bench_data.py binance ../shared/data/binance/usdm/btcusdt_20240808.gz $(BENCH_DATA)/btcusdt.npz
+	test -f $(BENCH_DATA)/btcusdt_usdm.json || $(BENCH_BIN)/python bench/make_bench_data.py binance ../shared/data/binance/usdm/btcusdt_20240808.gz $(BENCH_DATA)/btcusdt_usdm.npz
+	test -f $(BENCH_DATA)/btcusdt_spot.json || $(BENCH_BIN)/python bench/make_bench_data.py binance ../shared/data/binance/spot/btcusdt_20240808.gz $(BENCH_DATA)/btcusdt_spot.npz
 	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/synth_10m.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
-	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/btcusdt.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
+	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/btcusdt_usdm.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
+	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/btcusdt_spot.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -3,7 +3,7 @@
 The strategy (the reference of ../shared/peers): every 100 ms one bid and one ask of 0.01, post-only,
 reservation = mid - 0.5 tick x position / 0.01, half-spread 1 tick, never better than the touch,
 no new order on the side that would take |position| past 0.5; 1 ms entry and 1 ms response
-latency, risk-averse queue, maker -0.5 bp, taker 7 bp, tick 0.1, lot 0.001. JIT time is excluded
+latency, risk-averse queue, maker -0.5 bp, taker 7 bp, the file's tick and lot. JIT time is excluded
 in both engines (one warm-up run each); the engines alternate run by run and each figure is the
 median of ``--runs`` runs in this process. Both decide on the same 100 ms grid (hftbacktest's clock
 starts at the first row's exchange time).
@@ -11,7 +11,8 @@ starts at the first row's exchange time).
     make bench          # installs the `bench` extra (hftbacktest) and runs this on the 10M stream
     .venv/bin/python bench/compare_hftbacktest.py DATA.npz [--runs 5] [--warmup small.npz]
 
-Prints one JSON object: events/s of each engine, their ratio, each engine's fills, volume and
+Prints one JSON object: the CPU, events/s of each engine and of a bare numba loop on the same events
+(bench/ceiling.py: the machine's ceiling), the engines' ratio, each engine's fills, volume and
 final position, and the same figures for a run of ours on hftbacktest's tie rule (a market event
 at an order's arrival time goes first), the one rule where the two engines differ
 (docs/performance.md).
@@ -27,22 +28,30 @@ from pathlib import Path
 
 import numpy as np
 
+from ceiling import ceiling
 from machine import cpu_name
 
-TICK, LOT = 0.1, 0.001
+SYNTHETIC_LISTING = {"symbol": "BTCUSDT", "tick_size": 0.1, "lot_size": 0.001}  # ../shared/peers' stream
 PARTIAL = False  # both engines on hftbacktest's no-partial rule, so they model the same thing
 ORDER_QTY, MAX_POS, SKEW_TICKS, HALF_SPREAD_TICKS = 0.01, 0.5, 0.5, 1.0
 STEP_NS, LATENCY_NS = 100_000_000, 1_000_000
 MAKER_FEE, TAKER_FEE = -0.00005, 0.0007
 
 
-def hftbacktest_run(data: np.ndarray | str, roi: tuple[float, float]) -> dict:
-    """One run inside hftbacktest (its Rust engine, a numba strategy); ``roi``: its depth's price range."""
-    from hftbacktest import BUY, GTX, LIMIT, BacktestAsset, ROIVectorMarketDepthBacktest
+_quote = None
+
+
+def _hftbacktest_strategy():
+    """The reference strategy as one compiled function, made once per process (a function defined
+    per run would be compiled anew each run and its JIT time counted)."""
+    global _quote
+    if _quote is not None:
+        return _quote
+    from hftbacktest import BUY, GTX, LIMIT
     from numba import njit
 
     @njit
-    def quote(hbt):
+    def quote(hbt, tick):
         no_bid, no_ask = np.iinfo(np.int64).min, np.iinfo(np.int64).max
         next_id = 1
         while hbt.elapse(STEP_NS) == 0:
@@ -68,13 +77,23 @@ def hftbacktest_run(data: np.ndarray | str, roi: tuple[float, float]) -> dict:
                 elif order.cancellable:
                     hbt.cancel(0, order.order_id, False)
             if want_bid and not kept_bid:
-                hbt.submit_buy_order(0, next_id, bid * TICK, ORDER_QTY, GTX, LIMIT, False)
+                hbt.submit_buy_order(0, next_id, bid * tick, ORDER_QTY, GTX, LIMIT, False)
                 next_id += 1
             if want_ask and not kept_ask:
-                hbt.submit_sell_order(0, next_id, ask * TICK, ORDER_QTY, GTX, LIMIT, False)
+                hbt.submit_sell_order(0, next_id, ask * tick, ORDER_QTY, GTX, LIMIT, False)
                 next_id += 1
         return next_id
 
+    _quote = quote
+    return quote
+
+
+def hftbacktest_run(data: np.ndarray | str, roi: tuple[float, float], listing: dict[str, float]) -> dict:
+    """One run inside hftbacktest (its Rust engine, a numba strategy); ``roi``: its depth's price range;
+    ``listing``: the file's tick and lot."""
+    from hftbacktest import BacktestAsset, ROIVectorMarketDepthBacktest
+
+    quote = _hftbacktest_strategy()
     asset = (
         BacktestAsset()
         .data([data])
@@ -83,14 +102,14 @@ def hftbacktest_run(data: np.ndarray | str, roi: tuple[float, float]) -> dict:
         .risk_adverse_queue_model()
         .no_partial_fill_exchange()  # its partial-fill exchange stalls here (docs/performance.md)
         .trading_value_fee_model(MAKER_FEE, TAKER_FEE)
-        .tick_size(TICK)
-        .lot_size(LOT)
+        .tick_size(listing["tick_size"])
+        .lot_size(listing["lot_size"])
         .roi_lb(roi[0])
         .roi_ub(roi[1])
     )
     hbt = ROIVectorMarketDepthBacktest([asset])
     t0 = time.perf_counter()
-    quote(hbt)
+    quote(hbt, listing["tick_size"])
     seconds = time.perf_counter() - t0
     state = hbt.state_values(0)
     result = {
@@ -145,11 +164,21 @@ def quotewise_run(data, market_first: bool = False) -> dict:
     }
 
 
+def listing_of(path: Path) -> dict:
+    """The file's symbol, tick and lot: from ``FILE.json`` beside it (bench/make_bench_data.py writes
+    one for a Binance file), else the synthetic stream's."""
+    sidecar = path.with_suffix(".json")
+    return json.loads(sidecar.read_text()) if sidecar.exists() else dict(SYNTHETIC_LISTING)
+
+
 def our_source(path: Path):
     from quotewise.backtest.source import from_event_data
     from quotewise.data.hftbacktest import read_hftbacktest_npz
 
-    data = read_hftbacktest_npz(path, tick_size=TICK, lot_size=LOT, symbol="BTCUSDT")
+    listing = listing_of(path)
+    data = read_hftbacktest_npz(
+        path, tick_size=listing["tick_size"], lot_size=listing["lot_size"], symbol=listing["symbol"]
+    )
     data.instrument = data.instrument.model_copy(update={"maker_fee": MAKER_FEE, "taker_fee": TAKER_FEE})
     return from_event_data(data, str(path))
 
@@ -199,19 +228,25 @@ def main() -> None:
     args = ap.parse_args()
     rows = int(np.load(args.data, mmap_mode="r")["data"].shape[0])
     warm = args.warmup or args.data
-    roi = price_range(args.data)
-    hftbacktest_run(str(warm), price_range(warm))
+    roi, listing = price_range(args.data), listing_of(args.data)
+    hftbacktest_run(str(warm), price_range(warm), listing_of(warm))
     quotewise_run(our_source(warm))
     events = np.load(args.data)["data"]
     ours = our_source(args.data)
-    theirs, mine = side_by_side(lambda d: hftbacktest_run(d, roi), events, quotewise_run, ours, args.runs)
+    theirs, mine = side_by_side(
+        lambda d: hftbacktest_run(d, roi, listing), events, quotewise_run, ours, args.runs
+    )
     report = {
         "data": str(args.data),
+        "symbol": listing["symbol"],
+        "tick_size": listing["tick_size"],
         "cpu": cpu_name(),
         "events": rows,
         "runs": args.runs,
         "hftbacktest": {**theirs, "events_per_second": rows / theirs["seconds"]},
         "quotewise": {**mine, "events_per_second": rows / mine["seconds"]},
+        # the same events through a bare numba book + toy maker: what this machine allows
+        "numba_ceiling": ceiling(list(ours.chunks()), ours.price_lo, ours.price_hi),
     }
     report["speed_ratio_quotewise_over_hftbacktest"] = theirs["seconds"] / mine["seconds"]
     report.update(differences(mine, theirs))

@@ -2,10 +2,14 @@
 
 python bench/make_bench_data.py synthetic N OUT.npz   # runs ../shared/peers/gen_data.py (seed 1)
 python bench/make_bench_data.py binance RAW.gz OUT.npz   # our Binance reader -> hftbacktest npz
+
+hftbacktest files do not store the tick and lot: a Binance file's are written beside it, in
+OUT.json, where bench/compare_hftbacktest.py reads them.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +32,9 @@ def main() -> None:
 
     data = read_binance(arg)
     write_hftbacktest_npz(data, out)
+    listing = {"symbol": data.instrument.symbol, "tick_size": data.instrument.tick_size}
+    listing["lot_size"] = data.instrument.lot_size
+    Path(out).with_suffix(".json").write_text(json.dumps(listing))
     print(f"wrote {len(data.events):,} events of {data.instrument.symbol} to {out}")
 
 
