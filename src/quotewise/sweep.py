@@ -4,7 +4,8 @@ run whose row is there is finished and is not run again (a sweep killed halfway,
 the rest). Runs go to a local process pool (``--jobs N``) or to Ray (``--ray [ADDRESS]``, an optional
 extra). The table, ``comparison.parquet``, lists the runs in the file's order whatever ran first, so
 it is the same with ``--jobs 1``, ``--jobs 8`` or ``--ray``; the wall time of each run, which is
-not, stays in its own ``summary.json``.
+not, stays in its own ``summary.json``. ``mm sweep`` then writes ``report.html``
+(quotewise.analytics.sweep_report); ``mm tune`` (quotewise.tune) runs its trials on the same executors.
 
     runs:                      # as mm backtest --sweep takes it
       - {name: tight, strategy: symmetric, params: {spread: 1tick}}
@@ -18,8 +19,9 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,10 @@ FIGURES = (  # the summary's figures every row has (deterministic: no wall time)
     "rejects",
     "events",
 )
+# figures of the run's metrics (summary.json "metrics", computed from its fills and equity): the
+# annualised Sharpe of minute P&L changes and the mean 5 s markout of all fills, in bps
+METRIC_FIGURES = ("sharpe", "markout_5s")
+ROW_FIGURES = (*FIGURES, *METRIC_FIGURES)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class SweepRun:
     settings: dict[str, Any] = field(hash=False)
     data: str
     events: int
+    window: tuple[float, float] | None = None  # a part of the data's time span, as fractions [start, end)
 
     @property
     def folder(self) -> str:
@@ -69,7 +76,8 @@ def _grid(doc: dict[str, Any], path: Path) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
 
 
-def _data(doc: dict[str, Any], path: Path) -> list[str]:
+def data_files(doc: dict[str, Any], path: Path) -> list[str]:
+    """The ``data:`` of a sweep (or tuning) file: synthetic names as given, files made absolute."""
     data = doc.get("data", ["synthetic"])
     data = [data] if isinstance(data, str) else data
     if not isinstance(data, list) or not data or not all(isinstance(d, str) for d in data):
@@ -113,6 +121,15 @@ def sweep_runs(doc: Any, path: Path) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+def grid_names(path: str | Path) -> list[str]:
+    """The settings the sweep file's ``grid:`` crosses, in its order."""
+    from quotewise.settings import read_yaml
+
+    doc = read_yaml(Path(path), "sweep file")
+    grid = doc.get("grid") if isinstance(doc, dict) else None
+    return list(grid) if isinstance(grid, dict) else []
+
+
 def load_sweep(path: str | Path, settings: dict[str, Any] | None = None) -> list[SweepRun]:
     """Every run of the sweep file at ``path``: its ``runs:`` (with ``settings`` over their params)
     crossed with its ``grid:``, each on every file of its ``data:``, in that order."""
@@ -131,7 +148,7 @@ def load_sweep(path: str | Path, settings: dict[str, Any] | None = None) -> list
     for name, strategy, params in runs:
         for combo in _grid(doc, path):
             tag = ",".join(f"{k}={v}" for k, v in combo.items())
-            for data in _data(doc, path):
+            for data in data_files(doc, path):
                 label = f"{name}[{tag}]" if tag else name
                 full = f"{label}@{Path(data).name}"
                 out.append(SweepRun(full, strategy, {**params, **combo}, data, events))
@@ -149,17 +166,45 @@ def run_one(run: SweepRun, out: Path) -> dict[str, Any]:
         return json.loads(done.read_text(encoding="utf-8"))
     import quotewise.api as qw
 
-    result = qw.backtest(run.data, run.strategy, events=run.events, out=folder, report=False, **run.settings)
-    summary = result.summary
+    if run.window is None:
+        result = qw.backtest(
+            run.data, run.strategy, events=run.events, out=folder, report=False, **run.settings
+        )
+    else:
+        source, settings = _windowed(run)
+        result = qw.backtest(source, run.strategy, out=folder, report=False, **settings)
     row = {
         "name": run.name,
         "data": run.data,
         "strategy": run.strategy,
         "settings": json.dumps(run.settings, sort_keys=True, default=str),
-        **{k: summary.get(k) for k in FIGURES},
+        **row_figures(result.summary),
     }
     done.write_text(json.dumps(row, default=str), encoding="utf-8")
     return row
+
+
+def row_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """A finished run's figures of :data:`ROW_FIGURES`: the summary's, then the two of its metrics."""
+    metrics = summary.get("metrics") or {}
+    markouts = (metrics.get("markouts_bps") or {}).get("all") or {}
+    return {
+        **{k: summary.get(k) for k in FIGURES},
+        "sharpe": metrics.get("sharpe"),
+        "markout_5s": markouts.get("5s"),
+    }
+
+
+def _windowed(run: SweepRun) -> tuple[Any, dict[str, Any]]:
+    """The run's part of its data, loaded with the listing its settings give, and its other settings."""
+    import quotewise.api as qw
+    from quotewise.backtest.source import time_window
+    from quotewise.settings import LISTING_FIELDS
+
+    assert run.window is not None
+    listing = {k: v for k, v in run.settings.items() if k in LISTING_FIELDS}
+    source = time_window(qw.load(run.data, events=run.events, **listing), *run.window)
+    return source, {k: v for k, v in run.settings.items() if k not in LISTING_FIELDS}
 
 
 LOCAL_RAY = "local"  # --ray alone: a Ray started here for the sweep
@@ -174,34 +219,64 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Every run (``jobs`` processes at a time, or as Ray tasks on the cluster at ``ray``: ``local``
     starts one here), then ``comparison.parquet`` in the runs' order."""
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
-    out.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, dict[str, Any]] = {}
-    done = _ray_rows(runs, out.resolve(), ray) if ray is not None else _rows(runs, out, jobs)
-    for i, (name, row) in enumerate(done, 1):
-        rows[name] = row
-        if progress is not None:
-            progress(i, name)
-    table = pd.DataFrame([rows[r.name] for r in runs])
+    with executor(jobs, ray) as rows_of:
+        out.mkdir(parents=True, exist_ok=True)
+        table = collect_rows(rows_of(runs, out), runs, progress)
     table.to_parquet(out / TABLE_FILE, index=False)
     return table
 
 
-def _rows(runs: list[SweepRun], out: Path, jobs: int) -> Iterable[tuple[str, dict[str, Any]]]:
-    if jobs == 1:
-        for run in runs:
-            yield run.name, run_one(run, out)
-        return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(run_one, run, out): run.name for run in runs}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+# runs, the sweep's folder -> (name, row) of each run as it finishes
+RowSource = Callable[[list[SweepRun], Path], Iterable[tuple[str, dict[str, Any]]]]
 
 
-def _ray_rows(runs: list[SweepRun], out: Path, address: str) -> Iterable[tuple[str, dict[str, Any]]]:
-    """The runs as Ray tasks (``pip install quotewise[ray]``); on a cluster of several machines
-    ``out`` must be a folder every node sees."""
+def collect_rows(
+    done: Iterable[tuple[str, dict[str, Any]]],
+    runs: list[SweepRun],
+    progress: Callable[[int, str], None] | None = None,
+    counted: int = 0,
+) -> pd.DataFrame:
+    """The finished rows as a table in the runs' order, ``progress(counted + i, name)`` after each."""
+    rows: dict[str, dict[str, Any]] = {}
+    for i, (name, row) in enumerate(done, 1):
+        rows[name] = row
+        if progress is not None:
+            progress(counted + i, name)
+    table = pd.DataFrame([rows[r.name] for r in runs])
+    for key in METRIC_FIGURES:  # None where a run does not define it: NaN, a float column however many
+        if key in table:
+            table[key] = table[key].astype("float64")
+    return table
+
+
+@contextmanager
+def executor(jobs: int = 1, ray: str | None = None) -> Iterator[RowSource]:
+    """Where runs go, kept open for several batches (a tuner's): here one by one (``jobs`` 1), a pool
+    of ``jobs`` processes, or Ray tasks on the cluster at ``ray`` (``local`` starts one here)."""
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    if ray is not None:
+        with _ray_session(ray) as remote:
+            yield lambda runs, out: _ray_rows(remote, runs, out.resolve())
+    elif jobs == 1:
+        yield lambda runs, out: ((run.name, run_one(run, out)) for run in runs)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            yield lambda runs, out: _pool_rows(pool, runs, out)
+
+
+def _pool_rows(
+    pool: ProcessPoolExecutor, runs: list[SweepRun], out: Path
+) -> Iterable[tuple[str, dict[str, Any]]]:
+    futures = {pool.submit(run_one, run, out): run.name for run in runs}
+    for future in as_completed(futures):
+        yield futures[future], future.result()
+
+
+@contextmanager
+def _ray_session(address: str) -> Iterator[Any]:
+    """Ray for the runs (``pip install quotewise[ray]``), and ``run_one`` as its remote task; on a
+    cluster of several machines the output folder must be one every node sees."""
     try:
         import ray
     except ImportError:
@@ -213,12 +288,17 @@ def _ray_rows(runs: list[SweepRun], out: Path, address: str) -> Iterable[tuple[s
         ignore_reinit_error=True,
     )
     try:
-        task = ray.remote(run_one)
-        names = {task.remote(run, out): run.name for run in runs}
-        pending = list(names)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            for ref in ready:
-                yield names[ref], ray.get(ref)
+        yield ray.remote(run_one)
     finally:
         ray.shutdown()
+
+
+def _ray_rows(task: Any, runs: list[SweepRun], out: Path) -> Iterable[tuple[str, dict[str, Any]]]:
+    import ray
+
+    names = {task.remote(run, out): run.name for run in runs}
+    pending = list(names)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        for ref in ready:
+            yield names[ref], ray.get(ref)

@@ -12,7 +12,7 @@ import numpy as np
 from quotewise.data import store
 from quotewise.data.store import EventData
 from quotewise.errors import ConfigError, DataError
-from quotewise.model.events import ADD, EXECUTE, TRADE
+from quotewise.model.events import ADD, CLEAR, DELETE, EXECUTE, SET, TRADE
 from quotewise.model.instrument import Instrument
 
 
@@ -133,4 +133,96 @@ def synthetic(n_events: int, seed: int, chunk: int = 1_000_000) -> DataSource:
         l3=True,
         chunks=lambda: iter_synthetic_chunks(n_events, seed, chunk_size=chunk),
         report={"params": params.model_dump(), "seed": seed},
+    )
+
+
+def _time_range(source: DataSource) -> tuple[int, int]:
+    first = last = None
+    for chunk in source.chunks():
+        if len(chunk):
+            first = int(chunk["exch_ts"][0]) if first is None else first
+            last = int(chunk["exch_ts"][-1])
+    if first is None or last is None:
+        raise DataError(f"{source.name}: holds no events")
+    return first, last
+
+
+def _l2_snapshot(events: np.ndarray) -> list[np.ndarray]:
+    """The SET levels standing at the end of ``events``, per side after that side's last CLEAR."""
+    out = []
+    for side in (1, -1):
+        clears = np.flatnonzero((events["kind"] == CLEAR) & np.isin(events["side"], (0, side)))
+        after = events[clears[-1] + 1 :] if len(clears) else events
+        sets = after[(after["kind"] == SET) & (after["side"] == side)]
+        if not len(sets):
+            continue
+        _, last_from_end = np.unique(sets["price"][::-1], return_index=True)
+        latest = sets[len(sets) - 1 - last_from_end]
+        out.append(latest[latest["size"] > 0])
+    return out
+
+
+def _l3_snapshot(events: np.ndarray) -> np.ndarray:
+    """The orders resting at the end of ``events`` (as ADDs of their remaining size, in the order
+    they were added, so queue priority is kept); an order id reused counts from its last ADD."""
+    l3 = events[(events["kind"] >= ADD) & (events["kind"] <= EXECUTE)]
+    if not len(l3):
+        return l3
+    index = np.arange(len(l3))
+    is_add = l3["kind"] == ADD
+    ids, inverse = np.unique(l3["order_id"], return_inverse=True)
+    last_add = np.full(len(ids), -1)
+    np.maximum.at(last_add, inverse[is_add], index[is_add])
+    live = index >= last_add[inverse]  # events of each order's current life
+    removed = np.zeros(len(ids), dtype=bool)
+    removed[inverse[live & (l3["kind"] == DELETE)]] = True
+    taken = np.zeros(len(ids), dtype=np.int64)
+    np.add.at(taken, inverse[live & ~is_add], l3["size"][live & ~is_add])
+    adds = last_add[(last_add >= 0) & ~removed]
+    resting = l3[np.sort(adds)].copy()
+    resting["size"] -= taken[inverse[np.sort(adds)]]
+    return resting[resting["size"] > 0]
+
+
+def book_snapshot(events: np.ndarray, ts: int) -> np.ndarray:
+    """Events that rebuild, at ``ts``, the book that ``events`` leave: a window of the data that starts
+    later then opens on the book it would have had instead of an empty one."""
+    snapshot = np.concatenate([_l3_snapshot(events), *_l2_snapshot(events)])
+    snapshot["exch_ts"] = ts
+    snapshot["local_ts"] = ts
+    return snapshot
+
+
+def time_window(source: DataSource, start: float, end: float) -> DataSource:
+    """The events of ``source`` whose exchange time lies in the fractions [start, end) of its time span
+    (end 1 includes the last event). A window that does not start at the beginning opens with the book
+    as the events before it left it (:func:`book_snapshot`), so the strategy quotes into a full book."""
+    if not 0 <= start < end <= 1:
+        raise ConfigError(f"a time window is 0 <= start < end <= 1, got [{start}, {end})")
+    first, last = _time_range(source)
+    lo = first + round(start * (last - first))
+    hi = last + 1 if end == 1 else first + round(end * (last - first))
+    before = [c[c["exch_ts"] < lo] for c in source.chunks()] if start > 0 else []
+    opening = book_snapshot(np.concatenate(before), lo) if before else None
+    count = sum(int(((c["exch_ts"] >= lo) & (c["exch_ts"] < hi)).sum()) for c in source.chunks())
+    if count == 0:
+        raise DataError(f"{source.name}: no events in the window [{start:g}, {end:g}) of its time span")
+
+    def chunks() -> Iterator[np.ndarray]:
+        if opening is not None and len(opening):
+            yield opening
+        for chunk in source.chunks():
+            kept = chunk[(chunk["exch_ts"] >= lo) & (chunk["exch_ts"] < hi)]
+            if len(kept):
+                yield kept
+
+    return DataSource(
+        name=f"{source.name}[{start:g}:{end:g}]",
+        instrument=source.instrument,
+        price_lo=source.price_lo,
+        price_hi=source.price_hi,
+        n_events=count + (0 if opening is None else len(opening)),
+        l3=source.l3,
+        chunks=chunks,
+        report=source.report,
     )
