@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from quotewise.cli_live import register as register_live_commands
+from quotewise.cli_model import model_app
 from quotewise.cli_settings import STRATEGIES, ConfigFile, Pairs, flag, given, with_settings
 from quotewise.cli_venue import venue_app
 from quotewise.console import compile_notice, console, err_console, fail, warn
@@ -39,6 +40,7 @@ app = typer.Typer(
 data_app = typer.Typer(help="Convert and inspect market data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(venue_app, name="venue")
+app.add_typer(model_app, name="model")
 register_live_commands(app)
 
 
@@ -452,7 +454,9 @@ def sweep(
     file: Annotated[
         Path, typer.Argument(help="YAML: runs (as --sweep takes them), data (files), grid, events")
     ],
-    out: Annotated[Path, typer.Option(help="output directory: a folder per run and comparison.parquet")],
+    out: Annotated[
+        Path, typer.Option(help="output directory: a folder per run, comparison.parquet and report.html")
+    ],
     jobs: Annotated[int, typer.Option(help="backtests at a time, one process each")] = 1,
     ray: Annotated[
         str | None,
@@ -462,14 +466,28 @@ def sweep(
             "(pip install 'quotewise[ray]')",
         ),
     ] = None,
+    heatmap: Annotated[
+        str | None,
+        typer.Option(
+            help="X,Y: the report's heatmap of --metric over these two settings (default: the grid's "
+            "first two)"
+        ),
+    ] = None,
+    metric: Annotated[
+        str, typer.Option(help="the figure the report ranks runs by and the heatmap shows")
+    ] = "total_pnl",
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Every run of FILE (crossed with its grid) on every data file, JOBS at a time; a run already
-    finished in OUT is not run again, so a sweep stopped halfway finishes the rest when run again."""
-    from quotewise.sweep import ROW_FILE, TABLE_FILE, load_sweep, run_sweep
+    finished in OUT is not run again, so a sweep stopped halfway finishes the rest when run again.
+    Writes OUT/comparison.parquet and OUT/report.html (runs ranked by --metric, a heatmap)."""
+    from quotewise.analytics.sweep_report import check_metric, heatmap_axes, ranked, write_sweep_report
+    from quotewise.sweep import ROW_FILE, TABLE_FILE, grid_names, load_sweep, run_sweep
 
     try:
         runs = load_sweep(file)
+        check_metric(metric)
+        axes = heatmap_axes(runs, heatmap, grid_names(file))
         finished = sum((out / r.folder / ROW_FILE).exists() for r in runs)
         if finished:
             console.print(f"{finished} of {len(runs)} runs already finished in {out}: running the rest")
@@ -477,22 +495,100 @@ def sweep(
         with _progress() as bar:
             task = bar.add_task("sweep", total=len(runs))
             table = run_sweep(
-                runs, out, jobs, None if quiet else lambda n, _name: bar.update(task, completed=n)
+                runs, out, jobs, None if quiet else lambda n, _name: bar.update(task, completed=n), ray=ray
+            )
+        report = write_sweep_report(out, table, metric, axes)
+    except RunError as exc:
+        fail(f"{exc} (traceback: {exc.log})" if exc.log is not None else str(exc), code=1)
+    except QuotewiseError as exc:
+        fail(exc)
+    from rich.markup import escape  # run names hold [grid values], not markup
+
+    best = ranked(table, metric).head(5)
+    view = Table(title=f"best of {len(table)} runs by {metric}")
+    for col in ("name", metric, "fills", "max_abs_position"):
+        view.add_column(col)
+    for _, row in best.iterrows():
+        view.add_row(
+            escape(str(row["name"])),
+            f"{row[metric]:,.4g}",
+            f"{row['fills']:,}",
+            f"{row['max_abs_position']:g}",
+        )
+    console.print(view)
+    top = best.iloc[0]
+    console.print(f"Best: [bold]{escape(str(top['name']))}[/] ({metric} {top[metric]:,.6g})")
+    console.print(f"Table: [bold]{out / TABLE_FILE}[/]; report: [bold]{report}[/]")
+
+
+@app.command()
+def tune(
+    file: Annotated[
+        Path,
+        typer.Argument(help="YAML: strategy, params, space, objective, data, split, trials (docs/sweep.md)"),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="output directory: trials.parquet, best.json, report.html, runs/")
+    ],
+    trials: Annotated[int | None, typer.Option(help="trials to run (default: the file's)", min=1)] = None,
+    jobs: Annotated[
+        int, typer.Option(help="trials at a time (Optuna asked for this many at once), one process each")
+    ] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="run on Ray instead: --ray alone starts a local one, --ray ADDRESS joins a cluster "
+            "(pip install 'quotewise[ray]')",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="the sampler's seed: with it the search repeats (default: random)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Tune a strategy's settings with Optuna (TPE) on the earlier part of the data, then score the
+    best trials on the later, held-out part: a fall from fit to held out is overfitting."""
+    from quotewise.tune import load_tune, run_count
+    from quotewise.tune import tune as run_tune
+
+    try:
+        spec = load_tune(file, trials)
+        compile_notice()
+        with _progress() as bar:
+            task = bar.add_task("tune", total=run_count(spec))
+            result = run_tune(
+                spec, out, jobs, ray, seed, None if quiet else lambda n, _name: bar.update(task, completed=n)
             )
     except RunError as exc:
         fail(f"{exc} (traceback: {exc.log})" if exc.log is not None else str(exc), code=1)
     except QuotewiseError as exc:
         fail(exc)
-    best = table.sort_values("total_pnl", ascending=False).head(5)
-    view = Table(title=f"best of {len(table)} runs by total P&L")
-    for col in ("name", "total_pnl", "fills", "max_abs_position"):
+    best = result.best
+    view = Table(title=f"top trials by fit ({best['objective_formula']})")
+    for col in ("trial", "settings", "fit", "held out"):
         view.add_column(col)
-    for _, row in best.iterrows():
+    for entry in best["top"]:
         view.add_row(
-            str(row["name"]), f"{row['total_pnl']:,.4g}", f"{row['fills']:,}", f"{row['max_abs_position']:g}"
+            f"#{entry['trial']}",
+            json.dumps(entry["params"]),
+            _score(entry["fit_objective"]),
+            _score(entry["held_out_objective"]),
         )
     console.print(view)
-    console.print(f"Table: [bold]{out / TABLE_FILE}[/]")
+    console.print(f"Best: trial #{best['trial']} {json.dumps(best['params'])}")
+    console.print(
+        f"  fit {_score(best['fit_objective'])} on {', '.join(best['fit_data'])}; "
+        f"held out {_score(best['held_out_objective'])} on {', '.join(best['held_out_data'])}"
+    )
+    console.print(
+        f"Trials: [bold]{out / 'trials.parquet'}[/]; best: [bold]{out / 'best.json'}[/]; "
+        f"report: [bold]{out / 'report.html'}[/]"
+    )
+
+
+def _score(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:,.6g}"
 
 
 @data_app.command("convert")
@@ -711,6 +807,76 @@ def sim_as2008(
     console.print(table)
 
 
+@sim_app.command("options")
+def sim_options(
+    spot: Annotated[float, typer.Option("--spot", help="the underlying's price at the start")] = 100.0,
+    strike: Annotated[
+        float | None, typer.Option("--strike", help="strike (default: the spot, at the money)")
+    ] = None,
+    expiry: Annotated[str, typer.Option("--expiry", help="time to expiry, e.g. 30d, 12h, 0.25y")] = "30d",
+    kind: Annotated[str, typer.Option("--type", help="call or put")] = "call",
+    implied: Annotated[
+        float, typer.Option("--implied", help="implied vol: pricing, hedging and quoting")
+    ] = 0.5,
+    realised: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--realised", help="realised vol of the underlying; repeat or comma list (default 0.6,0.5,0.4)"
+        ),
+    ] = None,
+    rate: Annotated[float, typer.Option("--rate", help="interest rate per year, continuous")] = 0.0,
+    paths: Annotated[int, typer.Option("--paths", help="number of simulated paths")] = 2000,
+    steps: Annotated[int, typer.Option("--steps", help="hedging (and quoting) steps to expiry")] = 720,
+    flow: Annotated[float, typer.Option("--flow", help="option buyers and sellers per day, each side")] = 5.0,
+    vol_spread: Annotated[
+        float, typer.Option("--vol-spread", help="the market maker's bid-ask width in vol, e.g. 0.02")
+    ] = 0.02,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the random draws")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Delta hedging an option at its implied vol while the market realises another, against the
+    gamma-P&L identity; and an option market maker quoting it (docs/options.md)."""
+    try:
+        from quotewise.options.expiry import parse_expiry
+        from quotewise.options.sim import OptionsSimParams, parse_vols, simulate
+
+        params = OptionsSimParams(
+            spot=spot,
+            strike=strike,
+            expiry=parse_expiry(expiry),
+            implied=implied,
+            realised=parse_vols(realised or ["0.6,0.5,0.4"], "--realised"),
+            rate=rate,
+            kind=kind,
+            paths=paths,
+            steps=steps,
+            flow=flow,
+            vol_spread=vol_spread,
+        )
+        result = simulate(params, seed)
+    except QuotewiseError as exc:
+        fail(exc)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    option = f"{kind} K={params.option.strike:g}, {expiry}, implied {implied:g}"
+    table = Table(title=f"Delta-hedged long {option}: {paths:,} paths, {steps} steps, seed {seed}")
+    for header in ("Realised", "Mean P&L", "Stderr", "Theory (path gamma)", "BS(realised) - BS(implied)"):
+        table.add_column(header, justify="right")
+    for row in result["gaps"]:
+        values = (row["mean_pnl"], row["stderr"], row["theory"], row["closed_form"])
+        table.add_row(f"{row['realised']:g}", *(f"{x:.4f}" for x in values))
+    console.print(table)
+    maker = Table(title=f"Option market maker: {flow:g} buyers and sellers a day, width {vol_spread:g} vol")
+    for header in ("Realised", "P&L", "Stderr", "Spread capture", "Inventory P&L", "Fills", "Hedges"):
+        maker.add_column(header, justify="right")
+    for row in result["market_maker"]["results"]:
+        values = (row["mean_pnl"], row["stderr"], row["spread_capture"], row["inventory_pnl"])
+        counts = (row["fills_per_path"], row["hedges_per_path"])
+        maker.add_row(f"{row['realised']:g}", *(f"{x:.4f}" for x in values), *(f"{x:.1f}" for x in counts))
+    console.print(maker)
+
+
 @app.command()
 def quote(
     strategy: Annotated[
@@ -738,8 +904,44 @@ def quote(
         Path | None, typer.Option(help="YAML file with 'strategy:' and 'params:'; flags and --set override")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    spot: Annotated[
+        float | None, typer.Option(help="--strategy option: the underlying's price (black76: the forward)")
+    ] = None,
+    strike: Annotated[float | None, typer.Option(help="--strategy option: strike")] = None,
+    expiry: Annotated[
+        str | None, typer.Option(help="--strategy option: time to expiry, e.g. 30d, 12h, 0.25y (bare: years)")
+    ] = None,
+    vol: Annotated[
+        float | None, typer.Option(help="--strategy option: volatility per year, e.g. 0.5")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="--strategy option: interest rate per year, continuous (default 0)")
+    ] = None,
+    option_type: Annotated[str | None, typer.Option("--type", help="--strategy option: call or put")] = None,
+    price: Annotated[
+        float | None, typer.Option(help="--strategy option: a market price: print its implied vol (no --vol)")
+    ] = None,
+    dividend: Annotated[
+        float | None, typer.Option(help="--strategy option: dividend yield or carry per year (bs only)")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="--strategy option: bs (Black-Scholes) or black76 (default bs)")
+    ] = None,
 ) -> None:
-    """Print the quotes a strategy would post for a given book and inventory, before risking money."""
+    """Print the quotes a strategy would post for a given book and inventory, before risking money.
+
+    --strategy option prices a European option instead (docs/options.md): price and greeks at --vol,
+    or the implied vol of --price and the greeks at it."""
+    option_flags = {"spot": spot, "strike": strike, "expiry": expiry, "vol": vol, "rate": rate}
+    option_flags.update(option_type=option_type, price=price, dividend=dividend, model=model)
+    if strategy == "option":
+        _print_option_quote(option_flags, as_json)
+        return
+    if any(v is not None for v in option_flags.values()):
+        from quotewise.options.quote import OPTION_FLAGS
+
+        given_flags = ", ".join(OPTION_FLAGS[k] for k, v in option_flags.items() if v is not None)
+        fail(f"{given_flags}: only --strategy option reads these")
     try:
         from quotewise.quoting.preview import quote_preview
 
@@ -794,6 +996,29 @@ def quote(
     console.print(table if out["bids"] or out["asks"] else "no quotes: both sides are stopped")
     for key, value in state.items():
         console.print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
+
+
+def _print_option_quote(flags: dict[str, Any], as_json: bool) -> None:
+    try:
+        from quotewise.options.quote import option_quote
+
+        out = option_quote(**flags)
+    except QuotewiseError as exc:
+        fail(exc)
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    underlying = "forward" if out["model"] == "black76" else "spot"
+    table = Table(
+        title=f"{out['model']} {out['type']}: {underlying} {out[underlying]:g}, strike {out['strike']:g}, "
+        f"{out['expiry_years']:.6g} years"
+    )
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key in ("price", "implied_vol", "vol", "delta", "gamma", "vega", "theta", "rho"):
+        if key in out and not (key == "vol" and "implied_vol" in out):
+            table.add_row(key, f"{out[key]:.8g}")
+    console.print(table)
 
 
 # options whose value may be left out, and the value they then take (Typer has no optional values)
