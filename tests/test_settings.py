@@ -54,7 +54,7 @@ def test_a_flat_mapping_splits_into_strategy_params_risk_limits_and_venue_settin
 
 def test_defaults_are_shown_per_strategy_where_they_differ():
     assert strategy_defaults("max_orders")["ladder"] == "5" and strategy_defaults("max_orders")["skew"] == "1"
-    assert set(strategy_defaults("spread")) == {"symmetric", "skew", "ladder"}
+    assert set(strategy_defaults("spread")) == {"symmetric", "skew", "ladder", "adaptive"}
     assert len(strategy_fields()) > len(NAMED[0].Params.model_fields)
 
 

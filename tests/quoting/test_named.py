@@ -34,7 +34,7 @@ def quotes(name: str, params: dict, position: int = 0) -> tuple[list[Quote], lis
 
 
 def test_registry_holds_every_named_model():
-    assert set(BUILTIN) == {"symmetric", "skew", "ladder", "avellaneda-stoikov", "glft"}
+    assert set(BUILTIN) == {"symmetric", "skew", "ladder", "avellaneda-stoikov", "glft", "adaptive"}
     # the parameter models the command line reads without loading the strategies are theirs
     assert {name: cls.Params for name, cls in BUILTIN.items()} == BUILTIN_PARAMS
 

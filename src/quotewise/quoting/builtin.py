@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from quotewise.quoting.adaptive import AdaptiveStrategy
 from quotewise.quoting.base import Strategy
 from quotewise.quoting.named import (
     NAMED,
@@ -14,6 +15,7 @@ from quotewise.quoting.named import (
 
 __all__ = [
     "BUILTIN",
+    "AdaptiveStrategy",
     "AvellanedaStoikovStrategy",
     "GLFTStrategy",
     "LadderStrategy",
@@ -21,4 +23,4 @@ __all__ = [
     "SymmetricStrategy",
 ]
 
-BUILTIN: dict[str, type[Strategy]] = {cls.name: cls for cls in NAMED}
+BUILTIN: dict[str, type[Strategy]] = {cls.name: cls for cls in (*NAMED, AdaptiveStrategy)}

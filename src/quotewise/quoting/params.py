@@ -120,6 +120,52 @@ class LadderParams(SkewParams):
     level_decay: float = Field(0.8, gt=0, description="size of level i is size * level_decay^i")
 
 
+def parse_clock(value: str) -> int:
+    """``HH:MM`` or ``HH:MM:SS`` (UTC) as nanoseconds after midnight."""
+    parts = value.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        h, m, s = (int(p) for p in [*parts, "0"][:3])
+        if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 60):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"a time of day is HH:MM or HH:MM:SS (UTC), got {value!r}") from None
+    return ((h * 60 + m) * 60 + s) * 1_000_000_000
+
+
+class AdaptiveParams(SkewParams):
+    model: str | None = Field(None, description="adaptive: mm model train directory (GBM predicts the mid)")
+    confidence: float = Field(0.65, gt=0.5, lt=1, description="adaptive: act on predictions this sure")
+    direction_widen: Distance = Field("2tick", description="adaptive: widen the side a prediction runs over")
+    direction_pause: float | None = Field(
+        0.8, gt=0.5, le=1, description="adaptive: pull that side from this probability"
+    )
+    direction_tighten: Distance = Field("0", description="adaptive: tighten the side a prediction favours")
+    sweep_pause: Duration = Field("500ms", ge=0, description="adaptive: pause the side a sweep hit (0: off)")
+    outlier_widen: Distance = Field("1tick", description="adaptive: widen the side a size outlier hit")
+    outlier_for: Duration = Field("1s", description="adaptive: for this long")
+    vpin_bucket: float | None = Field(None, gt=0, description="adaptive: VPIN bucket (units), none: off")
+    vpin_threshold: float = Field(0.2, gt=0, le=1, description="adaptive: VPIN that widens and shrinks")
+    depth_share: float | None = Field(
+        None, gt=0, description="adaptive: order size as this share of the touch queue (within 1/4x-4x size)"
+    )
+    vol_ref: float | None = Field(
+        None, gt=0, description="adaptive: shrink limits and size by vol_ref / sigma above it (price/sqrt s)"
+    )
+    loss_streak: int | None = Field(3, ge=1, description="adaptive: halve limits after N adverse fills")
+    session_end: str | None = Field(None, description="adaptive: HH:MM UTC session end to flatten before")
+    flatten_before: Duration = Field("60s", description="adaptive: quote only the reducing side this long")
+    adaptive: bool = Field(True, description="adaptive: false = the plain skew quotes (a baseline)")
+
+    @field_validator("session_end")
+    @classmethod
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_clock(value)
+        return value
+
+
 class ModelParams(QuoteParams):
     gamma: float = Field(0.1, gt=0, description="risk aversion, per (price x order size)")
     k: float | None = Field(None, gt=0, description="intensity decay per unit of price (default: fitted)")
@@ -175,4 +221,5 @@ BUILTIN_PARAMS: dict[str, type[QuoteParams]] = {
     "ladder": LadderParams,
     "avellaneda-stoikov": ASParams,
     "glft": GLFTParams,
+    "adaptive": AdaptiveParams,
 }
