@@ -271,6 +271,10 @@ def backtest(
     sweep: Annotated[
         Path | None, typer.Option(help="YAML file with a 'runs:' list of {name, strategy, params}")
     ] = None,
+    portfolio: Annotated[
+        Path | None,
+        typer.Option(help="YAML file of several instruments run as one hedged book (docs/portfolio.md)"),
+    ] = None,
     tick: Annotated[float | None, typer.Option(help="tick size (default: from the data)")] = None,
     lot: Annotated[float | None, typer.Option(help="lot size (default: from the data)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic market")] = 0,
@@ -321,6 +325,16 @@ def backtest(
         import quotewise.api as qw
         from quotewise.settings import LISTING_FIELDS
 
+        if portfolio is not None:
+            from quotewise.portfolio.command import portfolio_backtest, refuse_single_run_options
+
+            single = {"--data": data != "synthetic", "--strategy": strategy, "--sweep": sweep}
+            single |= {"--config": config, "--events": events != 2_000_000, "--seed": seed}
+            single |= {"--market": market, "--markets": markets, "--resolve": resolve, "--neg-risk": neg_risk}
+            single |= {"--tick": tick, "--lot": lot, "settings": given(flags, settings)}
+            refuse_single_run_options(single)
+            portfolio_backtest(portfolio, out, name, quiet)
+            return
         specs = run_specs(strategy or [], given(flags, settings), config, sweep)
         for spec in specs:  # every setting checked before the data is read
             qw.check_settings(spec.strategy, spec.settings, flag)
@@ -733,6 +747,31 @@ def data_info(
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
         _print_info(summary)
+
+
+@data_app.command("toxicity")
+def data_toxicity(
+    source: Annotated[str, typer.Argument(help="a data file (any format mm data reads), or a,b")],
+    lead: Annotated[
+        str | None, typer.Option(help="the lead instrument's data (e.g. the USD-M perpetual for spot)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Toxic-flow detectors on a file: VPIN, sweeps, size outliers and, with --lead, lead-lag bursts."""
+    try:
+        from quotewise.signals.toxicity import scan
+
+        summary = scan(source, lead)
+    except QuotewiseError as exc:
+        fail(exc)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    for name, part in summary.items():
+        if isinstance(part, dict):
+            typer.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in part.items()))
+        else:
+            typer.echo(f"{name}: {part}")
 
 
 def _table_lines(summary: dict[str, Any]) -> str:

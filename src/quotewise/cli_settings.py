@@ -23,7 +23,7 @@ from quotewise.quoting.params import BUILTIN_PARAMS
 from quotewise.risk.config import RiskConfig
 from quotewise.settings import DEFAULT_STRATEGY, VenueSettings, strategy_defaults, strategy_fields, text
 
-STRATEGIES = "symmetric | skew | ladder | avellaneda-stoikov | glft | file.py:Class | package.module:Class"
+STRATEGIES = " | ".join([*BUILTIN_PARAMS, "file.py:Class", "package.module:Class"])
 # the options every command with settings has, besides a flag per setting
 Pairs = Annotated[
     list[str] | None, typer.Option("--set", help="any setting as key=value (repeatable; wins over flags)")

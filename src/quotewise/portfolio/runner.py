@@ -1,0 +1,337 @@
+"""A portfolio backtest: each quoting instrument through the ordinary backtest (its own folder), then
+the taker hedge over their fills, then the book: P&L attribution, exposure and risk (docs/portfolio.md).
+
+Book currency: the instruments' quote currency. An inverse instrument's P&L (in its coin) is converted
+at its final mid for the totals and at its mid at each time for the curves, so every part of the
+attribution is scaled by the same factor and the identity still holds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quotewise.backtest.source import DataSource
+from quotewise.book.orderbook import EMPTY_ASK, EMPTY_BID, replay_top_levels
+from quotewise.errors import ConfigError, DataError
+from quotewise.model.instrument import Instrument
+from quotewise.portfolio.config import InstrumentSpec, PortfolioSpec
+from quotewise.portfolio.hedge import (
+    BOOK_PAD_TICKS,
+    HedgeResult,
+    MakingLeg,
+    rolling_beta,
+    run_hedge,
+)
+from quotewise.portfolio.risk import Exposure, portfolio_risk
+from quotewise.settings import LISTING_FIELDS
+
+GRID_NS = 1_000_000_000  # the book's curves and risk are sampled every second
+BETA_WINDOW = 300  # seconds of 1-second returns in the rolling beta
+BETA_MIN_OBS = 30
+HEDGE = "hedge"
+
+
+@dataclass
+class Leg:
+    name: str
+    spec: InstrumentSpec
+    source: DataSource
+    summary: dict[str, Any] | None = None
+    fills: pd.DataFrame | None = None
+    equity: pd.DataFrame | None = None
+
+    @property
+    def instrument(self) -> Instrument:
+        return self.source.instrument
+
+
+def _load(name: str, spec: InstrumentSpec) -> DataSource:
+    import quotewise.api as qw
+
+    listing = {k: v for k, v in spec.settings.items() if k in LISTING_FIELDS}
+    if spec.role == "hedge":
+        other = sorted((set(spec.settings) - set(LISTING_FIELDS)) | ({"strategy"} & spec.model_fields_set))
+        if other:
+            raise ConfigError(
+                f"portfolio instruments.{name}: a hedge-only instrument does not quote; {other} do not apply"
+            )
+    else:
+        qw.check_settings(spec.strategy, spec.settings, lambda s: f"instruments.{name}.{s}")
+    try:
+        return qw.load(spec.data, events=spec.events, seed=spec.seed, format=spec.format, **listing)
+    except (ConfigError, DataError) as exc:
+        raise type(exc)(f"portfolio instruments.{name}: {exc}") from None
+
+
+def _run_leg(leg: Leg, out: Path, quiet: bool) -> None:
+    import quotewise.api as qw
+
+    run = {k: v for k, v in leg.spec.settings.items() if k not in LISTING_FIELDS}
+    result = qw.backtest(leg.source, leg.spec.strategy, out=out / leg.name, report=True, **run)
+    leg.summary = result.summary
+    leg.fills = pd.read_parquet(out / leg.name / "fills.parquet")
+    leg.equity = pd.read_parquet(out / leg.name / "equity.parquet")
+
+
+def _grid(legs: list[Leg], hedge_events: np.ndarray | None) -> np.ndarray:
+    starts, ends = [], []
+    for leg in legs:
+        if leg.equity is not None and len(leg.equity):
+            starts.append(int(leg.equity["ts"].iloc[0]))
+            ends.append(int(leg.equity["ts"].iloc[-1]))
+    if hedge_events is not None and len(hedge_events):
+        starts.append(int(hedge_events["exch_ts"][0]))
+        ends.append(int(hedge_events["exch_ts"][-1]))
+    if not starts:
+        return np.zeros(1, np.int64)
+    start, end = min(starts), max(ends)
+    return np.arange(start, end + GRID_NS, GRID_NS, dtype=np.int64)
+
+
+def _as_of(ts: np.ndarray, values: np.ndarray, grid: np.ndarray, before: float = math.nan) -> np.ndarray:
+    """The last value at or before each grid time (``before`` ahead of the first)."""
+    idx = np.searchsorted(ts, grid, side="right") - 1
+    out = np.where(idx >= 0, values[np.maximum(idx, 0)] if len(values) else before, before)
+    return out.astype(float)
+
+
+def _hedge_mid_grid(events: np.ndarray, source: DataSource, grid: np.ndarray) -> np.ndarray:
+    """The hedge book's mid at each grid time, from an exact replay of its events."""
+    if not len(events):
+        return np.full(len(grid), np.nan)
+    ends = np.searchsorted(events["exch_ts"], grid, side="right") - 1
+    lo = max(source.price_lo - BOOK_PAD_TICKS, 0)
+    top = replay_top_levels(events, ends, 1, lo, source.price_hi + BOOK_PAD_TICKS)
+    ask, bid = top[:, 0], top[:, 2]
+    both = (ask != EMPTY_ASK) & (bid != EMPTY_BID)
+    mid = np.where(both, (ask + bid) / 2 * source.instrument.tick_size, np.nan)
+    return pd.Series(mid).ffill().to_numpy()
+
+
+def _leg_mid_grid(leg: Leg, grid: np.ndarray) -> np.ndarray:
+    eq = leg.equity
+    assert eq is not None
+    valid = eq["mid"].notna().to_numpy()
+    return _as_of(eq["ts"].to_numpy()[valid], eq["mid"].to_numpy()[valid], grid)
+
+
+def _to_book(inst: Instrument, amount: np.ndarray | float, mid: np.ndarray | float) -> np.ndarray | float:
+    """Settlement currency to the book's (quote) currency: coins x mid for inverse contracts."""
+    return amount * mid if inst.inverse else amount
+
+
+def _quote_exposure(inst: Instrument, position: np.ndarray, mid: np.ndarray) -> np.ndarray:
+    """Signed exposure in the quote currency: position x base units per unit x mid."""
+    return position * inst.contract_size if inst.inverse else position * inst.contract_size * mid
+
+
+def _hedge_ratio(spec: PortfolioSpec, leg: Leg, hedge_mid: np.ndarray, grid: np.ndarray) -> Any:
+    ratio = spec.hedge.ratio if spec.hedge is not None else 1.0
+    if leg.name == (spec.hedge.instrument if spec.hedge else None) or ratio == "contract":
+        return lambda t: 1.0
+    if ratio == "beta":
+        return rolling_beta(_leg_mid_grid(leg, grid), hedge_mid, grid, BETA_WINDOW, BETA_MIN_OBS)
+    value = float(ratio)
+    return lambda t: value
+
+
+def hedge_attribution(fills: pd.DataFrame, inst: Instrument, final_mid: float) -> tuple[float, float]:
+    """(hedging, fees) of the hedge trades: ``sum s q (v(M) - v(p))`` marked at the hedge's final
+    mid M, and ``-sum fee``; their sum is the hedge's cash + H v(M)."""
+    if not len(fills):
+        return 0.0, 0.0
+    signed = fills["side"].to_numpy(dtype=float) * fills["size"].to_numpy(dtype=float)
+    price = fills["price"].to_numpy(dtype=float)
+    hedging = math.fsum(signed * (inst.unit_value(final_mid) - inst.unit_value(price)))
+    return hedging, 0.0 - math.fsum(fills["fee"].to_numpy(dtype=float))
+
+
+def _exposure_stats(result: HedgeResult, band: float) -> dict[str, Any]:
+    net = result.exposure["net"].abs()
+    after = result.exposure["net_after_hedge"].abs()
+    orders = result.orders
+    return {
+        "band": band,
+        "decisions": len(result.exposure),
+        "max_abs_net": float(net.max()) if len(net) else 0.0,
+        "max_outside_band": float(max(net.max() - band, 0.0)) if len(net) else 0.0,
+        "max_abs_net_after_hedge": float(after.max()) if len(after) else 0.0,
+        "times_outside_band": int((net > band).sum()),
+        "hedge_orders": len(orders),
+        "hedge_fills": len(result.fills),
+        "hedge_volume": float(orders["filled"].sum()) if len(orders) else 0.0,
+        "unfilled": float((orders["size"] - orders["filled"]).sum()) if len(orders) else 0.0,
+        "median_order_size": float(orders["size"].median()) if len(orders) else 0.0,
+    } | {"max_outside_band_in_orders": _in_orders(net, band, orders)}
+
+
+def _in_orders(net: pd.Series, band: float, orders: pd.DataFrame) -> float:
+    """The worst excursion outside the band in hedge orders (of the median size)."""
+    if not len(orders) or not len(net):
+        return 0.0
+    return float(max(net.max() - band, 0.0) / orders["size"].median())
+
+
+def run_portfolio(spec: PortfolioSpec, out: Path, quiet: bool = True) -> dict[str, Any]:
+    """Run every instrument, the hedge, and write the book's files under ``out``; returns summary.json."""
+    legs = [Leg(name, s, _load(name, s)) for name, s in spec.instruments.items()]
+    making = [leg for leg in legs if leg.spec.role == "make"]
+    for leg in making:
+        _run_leg(leg, out, quiet)
+    hedge_leg = next((leg for leg in legs if spec.hedge and leg.name == spec.hedge.instrument), None)
+    hedge_events = np.concatenate(list(hedge_leg.source.chunks())) if hedge_leg is not None else None
+    grid = _grid(making, hedge_events)
+    hedge_mid = (
+        _hedge_mid_grid(hedge_events, hedge_leg.source, grid)
+        if hedge_leg is not None and hedge_events is not None
+        else None
+    )
+    result: HedgeResult | None = None
+    if spec.hedge is not None and hedge_leg is not None and hedge_mid is not None:
+        legs_in = [
+            MakingLeg(leg.name, leg.instrument, leg.fills, _hedge_ratio(spec, leg, hedge_mid, grid))  # type: ignore[arg-type]
+            for leg in making
+        ]
+        result = run_hedge(
+            legs_in, hedge_leg.source, spec.hedge.band, spec.hedge.latency_ns, spec.hedge.ratio == "contract"
+        )
+        _write_hedge(result, out / HEDGE)
+    book = _book_frame(making, hedge_leg, result, grid, hedge_mid)
+    book.to_parquet(out / "book.parquet")
+    summary = _summary(spec, making, hedge_leg, result, book)
+    summary = _clean(summary)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default), encoding="utf-8")
+    from quotewise.portfolio.report import write_portfolio_report
+
+    write_portfolio_report(out, summary, book, result.exposure if result is not None else None)
+    return summary
+
+
+def _write_hedge(result: HedgeResult, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    result.fills.to_parquet(folder / "fills.parquet")
+    result.orders.to_parquet(folder / "orders.parquet")
+    result.exposure.to_parquet(folder / "exposure.parquet")
+
+
+def _book_frame(
+    making: list[Leg],
+    hedge_leg: Leg | None,
+    result: HedgeResult | None,
+    grid: np.ndarray,
+    hedge_mid: np.ndarray | None,
+) -> pd.DataFrame:
+    """P&L (book currency) and quote-currency exposure of every instrument on the 1-second grid."""
+    cols: dict[str, np.ndarray] = {"ts": grid}
+    for leg in making:
+        eq = leg.equity
+        assert eq is not None
+        ts = eq["ts"].to_numpy()
+        mid = _leg_mid_grid(leg, grid)
+        pnl = _as_of(ts, eq["pnl"].to_numpy(dtype=float), grid, 0.0)
+        cols[f"pnl:{leg.name}"] = np.nan_to_num(_to_book(leg.instrument, pnl, mid))
+        position = _as_of(ts, eq["position"].to_numpy(dtype=float), grid, 0.0)
+        cols[f"exposure:{leg.name}"] = np.nan_to_num(_quote_exposure(leg.instrument, position, mid))
+    if result is not None and hedge_leg is not None and hedge_mid is not None:
+        inst, f = hedge_leg.instrument, result.fills
+        ts = f["exch_ts"].to_numpy(dtype=np.int64)
+        position = _as_of(ts, f["position"].to_numpy(dtype=float), grid, 0.0)
+        cash = _as_of(ts, f["cash"].to_numpy(dtype=float), grid, 0.0)
+        value = np.where(position != 0, position * inst.unit_value(hedge_mid), 0.0)
+        cols[f"pnl:{HEDGE}"] = np.nan_to_num(_to_book(inst, cash + value, hedge_mid))
+        cols[f"exposure:{HEDGE}"] = np.nan_to_num(_quote_exposure(inst, position, hedge_mid))
+    frame = pd.DataFrame(cols)
+    frame["pnl:total"] = frame[[c for c in frame.columns if c.startswith("pnl:")]].sum(axis=1)
+    return frame
+
+
+def _summary(
+    spec: PortfolioSpec,
+    making: list[Leg],
+    hedge_leg: Leg | None,
+    result: HedgeResult | None,
+    book: pd.DataFrame,
+) -> dict[str, Any]:
+    parts = {"spread": [], "inventory": [], "fees": [], "hedging": []}  # type: dict[str, list[float]]
+    totals: list[float] = []
+    instruments: dict[str, Any] = {}
+    for leg in making:
+        s = leg.summary
+        assert s is not None
+        a = s["attribution"]
+        factor = (leg.instrument.inverse and s["final_mid"]) or 1.0
+        parts["spread"].append(a["spread_capture"] * factor)
+        parts["inventory"].append((a["inventory"] + a["settlement"]) * factor)
+        parts["fees"].append(a["fees"] * factor)
+        totals.append(s["total_pnl"] * factor)
+        instruments[leg.name] = {k: v for k, v in s.items() if k not in ("data_report", "book")}
+    hedge_summary: dict[str, Any] | None = None
+    if result is not None and hedge_leg is not None and spec.hedge is not None:
+        inst = hedge_leg.instrument
+        hedging, fees = hedge_attribution(result.fills, inst, result.final_mid)
+        factor = result.final_mid if inst.inverse else 1.0
+        cash = float(result.fills["cash"].iloc[-1]) if len(result.fills) else 0.0
+        pnl = cash + (result.position * inst.unit_value(result.final_mid) if result.position else 0.0)
+        parts["hedging"].append(hedging * factor)
+        parts["fees"].append(fees * factor)
+        totals.append(pnl * factor)
+        hedge_summary = {
+            "instrument": spec.hedge.instrument,
+            "data": hedge_leg.source.name,
+            "ratio": spec.hedge.ratio,
+            "latency_ns": spec.hedge.latency_ns,
+            "currency": inst.settle_currency,  # the hedge's own figures; the book's are converted
+            "total_pnl": pnl,
+            "hedging": hedging,
+            "fees": fees,
+            "final_position": result.position,
+            "final_mid": result.final_mid,
+            "exposure": {**_exposure_stats(result, spec.hedge.band), "units": inst.size_currency},
+        }
+    attribution = {k: math.fsum(v) for k, v in parts.items()}
+    pnl_cols = book[[c for c in book.columns if c.startswith("pnl:") and c != "pnl:total"]]
+    pnl_cols.index = book["ts"].to_numpy()
+    exposure = Exposure(
+        book[[c for c in book.columns if c.startswith("exposure:")]].set_axis(book["ts"].to_numpy())
+    )
+    exposure.frame.columns = [c.split(":", 1)[1] for c in exposure.frame.columns]
+    pnl_cols.columns = [c.split(":", 1)[1] for c in pnl_cols.columns]
+    risk = portfolio_risk(pnl_cols, exposure, GRID_NS / 1e9, spec.limits.model_dump())
+    return {
+        "kind": "portfolio",
+        "currency": making[0].instrument.quote_currency,
+        "total_pnl": math.fsum(totals),
+        "attribution": {**attribution, "total": math.fsum(attribution.values())},
+        "attribution_note": "hedging: hedge trades marked at the hedge's final mid, without fees; all "
+        "fees (making and hedge) in fees; settlement of resolved markets in inventory",
+        "instruments": instruments,
+        "hedge": hedge_summary,
+        "risk": risk,
+        "risk_events": risk["events"],
+    }
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready: NaN and infinities become None, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
