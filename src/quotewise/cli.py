@@ -495,8 +495,8 @@ def sweep(
     """Every run of FILE (crossed with its grid) on every data file, JOBS at a time; a run already
     finished in OUT is not run again, so a sweep stopped halfway finishes the rest when run again.
     Writes OUT/comparison.parquet and OUT/report.html (runs ranked by --metric, a heatmap)."""
-    from quotewise.analytics.sweep_report import check_metric, heatmap_axes, ranked, write_sweep_report
     from quotewise.sweep import ROW_FILE, TABLE_FILE, grid_names, load_sweep, run_sweep
+    from quotewise.sweep_report import check_metric, heatmap_axes, ranked, write_sweep_report
 
     try:
         runs = load_sweep(file)
@@ -759,9 +759,10 @@ def data_toxicity(
 ) -> None:
     """Toxic-flow detectors on a file: VPIN, sweeps, size outliers and, with --lead, lead-lag bursts."""
     try:
+        from quotewise.api import load
         from quotewise.signals.toxicity import scan
 
-        summary = scan(source, lead)
+        summary = scan(load(source), None if lead is None else load(lead))
     except QuotewiseError as exc:
         fail(exc)
     if as_json:

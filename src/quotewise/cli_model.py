@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +16,9 @@ from rich.table import Table
 from quotewise.console import console, err_console, fail, warn
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.parsing import parse_duration
+
+if TYPE_CHECKING:
+    from quotewise.backtest.source import DataSource
 
 model_app = typer.Typer(
     help="Predict the next mid-price move from order flow: train and evaluate models.", no_args_is_help=True
@@ -71,6 +74,25 @@ def _event_bar(quiet: bool, what: str) -> Iterator[tuple[Callable[[int], None], 
         yield (lambda n: bar.advance(task, n)), (lambda n: bar.update(task, total=n))
 
 
+def data_files(data: str) -> list[str]:
+    """The files a ``--data`` value names, as absolute paths; the synthetic market as ``synthetic`` (every
+    length is a prefix of one stream, so overlap is a matter of time range)."""
+    from quotewise.backtest.source import data_paths
+    from quotewise.data.synthetic import synthetic_events
+
+    if synthetic_events(data) is not None:
+        return ["synthetic"]
+    paths = data_paths(data)
+    return [str(Path(p).resolve()) for p in ([paths] if isinstance(paths, str) else paths)]
+
+
+def _market(data: str) -> tuple[DataSource, list[str]]:
+    """The market ``--data`` names, loaded, and its files."""
+    from quotewise.api import load
+
+    return load(data), data_files(data)
+
+
 @model_app.command("train")
 def train(
     data: DataOption,
@@ -95,11 +117,11 @@ def train(
 ) -> None:
     """Compute features and labels on DATA (in time order) and train the models into OUT."""
     from quotewise.intelligence.features import FeatureConfig
-    from quotewise.intelligence.flow_model import parse_models
+    from quotewise.intelligence.flow_model import check_models
     from quotewise.intelligence.flow_model import train as train_models
 
     try:
-        parse_models(model)
+        check_models(model)  # before reading the data
         if epochs <= 0:
             raise ConfigError(f"--epochs must be positive, got {epochs}")
         config = FeatureConfig(
@@ -110,7 +132,7 @@ def train(
         )
         with _event_bar(quiet, "features") as (advance, total):
             summary = train_models(
-                data,
+                *_market(data),
                 out,
                 config,
                 model,
@@ -168,7 +190,12 @@ def evaluate(
     try:
         with _event_bar(quiet or as_json, "features") as (advance, total):
             result, overlap = evaluate_models(
-                directory, data, parse_time(start, "--start"), parse_time(end, "--end"), advance, total
+                directory,
+                *_market(data),
+                parse_time(start, "--start"),
+                parse_time(end, "--end"),
+                advance,
+                total,
             )
     except QuotewiseError as exc:
         fail(exc)

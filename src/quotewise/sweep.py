@@ -5,7 +5,7 @@ the rest). Runs go to a local process pool (``--jobs N``) or to Ray (``--ray [AD
 extra). The table, ``comparison.parquet``, lists the runs in the file's order whatever ran first, so
 it is the same with ``--jobs 1``, ``--jobs 8`` or ``--ray``; the wall time of each run, which is
 not, stays in its own ``summary.json``. ``mm sweep`` then writes ``report.html``
-(quotewise.analytics.sweep_report); ``mm tune`` (quotewise.tune) runs its trials on the same executors.
+(quotewise.sweep_report); ``mm tune`` (quotewise.tune) runs its trials on the same executors.
 
     runs:                      # as mm backtest --sweep takes it
       - {name: tight, strategy: symmetric, params: {spread: 1tick}}

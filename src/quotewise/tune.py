@@ -284,7 +284,7 @@ def tune(
     part; write trials.parquet, best.json and report.html to ``out``."""
     import optuna
 
-    from quotewise.analytics.sweep_report import write_tune_report
+    from quotewise.sweep_report import write_tune_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed = secrets.randbelow(2**31) if seed is None else seed

@@ -14,16 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from quotewise.analytics.sweep_report import (
+from quotewise.cli import app
+from quotewise.errors import ConfigError
+from quotewise.sweep import TABLE_FILE, load_sweep
+from quotewise.sweep_report import (
     averaged_over,
     best_per_data,
     heatmap_axes,
     heatmap_figure,
     heatmap_matrix,
 )
-from quotewise.cli import app
-from quotewise.errors import ConfigError
-from quotewise.sweep import TABLE_FILE, load_sweep
 
 SWEEP = {
     "runs": [

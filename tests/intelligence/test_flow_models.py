@@ -81,13 +81,14 @@ def test_real_binance_gbm_trained_on_spot_predicts_usdm(tmp_path):
     """Train on Binance spot BTCUSDT, score on USD-M BTCUSDT (another instrument, same minutes)."""
     pytest.importorskip("lightgbm")
     from conftest import shared_path
+    from quotewise.api import load
     from quotewise.intelligence.features import FeatureConfig
     from quotewise.intelligence.flow_model import evaluate, train
 
     spot = shared_path("binance", "spot", "btcusdt_20240808.gz")
     usdm = shared_path("binance", "usdm", "btcusdt_20240808.gz")
-    summary = train(str(spot), tmp_path, FeatureConfig(), model="gbm")
+    summary = train(load(str(spot)), [str(spot)], tmp_path, FeatureConfig(), model="gbm")
     assert summary["training"]["labelled"] > 500
-    result, overlap = evaluate(tmp_path, str(usdm))
+    result, overlap = evaluate(tmp_path, load(str(usdm)), [str(usdm)])
     assert not overlap
     assert result["gbm"]["n"] > 1000 and result["gbm"]["auc"] >= 0.6

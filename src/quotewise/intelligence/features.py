@@ -22,6 +22,7 @@ import numpy as np
 from quotewise.book import core
 from quotewise.errors import ConfigError, DataError
 from quotewise.model.events import ASK, BID, EXECUTE, TRADE, empty_events
+from quotewise.signals.flow import ofi_step
 
 FEATURES = (
     "imbalance_1",
@@ -177,16 +178,7 @@ def _close_group(
     mid2 = bb + ba
     if state[S_BB] >= 0:
         pb, pqb, pa, pqa = state[S_BB], state[S_QB], state[S_BA], state[S_QA]
-        e = 0.0  # Cont, Kukanov & Stoikov (2014), eq. (2)
-        if bb >= pb:
-            e += qb
-        if bb <= pb:
-            e -= pqb
-        if ba <= pa:
-            e -= qa
-        if ba >= pa:
-            e += pqa
-        state[S_OFI] += e
+        state[S_OFI] += ofi_step(pb, pqb, pa, pqa, bb, qb, ba, qa)
         prev2 = pb + pa
         if mid2 != prev2:
             changed = True

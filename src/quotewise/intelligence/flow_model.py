@@ -21,6 +21,7 @@ from quotewise.errors import ConfigError, DataError
 from quotewise.intelligence import gbm, seq
 from quotewise.intelligence.features import FEATURES, FeatureConfig, Samples, compute_samples
 from quotewise.intelligence.metrics import score
+from quotewise.model.events import EventSource
 
 MODELS = ("gbm", "seq")
 MODEL_CHOICES = (*MODELS, "all")
@@ -54,30 +55,17 @@ class Dataset:
         return (self.samples.label[index] > 0).astype(np.int64)
 
 
-def data_files(data: str) -> list[str]:
-    """The files a ``--data`` value names, as absolute paths; the synthetic market as ``synthetic`` (every
-    length is a prefix of one stream, so overlap is a matter of time range)."""
-    from quotewise.backtest.source import data_paths
-    from quotewise.data.synthetic import synthetic_events
-
-    if synthetic_events(data) is not None:
-        return ["synthetic"]
-    paths = data_paths(data)
-    return [str(Path(p).resolve()) for p in ([paths] if isinstance(paths, str) else paths)]
-
-
 def load_dataset(
-    data: str,
+    source: EventSource,
+    files: list[str],
     config: FeatureConfig,
     start_ns: int | None = None,
     end_ns: int | None = None,
     progress: Progress | None = None,
     on_size: Callable[[int], None] | None = None,
 ) -> Dataset:
-    """Read ``data`` (any format ``quotewise.api.load`` reads) and compute its samples."""
-    from quotewise.api import load
-
-    source = load(data)
+    """The samples of a loaded market (``files``: the files it was read from, for the overlap check)."""
+    data = source.name
     if on_size is not None:
         on_size(source.n_events)
     samples = compute_samples(source.chunks(), source.price_lo, source.price_hi, config, progress)
@@ -88,7 +76,7 @@ def load_dataset(
         in_range &= samples.ts >= start_ns
     if end_ns is not None:
         in_range &= samples.ts < end_ns
-    dataset = Dataset(data, data_files(data), samples, in_range)
+    dataset = Dataset(data, files, samples, in_range)
     if len(dataset.labelled) == 0:
         raise DataError(
             f"{data}: no labelled samples (no mid change within {config.horizon_ns / 1e9:g} s of any sample"
@@ -102,6 +90,14 @@ def parse_models(model: str) -> tuple[str, ...]:
     if model not in MODEL_CHOICES:
         raise ConfigError(f"unknown model {model!r}: choose one of {', '.join(MODEL_CHOICES)}")
     return MODELS if model == "all" else (model,)
+
+
+def check_models(model: str) -> tuple[str, ...]:
+    """The models ``model`` names, once each can be trained here (the sequence model needs torch)."""
+    which = parse_models(model)
+    if "seq" in which:
+        seq._torch()
+    return which
 
 
 def counts(dataset: Dataset) -> dict[str, int]:
@@ -118,7 +114,8 @@ def counts(dataset: Dataset) -> dict[str, int]:
 
 
 def train(
-    data: str,
+    source: EventSource,
+    files: list[str],
     out: Path,
     config: FeatureConfig,
     model: str = "all",
@@ -130,13 +127,11 @@ def train(
     on_size: Callable[[int], None] | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Train the chosen models on ``data`` (time order kept) and save them in ``out``; returns the summary
-    that ``model.json`` keeps."""
-    which = parse_models(model)
-    if "seq" in which:
-        seq._torch()  # fail before reading the data when torch is missing
+    """Train the chosen models on ``source`` (time order kept) and save them in ``out``; returns the
+    summary that ``model.json`` keeps."""
+    which = check_models(model)
     began = time.perf_counter()
-    dataset = load_dataset(data, config, start_ns, end_ns, progress, on_size)
+    dataset = load_dataset(source, files, config, start_ns, end_ns, progress, on_size)
     features_s = time.perf_counter() - began
     out.mkdir(parents=True, exist_ok=True)
     index = dataset.labelled
@@ -147,7 +142,7 @@ def train(
         "features": list(FEATURES),
         "config": config.to_dict(),
         "training": {
-            "data": data,
+            "data": dataset.data,
             "files": dataset.files,
             "first_ts": int(dataset.samples.ts[index[0]]),
             "last_ts": int(dataset.samples.ts[index[-1]]),
@@ -175,7 +170,8 @@ def train(
         ends = dataset.seq_ends()
         if len(ends) == 0:
             raise DataError(
-                f"{data}: no labelled sample has {seq.WINDOW} samples of history for the sequence model"
+                f"{dataset.data}: no labelled sample has {seq.WINDOW} samples of history for the "
+                "sequence model"
             )
         if len(ends) > MAX_SEQ_TRAIN:
             ends = ends[np.linspace(0, len(ends) - 1, MAX_SEQ_TRAIN).astype(np.int64)]
@@ -226,16 +222,17 @@ def overlaps_training(meta: dict[str, Any], dataset: Dataset) -> bool:
 
 def evaluate(
     directory: Path,
-    data: str,
+    source: EventSource,
+    files: list[str],
     start_ns: int | None = None,
     end_ns: int | None = None,
     progress: Progress | None = None,
     on_size: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Each saved model's metrics on ``data``, and whether that data overlaps the training data."""
+    """Each saved model's metrics on ``source``, and whether it overlaps the training data."""
     meta, arrays = load_model(directory)
     config = FeatureConfig(**meta["config"])
-    dataset = load_dataset(data, config, start_ns, end_ns, progress, on_size)
+    dataset = load_dataset(source, files, config, start_ns, end_ns, progress, on_size)
     x = dataset.samples.x
     result: dict[str, Any] = {}
     for name, model in arrays.items():

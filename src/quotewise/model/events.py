@@ -23,7 +23,9 @@ L3 events always carry ``side`` and ``price`` so that the aggregate (L2) book ca
 an order map; the map is only needed for exact FIFO queue position.
 """
 
+from collections.abc import Callable, Iterator
 from enum import IntEnum
+from typing import Protocol
 
 import numpy as np
 
@@ -64,6 +66,17 @@ EVENT_DTYPE = np.dtype(
 )
 
 EVENT_FIELDS = tuple(EVENT_DTYPE.names)
+
+
+class EventSource(Protocol):
+    """A loaded market as the event passes read it (:class:`quotewise.backtest.source.DataSource` is
+    one): its name, the tick range its book must cover and its events chunk by chunk."""
+
+    name: str
+    price_lo: int
+    price_hi: int
+    n_events: int
+    chunks: Callable[[], Iterator[np.ndarray]]
 
 
 def empty_events(n: int) -> np.ndarray:

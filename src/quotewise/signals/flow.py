@@ -109,6 +109,22 @@ class TradeWindow:
         return 0.0 if total <= 0 else float(np.dot(self._x[:, TS], self._x[:, TV])) / total
 
 
+@nb.njit(cache=True, inline="always")
+def ofi_step(b0, qb0, a0, qa0, b1, qb1, a1, qa1):
+    """Cont, Kukanov & Stoikov (2014) eq. (2): the order flow of one move of the touch from
+    (bid ``b0`` x ``qb0``, ask ``a0`` x ``qa0``) to (``b1`` x ``qb1``, ``a1`` x ``qa1``)."""
+    e = 0.0
+    if b1 >= b0:
+        e += qb1
+    if b1 <= b0:
+        e -= qb0
+    if a1 <= a0:
+        e -= qa1
+    if a1 >= a0:
+        e += qa0
+    return e
+
+
 @nb.njit(cache=True)
 def ofi_increments(tops):
     """CKS ``e_n`` for each transition of a tape ``(n + 1, 4)`` -> ``(n,)``; 0 where a side is empty."""
@@ -119,16 +135,7 @@ def ofi_increments(tops):
         b1, qb1, a1, qa1 = tops[i + 1, TB], tops[i + 1, TBS], tops[i + 1, TA], tops[i + 1, TAS]
         if b0 < 0 or b1 < 0 or a0 < 0 or a1 < 0:
             continue
-        e = 0
-        if b1 >= b0:
-            e += qb1
-        if b1 <= b0:
-            e -= qb0
-        if a1 <= a0:
-            e -= qa1
-        if a1 >= a0:
-            e += qa0
-        out[i] = e
+        out[i] = ofi_step(b0, qb0, a0, qa0, b1, qb1, a1, qa1)
     return out
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from quotewise.book import core
 from quotewise.errors import ConfigError
-from quotewise.model.events import EXECUTE, TRADE
+from quotewise.model.events import EXECUTE, TRADE, EventSource
 from quotewise.signals.markouts import MarkoutTracker
 
 SQRT2 = math.sqrt(2.0)
@@ -366,32 +366,27 @@ def trades_of(events: np.ndarray) -> np.ndarray:
     return events[(kinds == TRADE) | (kinds == EXECUTE)]
 
 
-def _lead_moves(lead: str) -> tuple[np.ndarray, np.ndarray]:
-    from quotewise.api import load
-
-    source = load(lead)
-    bid, ask, st = core.new_book(source.price_lo, source.price_hi)
+def _lead_moves(lead: EventSource) -> tuple[np.ndarray, np.ndarray]:
+    bid, ask, st = core.new_book(lead.price_lo, lead.price_hi)
     last = np.array([-1], np.int64)
-    parts = [touch_moves(chunk, bid, ask, st, last) for chunk in source.chunks()]
+    parts = [touch_moves(chunk, bid, ask, st, last) for chunk in lead.chunks()]
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def scan(
-    data: str,
-    lead: str | None = None,
+    source: EventSource,
+    lead: EventSource | None = None,
     buckets: int = 250,
     vpin_window: int = 50,
     vpin_threshold: float = 0.2,
     lead_window_ns: int = 100_000_000,
 ) -> dict[str, Any]:
-    """Every detector over a data file: counts and rates. The VPIN bucket is the file's trade volume
-    over ``buckets``; the lead-lag lift is the share of our trades inside a window after a lead move
-    over the share of time those windows cover."""
-    from quotewise.api import load
-
-    source = load(data)
+    """Every detector over a loaded market: counts and rates. The VPIN bucket is the market's trade
+    volume over ``buckets``; the lead-lag lift is the share of our trades inside a window after a lead
+    move over the share of time those windows cover."""
+    data = source.name
     chunks: Iterable[np.ndarray] = list(source.chunks())
     trades = [trades_of(c) for c in chunks]
     volume = float(sum(float(t["size"].sum()) for t in trades))
@@ -449,7 +444,7 @@ def scan(
 
 
 def _lead_lag_summary(
-    lead: str, trades: list[np.ndarray], window_ns: int, t0: int, t1: int
+    lead: EventSource, trades: list[np.ndarray], window_ns: int, t0: int, t1: int
 ) -> dict[str, Any]:
     lead_t, lead_s = _lead_moves(lead)
     in_span = (lead_t >= t0) & (lead_t <= t1)
@@ -471,7 +466,7 @@ def _lead_lag_summary(
     signs = np.concatenate([-t["side"] for t in trades]).astype(np.int64)
     agree = flags != 0
     return {
-        "lead": lead,
+        "lead": lead.name,
         "lead_moves": int(in_span.sum()),
         "window_ms": window_ns / 1e6,
         "trades_after_lead_move": int(agree.sum()),
