@@ -139,6 +139,19 @@ def _flush_compiled(rec: CompiledRecord, log: CompiledLog, recorder: _Recorder) 
     recorder.add_equity(CompiledLog.equity_samples(rec))
 
 
+def _use_model(ex: SimExchange, directory: str, source: DataSource, config: SimConfig) -> None:
+    """The model's predictions on the run's decision grid, for the compiled rule to lean by
+    (:mod:`quotewise.intelligence.signal`): sampled on the strategy's clock less its feed latency."""
+    from quotewise.intelligence.signal import grid_predictions
+
+    first = next((chunk for chunk in source.chunks() if len(chunk)), None)
+    if first is None:
+        return
+    origin = config.decision_origin_ns
+    origin = int(first["local_ts"][0]) + config.feed_latency_ns if origin is None else origin
+    ex.use_signal(*grid_predictions(directory, source, origin - config.feed_latency_ns, config.interval_ns))
+
+
 def _start_price(source: DataSource) -> float | None:
     """The price level of the data's first chunk, in ticks (see :func:`price_level`)."""
     first = next((chunk for chunk in source.chunks() if len(chunk)), None)
@@ -231,8 +244,16 @@ def run_backtest(
         raise ConfigError(f"strategy {strategy.name!r} cannot run compiled here: {reason}")
     if kernel is not None:
         ex.use_compiled_quoting(kernel)
+    model = getattr(strategy.params, "model", None)
+    if model is not None and kernel is None and not strategy.reads_model:
+        raise ConfigError(
+            f"model={model}: the model leans the compiled {strategy.name} rule, and this run takes the "
+            "Python path (risk limits, or settings the rule does not implement); use strategy adaptive there"
+        )
     first_ts: int | None = None
     wall0 = time.perf_counter()
+    if model is not None and kernel is not None:
+        _use_model(ex, model, source, config)
 
     def view(events: np.ndarray | None = None) -> MarketView:
         bb, ba = ex.best_bid(), ex.best_ask()

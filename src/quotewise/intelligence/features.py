@@ -40,9 +40,15 @@ FEATURES = (
 N_FEATURES = len(FEATURES)
 SAMPLINGS = ("mid", "stride")
 
+# times (int64 array, exact nanoseconds)
+C_TS = 0  # local_ts of the open group, -1 before any event
+C_LAST_TRADE = 1  # local_ts of the latest trade, -1 before any
+C_NEXT_GRID = 2  # grid sampling: the next grid time (local ns) to sample at, -1 when off
+C_GRID_STEP = 3  # grid sampling: the grid's step (ns)
+CLOCK_LEN = 4
+END = np.iinfo(np.int64).max  # a time after every event
+
 # scalar state (float64 array): cumulative sums and the previous group's top of the book
-S_TS = 0  # local_ts of the open group, -1 before any event
-S_LAST_TRADE = 1  # local_ts of the latest trade, -1 before any
 S_OFI = 2  # cumulative CKS OFI (lots)
 S_DEPTH = 3  # cumulative (Qb + Qa) / 2 over group ends
 S_GROUPS = 4  # number of two-sided group ends
@@ -113,13 +119,17 @@ class Samples:
         return (self.label == 0) & ~self.censored
 
 
-def new_state() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scalar state, ring times and ring snapshots of a fresh pass."""
+def new_state(
+    grid_origin: int = -1, grid_step: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scalar state, clock (exact times), ring times and ring snapshots of a fresh pass. With a grid
+    (``grid_origin`` + k ``grid_step``, local ns) the pass samples once per grid time instead of by
+    stride or mid change: the features of the last group closed at or before it (what a decision at
+    that time sees)."""
     state = np.zeros(STATE_LEN, np.float64)
-    state[S_TS] = -1
-    state[S_LAST_TRADE] = -1
     state[S_BB] = -1
-    return state, np.zeros(RING_CAPACITY, np.int64), np.zeros((RING_CAPACITY, RING_COLS), np.float64)
+    clock = np.array([-1, -1, grid_origin if grid_step > 0 else -1, grid_step], np.int64)
+    return state, clock, np.zeros(RING_CAPACITY, np.int64), np.zeros((RING_CAPACITY, RING_COLS), np.float64)
 
 
 @nb.njit(cache=True)
@@ -153,6 +163,7 @@ def _close_group(
     ask,
     st,
     state,
+    clock,
     ring_t,
     ring_x,
     window_ns,
@@ -165,9 +176,11 @@ def _close_group(
     ch_t,
     ch_m,
     n_ch,
+    next_ts,
 ):
-    """Measure the book at the end of the group stamped ``state[S_TS]``; returns the new counts."""
-    t = np.int64(state[S_TS])
+    """Measure the book at the end of the group stamped ``clock[C_TS]`` (the next group is stamped
+    ``next_ts``); returns the new counts."""
+    t = clock[C_TS]
     bb = core.best_bid(st)
     ba = core.best_ask(st)
     if bb < 0 or ba < 0:
@@ -217,6 +230,14 @@ def _close_group(
     state[S_COUNT] = count
 
     take = changed if by_mid else state[S_SINCE_SAMPLE] >= stride
+    grid = clock[C_NEXT_GRID]
+    if grid >= 0:
+        # grid sampling: once when a grid time falls before the next group, then the first grid time
+        # at or after that group (the grid times in between see this same book)
+        take = grid < next_ts
+        if take:
+            step = clock[C_GRID_STEP]
+            clock[C_NEXT_GRID] = grid + (next_ts - grid + step - 1) // step * step if next_ts < END else END
     if not take:
         return n_out, n_ch
     state[S_SINCE_SAMPLE] = 0
@@ -237,7 +258,7 @@ def _close_group(
     row[6] = np.sqrt(max(state[S_SQ] - ring_x[head, R_SQ], 0.0))
     row[7] = _depletion(bb, qb, ring_x[head, R_BB], ring_x[head, R_QB], 1)
     row[8] = _depletion(ba, qa, ring_x[head, R_BA], ring_x[head, R_QA], -1)
-    since = (t - state[S_LAST_TRADE]) / 1e6 if state[S_LAST_TRADE] >= 0 else 60_000.0
+    since = (t - clock[C_LAST_TRADE]) / 1e6 if clock[C_LAST_TRADE] >= 0 else 60_000.0
     row[9] = np.log1p(min(max(since, 0.0), 60_000.0))
     row[10] = state[S_LAST_MOVE]
     t_out[n_out] = t
@@ -246,27 +267,29 @@ def _close_group(
 
 
 @nb.njit(cache=True)
-def flow_pass(events, bid, ask, st, state, ring_t, ring_x, window_ns, stride, by_mid, flush):
+def flow_pass(events, bid, ask, st, state, clock, ring_t, ring_x, window_ns, stride, by_mid, flush):
     """Apply ``events`` (one chunk) and measure every group that closes; with ``flush`` also close the
     last open group (the end of the stream). Returns sample times, mids, feature rows, and the times and
     mids of the mid changes seen."""
     cap = events.shape[0] + 1
-    x_out = np.zeros((cap, N_FEATURES), np.float64)
-    t_out = np.zeros(cap, np.int64)
-    m_out = np.zeros(cap, np.int64)
-    ch_t = np.zeros(cap, np.int64)
-    ch_m = np.zeros(cap, np.int64)
+    # room for a sample and a mid change per event; only the first n of each are written and returned
+    x_out = np.empty((cap, N_FEATURES), np.float64)
+    t_out = np.empty(cap, np.int64)
+    m_out = np.empty(cap, np.int64)
+    ch_t = np.empty(cap, np.int64)
+    ch_m = np.empty(cap, np.int64)
     n_out = 0
     n_ch = 0
     for k in range(events.shape[0]):
         e = events[k]
         ts = e["local_ts"]
-        if state[S_TS] >= 0 and ts != state[S_TS]:
+        if clock[C_TS] >= 0 and ts != clock[C_TS]:
             n_out, n_ch = _close_group(
                 bid,
                 ask,
                 st,
                 state,
+                clock,
                 ring_t,
                 ring_x,
                 window_ns,
@@ -279,23 +302,25 @@ def flow_pass(events, bid, ask, st, state, ring_t, ring_x, window_ns, stride, by
                 ch_t,
                 ch_m,
                 n_ch,
+                ts,
             )
-        state[S_TS] = ts
+        clock[C_TS] = ts
         kind = e["kind"]
         if kind == TRADE or kind == EXECUTE:
             if e["side"] == ASK:
                 state[S_BUY] += e["size"]
             else:
                 state[S_SELL] += e["size"]
-            state[S_LAST_TRADE] = ts
+            clock[C_LAST_TRADE] = ts
         core.apply_event(bid, ask, st, kind, e["side"], e["price"], e["size"])
         state[S_SINCE_SAMPLE] += 1
-    if flush and state[S_TS] >= 0:
+    if flush and clock[C_TS] >= 0:
         n_out, n_ch = _close_group(
             bid,
             ask,
             st,
             state,
+            clock,
             ring_t,
             ring_x,
             window_ns,
@@ -308,8 +333,9 @@ def flow_pass(events, bid, ask, st, state, ring_t, ring_x, window_ns, stride, by
             ch_t,
             ch_m,
             n_ch,
+            END,
         )
-        state[S_TS] = -1
+        clock[C_TS] = -1
     return t_out[:n_out], m_out[:n_out], x_out[:n_out], ch_t[:n_ch], ch_m[:n_ch]
 
 
@@ -344,7 +370,7 @@ def compute_samples(
 ) -> Samples:
     """Features and labels of a whole event stream, chunk by chunk (state carried across chunks)."""
     bid, ask, st = core.new_book(price_lo, price_hi)
-    state, ring_t, ring_x = new_state()
+    state, clock, ring_t, ring_x = new_state()
     parts: list[tuple[np.ndarray, ...]] = []
     n_events = n_trades = 0
     end_ts = -1
@@ -357,15 +383,13 @@ def compute_samples(
         n_trades += int(np.count_nonzero((kinds == TRADE) | (kinds == EXECUTE)))
         n_events += len(chunk)
         end_ts = int(chunk["local_ts"][-1])
-        args = (state, ring_t, ring_x, config.window_ns, config.stride, by_mid)
+        args = (state, clock, ring_t, ring_x, config.window_ns, config.stride, by_mid)
         parts.append(flow_pass(chunk, bid, ask, st, *args, False))
         if progress is not None:
             progress(len(chunk))
     if n_events == 0:
         raise DataError("the data holds no events")
-    parts.append(
-        flow_pass(empty, bid, ask, st, state, ring_t, ring_x, config.window_ns, config.stride, by_mid, True)
-    )
+    parts.append(flow_pass(empty, bid, ask, st, *args, True))
     ts, mid2, x, ch_t, ch_m = (np.concatenate([p[i] for p in parts]) for i in range(5))
     label, censored = label_samples(ts, mid2, ch_t, ch_m, config.horizon_ns, end_ts)
     return Samples(ts, mid2, x, label, censored, n_trades, n_events, int(state[S_DROPPED]))

@@ -107,7 +107,7 @@ class DirectionSignal:
             raise ConfigError(f"model directory {directory} holds no GBM (train it with --model gbm)")
         self.gbm = gbm_arrays(arrays["gbm"])
         self.window_ns = int(meta["config"]["window_ns"])
-        self.state, self.ring_t, self.ring_x = new_state()
+        self.state, self.clock, self.ring_t, self.ring_x = new_state()
         self.book: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.p_up: float | None = None
 
@@ -124,7 +124,16 @@ class DirectionSignal:
         if view.events is None or not len(view.events):
             return self.p_up
         _, _, rows, _, _ = flow_pass(
-            view.events, *self.book, self.state, self.ring_t, self.ring_x, self.window_ns, 1, False, False
+            view.events,
+            *self.book,
+            self.state,
+            self.clock,
+            self.ring_t,
+            self.ring_x,
+            self.window_ns,
+            1,
+            False,
+            False,
         )
         if len(rows):
             self.p_up = float(gbm_probability(*self.gbm, rows[-1]))
@@ -293,6 +302,7 @@ class AdaptiveStrategy(SkewStrategy):
 
     name = "adaptive"
     Params = AdaptiveParams
+    reads_model = True
     params: AdaptiveParams
 
     def on_start(self, instrument: Instrument) -> None:

@@ -78,6 +78,8 @@ class Strategy(ABC):
 
     name: ClassVar[str] = "strategy"
     Params: ClassVar[type[StrategyParams]] = StrategyParams
+    # True when the strategy reads its ``model`` setting itself (else only the compiled rule uses it)
+    reads_model: ClassVar[bool] = False
 
     def __init__(self, params: StrategyParams | None = None, **overrides: object) -> None:
         base = params.model_dump() if params is not None else {}

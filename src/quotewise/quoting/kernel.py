@@ -33,11 +33,15 @@ QUOTE_PARAMS = np.dtype(
         ("improve", np.float64),  # 1: quotes may sit inside the spread; 0: never better than the touch
         ("post_only", np.float64),
         ("fee", np.float64),  # the fee of the fee floor (components.floor_fee)
+        # centre shift at a certain prediction, in half-spreads: model_skew x (2 P(up) - 1) (0: none)
+        ("model_skew", np.float64),
     ]
 )
 
 # parameters the kernel implements
-IMPLEMENTED = frozenset({"spread", "skew", "max_inventory", "size", "improve", "post_only", "interval"})
+IMPLEMENTED = frozenset(
+    {"spread", "skew", "max_inventory", "size", "improve", "post_only", "interval", "model", "model_skew"}
+)
 # parameters that act only through another one that must then be at its default (vol_window only
 # matters with vol_mult, alpha only with fv_method=ema, ...): inert on the compiled path
 INERT = frozenset(
@@ -91,6 +95,7 @@ def compiled_quoting(strategy: Strategy) -> np.ndarray | None:
     sp["improve"] = 1.0 if p.improve else 0.0
     sp["post_only"] = 1.0 if p.post_only else 0.0
     sp["fee"] = floor_fee(p.post_only, inst.maker_fee, inst.taker_fee)
+    sp["model_skew"] = p.model_skew if getattr(p, "model", None) else 0.0
     return out
 
 
@@ -100,9 +105,10 @@ def order_size(params: np.ndarray) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def quote_prices(params, bb, ba, q):
+def quote_prices(params, bb, ba, q, p_up=0.5):
     """The rule (QuotingStrategy.quotes for symmetric/skew, one level a side): from the touch (ticks,
-    -1 for an empty side) and the position (lots), whether to quote each side and at what price.
+    -1 for an empty side), the position (lots) and the model's P(next mid move up) (0.5: no view),
+    whether to quote each side and at what price.
 
     The arithmetic follows the Python pipeline operation for operation (same rounding guards, same
     order of floating-point operations), so both paths quote the same prices.
@@ -117,6 +123,9 @@ def quote_prices(params, bb, ba, q):
         hs = sp["hs_ticks"] + sp["hs_frac"] * mid
         max_q = sp["max_lots"]
         centre = mid + -sp["skew"] * 1.0 * hs * q / max_q
+        if sp["model_skew"] != 0.0:
+            # lean toward the predicted move: the side it would run over moves away, the other closer
+            centre += sp["model_skew"] * hs * (2.0 * p_up - 1.0)
         bid_p = np.int64(np.floor(centre - hs + 1e-9))
         ask_p = np.int64(np.ceil(centre + hs - 1e-9))
         if sp["improve"] > 0:

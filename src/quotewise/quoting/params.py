@@ -113,6 +113,12 @@ class SkewParams(SpreadParams):
         gt=0,
         description="position (instrument units) at which the adding side stops; default 10 x size",
     )
+    model: str | None = Field(
+        None, description="an mm model train directory: its GBM's P(next mid move up) leans the quotes"
+    )
+    model_skew: float = Field(
+        1.0, ge=0, description="centre shift toward a certain prediction, in half-spreads (x (2 P(up) - 1))"
+    )
 
 
 class LadderParams(SkewParams):
@@ -135,7 +141,6 @@ def parse_clock(value: str) -> int:
 
 
 class AdaptiveParams(SkewParams):
-    model: str | None = Field(None, description="adaptive: mm model train directory (GBM predicts the mid)")
     confidence: float = Field(0.65, gt=0.5, lt=1, description="adaptive: act on predictions this sure")
     direction_widen: Distance = Field("2tick", description="adaptive: widen the side a prediction runs over")
     direction_pause: float | None = Field(

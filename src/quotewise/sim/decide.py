@@ -20,6 +20,7 @@ from quotewise.sim.records import (
     R_ACT_N,
     R_CHANGED,
     R_EQ_N,
+    R_FEED_LAT,
     R_INTERVAL,
     R_LOCAL_POS,
     R_NEXT_DECISION,
@@ -27,6 +28,7 @@ from quotewise.sim.records import (
     R_POS,
     R_RESP_DONE,
     R_RESP_N,
+    R_SIGNAL,
     R_SLOTS,
     R_STEP,
     R_VIEW_ASK,
@@ -87,10 +89,21 @@ def deliver_response(reg, ords, local, resp, k):
 
 
 @nb.njit(cache=True, inline="always")
-def _decide(reg, qp, ords, local, act):
+def _prediction(reg, sig_t, sig_p):
+    """The latest prediction whose sample the strategy has seen by now (0.5, no view, before any)."""
+    k = reg[R_SIGNAL]
+    seen = reg[R_NOW] - reg[R_FEED_LAT]
+    while k < sig_t.shape[0] and sig_t[k] <= seen:
+        k += 1
+    reg[R_SIGNAL] = k
+    return sig_p[k - 1] if k > 0 else 0.5
+
+
+@nb.njit(cache=True, inline="always")
+def _decide(reg, qp, ords, local, act, p_up):
     """The quoting rule on the strategy's view of the touch, then the reconcile step."""
     want_bid, want_ask, bid_p, ask_p = quote_prices(
-        qp, reg[R_VIEW_BID], reg[R_VIEW_ASK], float(reg[R_LOCAL_POS])
+        qp, reg[R_VIEW_BID], reg[R_VIEW_ASK], float(reg[R_LOCAL_POS]), p_up
     )
     size = np.int64(qp[0]["size"])
     post_only = np.int64(qp[0]["post_only"])
@@ -114,8 +127,9 @@ def _reconcile_side(reg, ords, local, act, side, want, price, size):
 
 
 @nb.njit(cache=True)
-def compiled_wake(reg, freg, qp, ords, local, resp, act, samples):
-    """Deliver due responses, then decide if a decision is due. False: a buffer needs draining."""
+def compiled_wake(reg, freg, qp, ords, local, resp, act, samples, sig_t, sig_p):
+    """Deliver due responses, then decide if a decision is due (``sig_t``/``sig_p``: the model's
+    predictions and their sample times, empty without a model). False: a buffer needs draining."""
     now = reg[R_NOW]
     k = reg[R_RESP_DONE]
     while k < reg[R_RESP_N] and resp[k]["deliver"] <= now:
@@ -129,7 +143,7 @@ def compiled_wake(reg, freg, qp, ords, local, resp, act, samples):
         return True
     if reg[R_ACT_N] + 2 * ords.shape[0] + 2 > act.shape[0] or reg[R_EQ_N] + 1 > samples.shape[0]:
         return False
-    _decide(reg, qp, ords, local, act)
+    _decide(reg, qp, ords, local, act, _prediction(reg, sig_t, sig_p))
     e = samples[reg[R_EQ_N]]
     e["ts"] = now
     e["pos"] = reg[R_POS]

@@ -124,6 +124,9 @@ class SimExchange:
         self.l3_seq = Dict.empty(types.int64, types.int64)  # FIFO: each tape order's arrival sequence
         self.l3_left = Dict.empty(types.int64, types.int64)  # ... and what is left of it
         self.quote_params = np.zeros(1, QUOTE_PARAMS)
+        # a model's predictions for compiled quoting: sample times (local ns) and P(up); none by default
+        self.signal_t = np.zeros(0, np.int64)
+        self.signal_p = np.zeros(0, np.float64)
         self.act = np.zeros(config.response_buffer, E.ACTION_DTYPE)
         self.samples = np.zeros(config.response_buffer, E.SAMPLE_DTYPE)
         reg, freg = self.reg, self.freg
@@ -305,6 +308,8 @@ class SimExchange:
                 self.l3_seq,
                 self.l3_left,
                 self.quote_params,
+                self.signal_t,
+                self.signal_p,
             )
             self._drain()
             if code == E.CHUNK_END and self._next is not None:
@@ -404,6 +409,15 @@ class SimExchange:
             raise ConfigError(f"compiled quoting needs one {QUOTE_PARAMS} record, got {params.dtype}")
         self.quote_params[:] = params
         self.reg[E.R_MODE] = E.COMPILED_MODE
+
+    def use_signal(self, times: np.ndarray, p_up: np.ndarray) -> None:
+        """A model's predictions for compiled quoting (:mod:`quotewise.intelligence.signal`): at each
+        decision the latest one whose sample time (local ns) the strategy has seen."""
+        if len(times) != len(p_up) or (len(times) > 1 and np.any(np.diff(times) < 0)):
+            raise ConfigError("predictions need one time per value, in time order")
+        self.signal_t = np.ascontiguousarray(times, np.int64)
+        self.signal_p = np.ascontiguousarray(p_up, np.float64)
+        self.reg[E.R_SIGNAL] = 0
 
     def responses(self) -> list[Response]:
         """Responses whose delivery time has come (local clock ``now``), in order."""

@@ -249,12 +249,15 @@ def run_segment(
     l3_seq,
     l3_left,
     qp,
+    sig_t,
+    sig_p,
 ):
     """Advance the simulation until a wake-up, the chunk end or a full buffer (see the module
     docstring): ``x_*`` the exchange's book, ``v_*`` the strategy's, ``taken_*`` and ``mine_*`` our
     footprint in the exchange's book (:class:`Book` and :class:`Footprint`, passed as arrays from
     Python, where a tuple argument costs its typing on every call); ``local`` the strategy side's
-    view of our orders and ``qp`` the quoting rule's parameters (compiled mode); ``act`` and
+    view of our orders, ``qp`` the quoting rule's parameters and ``sig_t``/``sig_p`` a model's
+    predictions with their sample times (compiled mode, :mod:`quotewise.intelligence.signal`); ``act`` and
     ``samples`` what the compiled decider did and saw.
 
     Unless ``reg[R_FINAL]``, the next chunk may hold events at the exchange time of this chunk's
@@ -335,7 +338,7 @@ def run_segment(
         reg[R_NOW] = wake
         if reg[R_MODE] == COMPILED_MODE and reg[R_TIMER] > wake:
             _view_touch(touch, reg, si)
-            if not decide.compiled_wake(reg, freg, qp, ords, local, resp, act, samples):
+            if not decide.compiled_wake(reg, freg, qp, ords, local, resp, act, samples, sig_t, sig_p):
                 return _stop(ev, touch, reg, si, si0, xi, vb, BUFFER_FULL)
             continue
         return _stop(ev, touch, reg, si, si0, xi, vb, WAKE)

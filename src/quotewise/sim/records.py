@@ -61,7 +61,8 @@ R_VIEW_BID = 39  # the best bid and ask the strategy has seen (ticks, -1 when a 
 R_VIEW_ASK = 40
 R_MARKET_FIRST = 41  # 1: an event at an order's arrival time is processed first (hftbacktest's tie rule)
 R_ORDER_LOTS = 42  # order sizes are multiples of this many lots (the venue's step)
-REG_LEN = 43
+R_SIGNAL = 43  # compiled mode: predictions the strategy has reached (an index into the signal arrays)
+REG_LEN = 44
 
 PYTHON_MODE = 0
 COMPILED_MODE = 1

@@ -1,0 +1,52 @@
+"""The model's prediction on a backtest's decision grid: what a compiled strategy skews by.
+
+The compiled engine decides on a grid (``origin + k x interval`` on the strategy's clock). Before the
+run, one feature pass over the data samples the book at each grid time (the last group of events
+received at or before it, :func:`quotewise.intelligence.features.new_state`) and the GBM scores each
+sample; the engine then reads, at each decision, the latest prediction whose sample time the strategy
+has reached (``sample time + feed latency <= now``). The pass and the scoring cost a feature pass over
+the events plus one tree walk per decision, not a model call per event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from quotewise.book import core
+from quotewise.errors import ConfigError
+from quotewise.intelligence.features import flow_pass, new_state
+from quotewise.intelligence.flow_model import load_model
+from quotewise.intelligence.gbm import gbm_arrays, gbm_probabilities
+from quotewise.model.events import EventSource, empty_events
+
+
+def grid_predictions(
+    directory: str | Path, source: EventSource, origin_ns: int, interval_ns: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample times (local ns) and P(next mid move up) of the GBM in ``directory`` on ``source``,
+    sampled at ``origin_ns + k x interval_ns`` (local time: the strategy's clock less its feed latency)."""
+    meta, arrays = load_model(Path(directory))
+    if "gbm" not in arrays:
+        raise ConfigError(
+            f"model directory {directory} holds no GBM: train it with mm model train --model gbm"
+        )
+    window_ns = int(meta["config"]["window_ns"])
+    bid, ask, st = core.new_book(source.price_lo, source.price_hi)
+    state, clock, ring_t, ring_x = new_state(origin_ns, interval_ns)
+    times, rows = [], []
+    for chunk in source.chunks():
+        if len(chunk):
+            t, _, x, _, _ = flow_pass(
+                chunk, bid, ask, st, state, clock, ring_t, ring_x, window_ns, 1, False, False
+            )
+            times.append(t)
+            rows.append(x)
+    t, _, x, _, _ = flow_pass(
+        empty_events(0), bid, ask, st, state, clock, ring_t, ring_x, window_ns, 1, False, True
+    )
+    times.append(t)
+    rows.append(x)
+    x = np.ascontiguousarray(np.concatenate(rows))
+    return np.concatenate(times), gbm_probabilities(*gbm_arrays(arrays["gbm"]), x)

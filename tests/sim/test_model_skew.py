@@ -1,0 +1,84 @@
+"""A model leans the compiled quoting rule: only by predictions the strategy has already seen, by
+model_skew half-spreads toward the predicted move, and not at all at model_skew 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import quotewise.intelligence.signal as signal
+from quotewise.backtest.runner import run_backtest
+from quotewise.backtest.source import synthetic
+from quotewise.errors import ConfigError
+from quotewise.intelligence.features import FeatureConfig
+from quotewise.intelligence.flow_model import train
+from quotewise.quoting.loader import make_strategy
+from quotewise.risk import RiskConfig
+from quotewise.sim.exchange import SimConfig
+
+pytest.importorskip("lightgbm")
+SOURCE = synthetic(40_000, seed=3)
+FEED_NS = 2_000_000
+PARAMS = {"spread": "1tick", "size": 2, "improve": False}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("flow") / "model"
+    train(SOURCE, ["synthetic"], out, FeatureConfig(), model="gbm")
+    return out
+
+
+def run(params: dict, risk: RiskConfig | None = None):
+    strategy = make_strategy("skew", params)
+    return run_backtest(SOURCE, strategy, SimConfig(feed_latency_ns=FEED_NS), risk=risk)
+
+
+def orders(result) -> np.ndarray:
+    table = result.orders.to_pandas()
+    sent = table[table["status"] == "submitted"]
+    return sent[["ts", "side", "price"]].to_numpy()
+
+
+def test_a_model_at_zero_skew_changes_nothing(model_dir):
+    plain = run(PARAMS)
+    leaned = run({**PARAMS, "model": str(model_dir), "model_skew": 0.0})
+    assert leaned.summary["compiled"]
+    assert np.array_equal(orders(plain), orders(leaned))
+    assert plain.summary["fills"] == leaned.summary["fills"] > 0
+
+
+def test_a_prediction_leans_the_quotes_only_once_the_strategy_has_seen_it(model_dir, monkeypatch):
+    first = int(next(iter(SOURCE.chunks()))["local_ts"][0])
+    seen_at = first + 3_000_000_000  # a certain up move, sampled 3 s in
+    monkeypatch.setattr(
+        signal, "grid_predictions", lambda *a: (np.array([seen_at], np.int64), np.array([1.0]))
+    )
+    plain = orders(run(PARAMS))
+    leaned = orders(run({**PARAMS, "model": str(model_dir), "model_skew": 1.0}))
+    before = plain[:, 0] < seen_at + FEED_NS  # decisions before the strategy received the sample
+    assert before.any() and (~before).any()
+    assert np.array_equal(plain[before], leaned[: before.sum()])
+    after_plain, after_leaned = plain[~before], leaned[before.sum() :]
+    first_ask = lambda rows: rows[rows[:, 1] == -1][0, 2]  # noqa: E731
+    # the centre moves up one half-spread (one tick): the ask the up move would run over moves away
+    assert first_ask(after_leaned) == pytest.approx(first_ask(after_plain) + 0.01)
+
+
+def test_predictions_are_sampled_on_the_decision_grid_from_the_past_alone(model_dir):
+    chunk = next(iter(SOURCE.chunks()))
+    origin, step = int(chunk["local_ts"][0]), 100_000_000
+    times, p = signal.grid_predictions(model_dir, SOURCE, origin, step)
+    assert len(times) > 100 and np.all((p > 0) & (p < 1)) and np.all(np.diff(times) > 0)
+    stamps = np.unique(chunk["local_ts"])
+    # each sample is the last group stamped at or before a grid time: the next group comes after it
+    nxt = stamps[np.searchsorted(stamps, times, side="right").clip(max=len(stamps) - 1)]
+    grid_after = origin + -(-(times - origin) // step) * step  # the first grid time at or after
+    assert np.all(np.isin(times, stamps)) and np.all((nxt > grid_after) | (nxt == stamps[-1]))
+
+
+def test_the_python_path_refuses_a_model_it_would_ignore(model_dir):
+    with pytest.raises(ConfigError, match="use strategy adaptive"):
+        run({**PARAMS, "model": str(model_dir)}, risk=RiskConfig(max_pos=10))
