@@ -231,6 +231,10 @@ def start(
     name: Annotated[
         str | None, typer.Option(help="the maker's id (letters, digits, . _ -; default: mm-<random>)")
     ] = None,
+    book: Annotated[
+        str | None,
+        typer.Option(help="the book it belongs to: totals in mm status --book, limits in mm book limits"),
+    ] = None,
     settings: Pairs = None,
     config: ConfigFile = None,
     **flags: Any,
@@ -260,6 +264,7 @@ def start(
         "neg_risk": neg_risk,
         "strategy": strategy or file_strategy or DEFAULT_STRATEGY,
         "name": name,
+        "book": book,
         "params": params,
         "risk": risk or None,
         **venue_values,
@@ -336,11 +341,20 @@ def status(
     show_traceback: Annotated[
         bool, typer.Option("--traceback", help="print the traceback of the exception that failed the maker")
     ] = False,
+    book: Annotated[
+        str | None,
+        typer.Option(help="a book's makers and totals (P&L, net and gross exposure in its quote currency)"),
+    ] = None,
 ) -> None:
     """Quotes, position, P&L, fills and risk state of a maker (or a line for each); for a failed one,
-    its error."""
+    its error; with --book, a book's makers and totals."""
     if show_traceback and maker_id is None:
         fail("--traceback needs a maker id (mm status ID --traceback)")
+    if book is not None:
+        if maker_id is not None:
+            fail("--book shows a whole book: give a maker id or --book, not both")
+        _book_status(book, as_json)
+        return
     client = _client()
     if maker_id is None:
         rows = [_call(lambda r=r: client.status(r["id"])) for r in _call(client.list)]
@@ -393,6 +407,42 @@ def status(
         log = client.info.get("log")
         also = f"; logged in {log}" if log else ""
         console.print(escape(f"traceback: mm status {maker_id} --traceback prints it{also}"))
+
+
+def _book_status(name: str, as_json: bool) -> None:
+    """``mm status --book NAME``: one line per maker, then the totals, limits and breaches."""
+    from quotewise.live.books import check_book_name
+
+    _call(lambda: check_book_name(name))
+    b = _call(lambda: _client().book(name))
+    if as_json:
+        typer.echo(json.dumps(b, indent=2))
+        return
+    currency = b["currency"] or "quote currency"
+    table = Table(title=f"book {name} ({currency})")
+    for col in ("id", "market", "status", "position", "P&L", "exposure", "share"):
+        table.add_column(col)
+    for m in b["makers"]:
+        state = m["halted"] or m["status"] if m["status"] == "running" else m["status"]
+        pnl, exposure, share = m["pnl"], m["exposure"], m["share"]
+        table.add_row(
+            m["id"],
+            m["market"],
+            state,
+            f"{m['position']:.15g}",
+            "" if pnl is None else f"{pnl:.6g}",
+            "unpriced" if exposure is None else f"{exposure:.6g}",
+            "" if share is None else f"{share:.1%}",
+        )
+    console.print(table)
+    t = b["totals"]
+    console.print(
+        f"P&L {t['pnl']:.6g}, net {t['net_exposure']:.6g}, gross {t['gross_exposure']:.6g} {currency}"
+    )
+    if b.get("limits"):
+        console.print(f"limits: {_limits_text(b['limits'])}")
+    for br in b["breaches"]:
+        console.print(f"beyond {br['limit']}: {br['value']:.6g} > {br['threshold']:.6g}")
 
 
 def _connection_line(c: dict[str, Any]) -> str:
@@ -504,6 +554,56 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")], db:
     console.print(f"key {name} revoked")
 
 
+# -- books -------------------------------------------------------------------------------------------------
+book_app = typer.Typer(help="Books: makers grouped under one name, their limits.", no_args_is_help=True)
+
+
+@book_app.command("limits")
+def book_limits(
+    name: Annotated[str, typer.Argument(help="the book (mm start --book NAME)")],
+    max_loss: Annotated[
+        float | None, typer.Option(help="halt the book when its P&L falls below minus this")
+    ] = None,
+    max_gross: Annotated[
+        float | None, typer.Option(help="halt it when its gross exposure exceeds this")
+    ] = None,
+    max_net: Annotated[
+        float | None, typer.Option(help="halt it when its absolute net exposure exceeds this")
+    ] = None,
+    flatten: Annotated[bool, typer.Option(help="a breach also closes every position of the book")] = False,
+) -> None:
+    """Set a book's limits, in its quote currency (they replace the last ones): beyond one, every maker of
+    the book is halted (mm resume each; halted again while the book is still beyond it)."""
+    from quotewise.live.books import book_limits as checked
+    from quotewise.live.books import check_book_name
+
+    values = {"max_loss": max_loss, "max_gross": max_gross, "max_net": max_net, "flatten": flatten}
+    _call(lambda: (check_book_name(name), checked(values)))  # refused here, in one line
+    b = _call(lambda: _client().set_book_limits(name, values))
+    console.print(f"book {name}: {_limits_text(b['limits'])}; {len(b['makers'])} makers")
+
+
+@book_app.command("list")
+def book_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Every book: its makers and limits."""
+    rows = _call(lambda: _client().books())
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="books")
+    for col in ("book", "makers", "limits"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["book"], " ".join(r["makers"]), _limits_text(r["limits"] or {}))
+    console.print(table)
+
+
+def _limits_text(limits: dict[str, Any]) -> str:
+    """``max_gross 1000, max_loss 50, flatten``: the limits set."""
+    shown = [f"{k} {v:g}" for k, v in limits.items() if k != "flatten" and v is not None]
+    return ", ".join(shown + (["flatten"] if limits.get("flatten") else []))
+
+
 def mcp() -> None:
     """Serve the engine's tools to an AI agent over stdio (MCP), with this shell's API key
     (QW_API_KEY, else the engine's token): the agent has that key's rights and limits (docs/mcp.md)."""
@@ -516,6 +616,7 @@ def register(app: typer.Typer) -> None:
     """Add the lifecycle commands to ``mm``."""
     app.add_typer(engine_app, name="engine")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(book_app, name="book")
     app.command("start")(start)
     app.command("stop")(stop)
     app.command("halt")(halt)

@@ -82,3 +82,11 @@ def test_predictions_are_sampled_on_the_decision_grid_from_the_past_alone(model_
 def test_the_python_path_refuses_a_model_it_would_ignore(model_dir):
     with pytest.raises(ConfigError, match="use strategy adaptive"):
         run({**PARAMS, "model": str(model_dir)}, risk=RiskConfig(max_pos=10))
+
+
+def test_a_live_maker_refuses_a_model_it_would_ignore(model_dir):
+    from quotewise.live.engine import live_strategy
+
+    with pytest.raises(ConfigError, match="backtest only"):
+        live_strategy("skew", {**PARAMS, "model": str(model_dir)})
+    assert live_strategy("skew", PARAMS).name == "skew"

@@ -29,6 +29,7 @@ class MakerSummary(BaseModel):
     status: str = Field(description="running, stopping, finishing, finished, stopped or failed")
     reason: str
     fills: int
+    book: str | None = Field(None, description="the book it belongs to (mm start --book)")
 
 
 class OpenOrder(BaseModel):

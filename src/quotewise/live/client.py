@@ -162,5 +162,14 @@ class EngineClient:
     def audit(self, maker_id: str | None = None) -> list[dict[str, Any]]:
         return self.call("GET", "/audit", params={"maker_id": maker_id} if maker_id else None)
 
+    def books(self) -> list[dict[str, Any]]:
+        return self.call("GET", "/books")
+
+    def book(self, name: str) -> dict[str, Any]:
+        return self.call("GET", f"/books/{name}")
+
+    def set_book_limits(self, name: str, limits: dict[str, Any]) -> dict[str, Any]:
+        return self.call("PUT", f"/books/{name}/limits", limits)
+
     def stop_engine(self) -> None:
         self.call("POST", "/engine/stop")

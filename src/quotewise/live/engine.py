@@ -10,6 +10,8 @@ the audit table with who asked. ``start()`` resumes every maker the store says w
 a crash, the venue is rebuilt, the fills it made since the last one stored are applied, and our
 open orders are checked against the venue's before quoting resumes. A maker whose data ends stops
 deciding (``finishing``) while the venue answers its orders, and is ``finished`` with none open.
+Makers may belong to a book (:mod:`quotewise.live.books`): every :data:`BOOK_CHECK_S` the engine
+checks each book's limits and halts every maker of a book beyond one.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from quotewise.errors import ConfigError, QuotewiseError
+from quotewise.live.books import (
+    BOOK_NAME_PATTERN,
+    MakerFigures,
+    book_limits,
+    book_totals,
+    check_book_name,
+)
 from quotewise.live.lane import Lane
 from quotewise.live.maker import Maker
 from quotewise.live.paper import PaperVenue
@@ -40,14 +49,16 @@ from quotewise.live.venues.endpoint import endpoint_origins
 from quotewise.live.venues.prediction import MARKET_HELP, credential_names, is_prediction_venue
 from quotewise.logs import kv
 from quotewise.model.instrument import Instrument
-from quotewise.quoting.base import resolve_size
+from quotewise.quoting.base import Strategy, resolve_size
 from quotewise.quoting.loader import make_strategy
 from quotewise.risk.config import risk_config
+from quotewise.risk.engine import RiskEvent
 from quotewise.settings import DEFAULT_STRATEGY, VenueSettings, split_settings
 
 STOP_WAIT_S = 2.0
 HALT, UNHALT = "halt", "resume_quoting"  # the audit's actions for an operator's halt and its end
 FLUSH_EVERY_S = 0.1  # order states are written in one transaction this often (fills: at once)
+BOOK_CHECK_S = 0.1  # books' limits are checked this often (from the makers' live state)
 UNNAMED = ("", "UNKNOWN")  # the symbol readers give an instrument when the data does not name it
 SEPARATORS = re.compile(r"[\s/_:-]")
 MAKER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"  # a maker's id: a word of at most 32 characters
@@ -65,6 +76,10 @@ def freeze_long_lived() -> None:
 
 class UnknownMaker(QuotewiseError):
     """No maker with this id."""
+
+
+class UnknownBook(UnknownMaker):
+    """No maker belongs to this book and it has no limits."""
 
 
 class MakerSpec(VenueSettings):
@@ -101,6 +116,9 @@ class MakerSpec(VenueSettings):
     )
     params: dict[str, Any] = Field(default_factory=dict)
     risk: dict[str, Any] | None = None
+    book: str | None = Field(
+        None, pattern=BOOK_NAME_PATTERN, description="the book the maker belongs to (its totals and limits)"
+    )
 
     @field_validator("endpoint")
     @classmethod
@@ -164,6 +182,18 @@ class MakerSpec(VenueSettings):
         return VenueSettings(**self.model_dump(include=set(VenueSettings.model_fields)))
 
 
+def live_strategy(name: str, params: dict[str, Any]) -> Strategy:
+    """The strategy a maker runs; a ``model`` only the backtest's compiled rule reads is refused (live
+    it would be ignored)."""
+    strategy = make_strategy(name, params)
+    if getattr(strategy.params, "model", None) is not None and not strategy.reads_model:
+        raise ConfigError(
+            f"model=: the {name} rule leans on a model in the backtest only (mm backtest); live, use "
+            "strategy adaptive"
+        )
+    return strategy
+
+
 def _bare(market: str) -> str:
     return SEPARATORS.sub("", market).upper()
 
@@ -212,6 +242,9 @@ class LiveEngine:
         self.makers: dict[str, Maker] = {}
         self._tasks: dict[str, list[asyncio.Task]] = {}
         self._flusher: asyncio.Task | None = None
+        self._book_watch: asyncio.Task | None = None
+        self.book_of: dict[str, str] = {}  # maker id -> its book, for the makers started or resumed here
+        self.book_limits: dict[str, dict[str, Any]] = store.book_limits()
         self.scheduler = Scheduler(lane=Lane())  # when each maker takes its turn (inline, soon, the lane)
         self.started_at = time.time()
 
@@ -236,7 +269,7 @@ class LiveEngine:
 
     async def start_maker(self, spec: MakerSpec, actor: str = "api") -> str:
         """Validate everything first (a bad request changes nothing), then store and start it."""
-        strategy = make_strategy(spec.strategy, spec.params)
+        strategy = live_strategy(spec.strategy, spec.params)
         risk = risk_config(spec.risk)
         settings = spec.venue_settings()
         maker_id = spec.name or "mm-" + secrets.token_hex(3)
@@ -257,6 +290,12 @@ class LiveEngine:
             spec.market if spec.data is None else market_name(spec.market, venue.instrument.symbol, spec.data)
         )
         resolve_size(strategy, venue.instrument, venue.start_price)
+        if spec.book is not None:
+            try:
+                self._check_book_currency(spec.book, venue.instrument)
+            except ConfigError:
+                await self._close_venue(venue)
+                raise
         params = strategy.params.model_dump(mode="json")
         self.store.add_maker(
             maker_id,
@@ -270,7 +309,10 @@ class LiveEngine:
             settings.model_dump(mode="json"),
             venue.instrument.model_dump(),
             actor=actor,
+            book=spec.book,
         )
+        if spec.book is not None:
+            self.book_of[maker_id] = spec.book
         self.store.audit(actor, "start", maker_id, {**spec.model_dump(mode="json"), "market": market})
         logger.info(
             "maker started",
@@ -302,11 +344,13 @@ class LiveEngine:
             await self._end_tasks(maker_id)
         for m in live:
             await self._close_venue(m.venue)
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        for name in ("_flusher", "_book_watch"):
+            task = getattr(self, name)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                setattr(self, name, None)
         await self.scheduler.close()
         self.store.flush_orders()
         self.store.audit(actor, "shutdown", None, {"makers": [m.maker_id for m in live]})
@@ -336,6 +380,114 @@ class LiveEngine:
         """Whether the maker's last halt was not followed by a resume (it stays halted on restart)."""
         marks = [r["action"] for r in self.store.audit_rows(maker_id) if r["action"] in (HALT, UNHALT)]
         return bool(marks) and marks[-1] == HALT
+
+    # -- books ---------------------------------------------------------------------------------------
+    def books(self) -> list[dict[str, Any]]:
+        """Every book (one a maker belongs to, or with limits): its makers and limits."""
+        members: dict[str, list[str]] = {}
+        for rec in self.store.makers():
+            if rec.book is not None:
+                members.setdefault(rec.book, []).append(rec.maker_id)
+        return [
+            {"book": name, "makers": members.get(name, []), "limits": self.book_limits.get(name)}
+            for name in self.store.book_names()
+        ]
+
+    def book(self, name: str) -> dict[str, Any]:
+        """A book's makers and totals (:func:`~quotewise.live.books.book_totals`) from their live state:
+        the figures ``status()`` shows of each; a maker not running here counts its stored position
+        with no mid (no exposure, no P&L)."""
+        records = self.store.makers(book=name)
+        if not records and name not in self.book_limits:
+            raise UnknownBook(f"no book {name!r} (mm book list shows them)")
+        return book_totals(name, [self._figures(rec) for rec in records], self.book_limits.get(name))
+
+    async def set_book_limits(self, name: str, values: dict[str, Any], actor: str = "api") -> dict[str, Any]:
+        """A book's limits (replacing its last), checked from the next turn of :meth:`check_books`; a
+        book may get limits before its first maker starts."""
+        limits = book_limits(values)
+        check_book_name(name)
+        self.store.set_book_limits(name, limits)
+        self.book_limits[name] = limits
+        self.store.audit(actor, "book_limits", None, {"book": name, **limits})
+        logger.info("book limits set", extra=kv(book=name, actor=actor, **limits))
+        return self.book(name)
+
+    async def check_books(self) -> list[str]:
+        """Each book with limits, from its makers' live state: beyond a limit, every running maker of the
+        book not halted yet is halted (the operator's halt, actor ``book-limit:NAME``), flattening when
+        the limits say so. A maker resumed while its book is still beyond a limit is halted again
+        here. Returns the makers halted."""
+        halted = []
+        for name, limits in self.book_limits.items():
+            members = [m for mid, m in self.makers.items() if self.book_of.get(mid) == name]
+            if not members:
+                continue
+            breached = book_totals(name, [self._live_figures(m) for m in members], limits)["breaches"]
+            if not breached:
+                continue
+            for maker in members:
+                if maker.state == "running" and maker.halt is None:
+                    await self._book_halt(maker, name, breached[0], bool(limits.get("flatten")))
+                    halted.append(maker.maker_id)
+        return halted
+
+    async def _book_halt(self, maker: Maker, book: str, breach: dict[str, Any], flatten: bool) -> None:
+        """One maker halted by its book's limit: a risk alert and an audit row naming the limit, its value
+        and threshold, then the operator's halt."""
+        limit, value, threshold = breach["limit"], breach["value"], breach["threshold"]
+        actor = f"book-limit:{book}"
+        detail = f"book {book}: {limit} {value:.6g} > {threshold:.6g} (quote currency); its makers halted"
+        event = RiskEvent(maker.venue.now, f"book_{limit}", "halt", value, threshold, detail)
+        self.store.add_risk_events(maker.maker_id, [event])
+        self.store.audit(actor, "book_limit", maker.maker_id, {"book": book, **breach, "flatten": flatten})
+        logger.warning("book limit breached", extra=kv(book=book, maker=maker.maker_id, **breach))
+        await self.halt(maker.maker_id, flatten, actor=actor)
+
+    @staticmethod
+    def _live_figures(maker: Maker, market: str = "", status: str | None = None) -> MakerFigures:
+        """A running (or stopped here) maker's figures, as its ``status()`` computes them."""
+        ledger, mid, inst = maker.ledger, maker.book.mid, maker.inst
+        halted = None if maker.halt is None else ("flattening" if maker.halt.flatten else "halted")
+        return MakerFigures(
+            maker.maker_id,
+            market or inst.symbol,
+            status or maker.state,
+            halted,
+            inst,
+            ledger.position,
+            mid,
+            ledger.pnl(inst, mid),
+        )
+
+    def _figures(self, rec: MakerRecord) -> MakerFigures:
+        maker = self.makers.get(rec.maker_id)
+        status = self._summary(rec)["status"]
+        if maker is not None:
+            return self._live_figures(maker, rec.market, status)
+        pos = self.store.position(rec.maker_id)
+        held = pos.position if pos is not None else 0
+        return MakerFigures(rec.maker_id, rec.market, status, None, rec.instrument, held, None, None)
+
+    def _check_book_currency(self, book: str, inst: Instrument) -> None:
+        """A book holds one quote currency: its totals are sums."""
+        for rec in self.store.makers(book=book):
+            held = rec.instrument.quote_currency
+            if held != inst.quote_currency:
+                raise ConfigError(
+                    f"book {book} is in {held} ({rec.maker_id}); this market is quoted in "
+                    f"{inst.quote_currency}: a book holds one quote currency"
+                )
+
+    async def _watch_books(self) -> None:
+        while True:
+            await asyncio.sleep(BOOK_CHECK_S)
+            if not self.book_limits:
+                continue
+            try:
+                await self.check_books()
+            except Exception:  # a bug here must not end the checks of every other book
+                logger.exception("book limit check failed")
 
     # -- observation and control -------------------------------------------------------------------
     def list_makers(self) -> list[dict[str, Any]]:
@@ -416,7 +568,7 @@ class LiveEngine:
                 f"{', '.join(sorted(venue_changes))}: the venue's settings stay as the maker started "
                 "(stop it and start another)"
             )
-        strategy = make_strategy(rec.strategy, {**rec.params, **param_changes})
+        strategy = live_strategy(rec.strategy, {**rec.params, **param_changes})
         maker = self.makers.get(maker_id)
         inst = maker.inst if maker is not None else rec.instrument
         resolve_size(strategy, inst, maker.book.mid if maker is not None else None)
@@ -567,7 +719,7 @@ class LiveEngine:
 
     async def _launch(self, rec: MakerRecord, open_orders: list[OrderRecord]) -> dict[str, int]:
         """Rebuild a maker the store has as running, with its open orders as the store last knew them."""
-        strategy = make_strategy(rec.strategy, rec.params)
+        strategy = live_strategy(rec.strategy, rec.params)
         risk = risk_config(rec.risk)
         settings = VenueSettings(**rec.sim)
         on_file = rec.venue == "paper" and live_market(rec.market) is None
@@ -577,6 +729,8 @@ class LiveEngine:
             rec.maker_id, rec.venue, rec.market, data, endpoint, rec.speed, settings, resume=True
         )
         maker = Maker(rec.maker_id, venue, self.store, strategy, risk, self.scheduler)
+        if rec.book is not None:
+            self.book_of[rec.maker_id] = rec.book
         report = maker.resume_from(self.store.position(rec.maker_id), open_orders)
         if self._halted_in_store(rec.maker_id):  # an operator's halt outlives the engine
             maker.stop_quoting(False, "engine")
@@ -591,6 +745,8 @@ class LiveEngine:
     def _run(self, maker_id: str, maker: Maker, venue: Any) -> None:
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_orders(), name="order-flusher")
+        if self._book_watch is None:
+            self._book_watch = asyncio.create_task(self._watch_books(), name="book-limits")
         if self.keep_warm_s:
             self.scheduler.keep_warm(self.makers.values, self.keep_warm_s)
         self.makers[maker_id] = maker
@@ -668,6 +824,7 @@ class LiveEngine:
             "status": status,
             "reason": rec.reason,
             "fills": maker.fills if maker is not None else self._stored_fills(rec.maker_id),
+            "book": rec.book,
         }
 
     def _stored_fills(self, maker_id: str) -> int:

@@ -58,6 +58,15 @@ class MakerId(BaseModel):
     id: str
 
 
+class BookLimits(BaseModel):
+    """A book's limits in its quote currency (docs/live.md, Books); null: no such limit."""
+
+    max_loss: float | None = None
+    max_gross: float | None = None
+    max_net: float | None = None
+    flatten: bool = False
+
+
 def create_app(
     store: Store,
     token: str,
@@ -254,6 +263,22 @@ def create_app(
         """Change settings by flag name (``{"spread": "3ticks", "max_pos": 10}``)."""
         owner_or_admin(who, maker_id)
         return await engine.configure(maker_id, changes, actor=who.name)
+
+    @app.get("/books")
+    async def books(_: Principal = viewer) -> list[dict[str, Any]]:
+        """Every book: its makers and limits."""
+        return engine.books()
+
+    @app.get("/books/{name}")
+    async def book(name: str, _: Principal = viewer) -> dict[str, Any]:
+        """A book's makers, totals in its quote currency (P&L, net and gross exposure, shares), limits
+        and the limits it is beyond now."""
+        return engine.book(name)
+
+    @app.put("/books/{name}/limits")
+    async def book_limits(name: str, body: BookLimits, who: Principal = admin) -> dict[str, Any]:
+        """Set a book's limits (an admin's: a breach halts every maker of the book, whoever started it)."""
+        return await engine.set_book_limits(name, body.model_dump(), actor=who.name)
 
     @app.post("/engine/stop")
     async def stop_engine(request: Request, who: Principal = admin) -> dict[str, bool]:

@@ -5,7 +5,7 @@ is stored before the decision that depends on it. SQLite runs in WAL mode with
 ``synchronous=NORMAL``: a committed row survives the process being killed.
 
 Two groups of tables: ours (``makers``, ``configs``, ``orders``, ``fills``, ``positions``,
-``risk_events``, ``audit``) and the paper venue's own (``paper_state``, ``paper_fills``): what "the
+``risk_events``, ``audit``, ``books``) and the paper venue's own (``paper_state``, ``paper_fills``): what "the
 exchange" knows, kept apart from our records so that recovery can compare the two.
 
 The schema is versioned (``schema_version``, one row): opening a database of an older version runs
@@ -72,6 +72,7 @@ makers = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("instrument", JSON, nullable=False),  # Instrument.model_dump(): units for a maker not running
     Column("traceback", Text, nullable=False, default=""),  # of the exception a failed maker raised
+    Column("book", String(32)),  # the book it belongs to (mm start --book); null: none
 )
 configs = Table(
     "configs",
@@ -187,6 +188,13 @@ api_keys = Table(  # a new table needs no migration: create_all adds it to an ol
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
 )
+books = Table(  # a book's limits (mm book limits); a book without limits has no row
+    "books",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("limits", JSON, nullable=False),  # {max_loss, max_gross, max_net, flatten}
+    Column("updated_at", BigInteger, nullable=False),
+)
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
 
 
@@ -268,6 +276,13 @@ def _add_fill_mids(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE fills ADD COLUMN mid FLOAT")
 
 
+def _add_maker_books(conn: Connection) -> None:
+    """6 -> 7: a maker may belong to a book; one stored before belongs to none (null). A column
+    already there (a database rolled back by hand, keeping it) is kept."""
+    if "book" not in {c["name"] for c in inspect(conn).get_columns("makers")}:
+        conn.exec_driver_sql("ALTER TABLE makers ADD COLUMN book VARCHAR(32)")
+
+
 # MIGRATIONS[n - 1] takes a database from version n to n + 1: append one with every schema change
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_maker_instruments,
@@ -275,6 +290,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _settings_with_units,
     _add_venue_trade_ids,
     _add_fill_mids,
+    _add_maker_books,
 ]
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
@@ -296,6 +312,7 @@ class MakerRecord:
     config_version: int
     instrument: Instrument
     traceback: str  # of the exception that failed the maker; "" if none
+    book: str | None = None  # the book it belongs to (mm start --book)
 
 
 class OrderRecord(NamedTuple):
@@ -492,9 +509,10 @@ class Store:
         sim: dict[str, Any],
         instrument: dict[str, Any],
         actor: str = "engine",
+        book: str | None = None,
     ) -> None:
         """A new running maker, its first config and a flat position; ``instrument`` is its
-        ``Instrument.model_dump()``."""
+        ``Instrument.model_dump()``; ``book`` the book it belongs to, if any."""
         now = time.time_ns()
         with self.engine.begin() as conn:
             conn.execute(
@@ -509,6 +527,7 @@ class Store:
                     reason="",
                     created_at=now,
                     instrument=instrument,
+                    book=book,
                 )
             )
             conn.execute(
@@ -559,12 +578,16 @@ class Store:
         found = self.makers(maker_id=maker_id)
         return found[0] if found else None
 
-    def makers(self, status: str | None = None, maker_id: str | None = None) -> list[MakerRecord]:
+    def makers(
+        self, status: str | None = None, maker_id: str | None = None, book: str | None = None
+    ) -> list[MakerRecord]:
         query = select(makers).order_by(makers.c.created_at)
         if status is not None:
             query = query.where(makers.c.status == status)
         if maker_id is not None:
             query = query.where(makers.c.maker_id == maker_id)
+        if book is not None:
+            query = query.where(makers.c.book == book)
         out = []
         with self.engine.connect() as conn:
             for row in conn.execute(query).all():
@@ -591,9 +614,33 @@ class Store:
                         config_version=config.version,
                         instrument=_instrument(row),
                         traceback=row.traceback,
+                        book=row.book,
                     )
                 )
         return out
+
+    # -- books ------------------------------------------------------------------------------------------
+    def set_book_limits(self, name: str, limits: dict[str, Any]) -> None:
+        """A book's limits, replacing any it had."""
+        now = time.time_ns()
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(books).where(books.c.name == name).values(limits=limits, updated_at=now)
+            )
+            if done.rowcount == 0:
+                conn.execute(insert(books).values(name=name, limits=limits, updated_at=now))
+
+    def book_limits(self) -> dict[str, dict[str, Any]]:
+        """Every book's limits, by name."""
+        with self.engine.connect() as conn:
+            return {r.name: dict(r.limits) for r in conn.execute(select(books)).all()}
+
+    def book_names(self) -> list[str]:
+        """Every book a maker belongs to or that has limits, sorted."""
+        with self.engine.connect() as conn:
+            held = conn.execute(select(makers.c.book).where(makers.c.book.is_not(None)).distinct())
+            named = {r.book for r in held} | {r.name for r in conn.execute(select(books.c.name))}
+        return sorted(named)
 
     # -- orders -------------------------------------------------------------------------------------
     def queue_orders(self, maker_id: str, rows: list[OrderRecord]) -> None:
