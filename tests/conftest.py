@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,3 +41,45 @@ def mm(tmp_path):
     runner = MM(tmp_path)
     yield runner
     runner.kill_engine()
+
+
+# tests/test_compile_notice.py compiles the whole simulator from an empty numba cache (about 45 s of
+# one CPU, mostly waiting for nothing else): its first run starts as soon as the test is collected and
+# goes on beside the rest of the suite on the machine's other CPU.
+COLD_TEST = "test_a_backtest_says_it_compiles_the_simulator_on_the_first_run_only"
+COLD_RUN: dict[str, object] = {}
+
+
+def cold_backtest(folder: Path, name: str) -> list[str]:
+    """``mm backtest`` of a small synthetic run into ``folder/name``."""
+    out = str(folder / name)
+    return [sys.executable, "-m", "quotewise.cli", "backtest", "--events", "20000", "--quiet", "--no-report",
+            "--out", out]  # fmt: skip
+
+
+def cold_env(folder: Path) -> dict[str, str]:
+    """The environment of a first run on a fresh machine: an empty numba cache of its own."""
+    return {**os.environ, "NUMBA_CACHE_DIR": str(folder / "numba")}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.name == COLD_TEST for item in session.items):
+        folder = Path(tempfile.mkdtemp(prefix="qw-cold-compile-"))
+        COLD_RUN["folder"] = folder
+        COLD_RUN["process"] = subprocess.Popen(
+            cold_backtest(folder, "first"),
+            env=cold_env(folder),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    process = COLD_RUN.get("process")
+    if isinstance(process, subprocess.Popen) and process.poll() is None:
+        process.kill()
+        process.communicate()
+    folder = COLD_RUN.get("folder")
+    if isinstance(folder, Path):
+        shutil.rmtree(folder, ignore_errors=True)

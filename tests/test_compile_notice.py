@@ -3,31 +3,30 @@ says nothing once numba's cache holds it. An empty ``NUMBA_CACHE_DIR`` stands fo
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 
+from conftest import COLD_RUN, cold_backtest, cold_env
 from quotewise.cli_live import ENGINE_COMPILING
 from quotewise.console import COMPILING
 
 
-def backtest(tmp_path, name: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
-    args = ("backtest", "--events", "20000", "--quiet", "--no-report", "--out", str(tmp_path / name))
-    done = subprocess.run(
-        [sys.executable, "-m", "quotewise.cli", *args], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr
-    return done
-
-
 @pytest.mark.slow
-def test_a_backtest_says_it_compiles_the_simulator_on_the_first_run_only(tmp_path):
-    first = backtest(tmp_path, "first")  # compiles everything: about 40 s
-    assert COMPILING in first.stderr.splitlines() and COMPILING not in first.stdout
-    second = backtest(tmp_path, "second")  # the same cache: loaded, not compiled
+def test_a_backtest_says_it_compiles_the_simulator_on_the_first_run_only():
+    # the first run was started at collection (conftest.COLD_RUN), beside the rest of the suite
+    first_run = COLD_RUN["process"]
+    assert isinstance(first_run, subprocess.Popen)
+    out, err = first_run.communicate(timeout=900)  # compiles everything: about 40 s
+    assert first_run.returncode == 0, err
+    assert COMPILING in err.splitlines() and COMPILING not in out
+    folder = COLD_RUN["folder"]
+    assert isinstance(folder, Path)
+    second = subprocess.run(  # the same cache: loaded, not compiled
+        cold_backtest(folder, "second"), env=cold_env(folder), capture_output=True, text=True, timeout=600
+    )
+    assert second.returncode == 0, second.stderr
     assert COMPILING not in second.stderr + second.stdout
 
 

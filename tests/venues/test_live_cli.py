@@ -22,10 +22,10 @@ from quotewise.live.venues.endpoint import point_at
 KEY, SECRET = "live-cli-key", "live-cli-secret"
 MARKET = "BTC/USDT:USDT"
 MAKER = "live1"
-FAULTS = "drop=10s,429=0.05"
-FIRST_RUN_S = 30.0
+FAULTS = "drop=6s,429=0.05"
+FIRST_RUN_S = 20.0
 DOWN_S = 5.0
-SECOND_RUN_S = 25.0
+SECOND_RUN_S = 15.0
 
 
 @pytest.fixture
