@@ -31,7 +31,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2  # two workers (pytest-xdist): most tests wait on engines and venues
 
 # Quotewise vs hftbacktest, same strategy and events (bench/compare_hftbacktest.py), in $(BENCH_VENV) so
 # that .venv keeps its numpy; writes data under runs/bench

@@ -62,17 +62,25 @@ def cold_env(folder: Path) -> dict[str, str]:
     return {**os.environ, "NUMBA_CACHE_DIR": str(folder / "numba")}
 
 
+def start_cold_run() -> subprocess.Popen:
+    """The first run of the compile check, in a fresh folder with an empty cache (kept in COLD_RUN)."""
+    folder = Path(tempfile.mkdtemp(prefix="qw-cold-compile-"))
+    COLD_RUN["folder"] = folder
+    COLD_RUN["process"] = process = subprocess.Popen(
+        cold_backtest(folder, "first"),
+        env=cold_env(folder),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if any(item.name == COLD_TEST for item in session.items):
-        folder = Path(tempfile.mkdtemp(prefix="qw-cold-compile-"))
-        COLD_RUN["folder"] = folder
-        COLD_RUN["process"] = subprocess.Popen(
-            cold_backtest(folder, "first"),
-            env=cold_env(folder),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    # under pytest-xdist the workers share the CPUs already: the test starts its own run
+    parallel = os.environ.get("PYTEST_XDIST_WORKER") or getattr(session.config.option, "numprocesses", None)
+    if not parallel and any(item.name == COLD_TEST for item in session.items):
+        start_cold_run()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

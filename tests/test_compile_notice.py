@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import COLD_RUN, cold_backtest, cold_env
+from conftest import COLD_RUN, cold_backtest, cold_env, start_cold_run
 from quotewise.cli_live import ENGINE_COMPILING
 from quotewise.console import COMPILING
 
 
 @pytest.mark.slow
 def test_a_backtest_says_it_compiles_the_simulator_on_the_first_run_only():
-    # the first run was started at collection (conftest.COLD_RUN), beside the rest of the suite
-    first_run = COLD_RUN["process"]
+    # the first run was started at collection beside the rest of the suite (conftest.COLD_RUN), unless
+    # the suite runs on several workers
+    first_run = COLD_RUN.get("process") or start_cold_run()
     assert isinstance(first_run, subprocess.Popen)
     out, err = first_run.communicate(timeout=900)  # compiles everything: about 40 s
     assert first_run.returncode == 0, err

@@ -41,7 +41,9 @@ class MM:
         path = self.home / "config" / "engine.json"
         return json.loads(path.read_text()) if path.exists() else None
 
-    def wait(self, check, timeout: float = 30.0, what: str = "condition") -> None:
+    def wait(self, check, timeout: float = 60.0, what: str = "condition") -> None:
+        """Poll ``check`` until true; the bound is generous because the suite runs on two workers and
+        each look may start an ``mm`` process (a second or more on a loaded 2-vCPU machine)."""
         deadline = time.monotonic() + timeout
         while not check():
             if time.monotonic() > deadline:

@@ -70,7 +70,7 @@ def test_two_paper_makers_config_stop_and_consistent_records(mm, shared_data):
     assert changed["params"]["spread"] == "15ticks" and changed["version"] == 2
     mm.wait(
         lambda: two_quotes(mm, a)() and quote_distance(mm.json("status", a, "--json")) > before + 1.0,
-        timeout=90,  # each look is two `mm status` processes: seconds apiece on a loaded 2-vCPU machine
+        timeout=150,  # each look is two `mm status` processes: seconds apiece on a loaded 2-vCPU machine
         what="the quotes to move out by the wider spread",
     )
     assert mm.json("config", a)["params"]["spread"] == "15ticks"

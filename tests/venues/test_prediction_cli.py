@@ -137,7 +137,7 @@ def test_mm_start_trades_on_the_venue_through_a_crash(
         "--spread",
         "1tick",
     ]
-    session = Session(FIRST_RUN_S, DOWN_S, SECOND_RUN_S, first_fill_wait_s=40)
+    session = Session(FIRST_RUN_S, DOWN_S, SECOND_RUN_S, first_fill_wait_s=80)
     watch = trade_through_a_crash(mm, MAKER, [*args, "--size", "5", "--max-pos", "100"], session)
 
     stats = emulator.stats()

@@ -113,7 +113,7 @@ class Session:
     first_run_s: float
     down_s: float
     second_run_s: float
-    first_fill_wait_s: float = 30.0
+    first_fill_wait_s: float = 60.0
 
 
 def trade_through_a_crash(mm: MM, maker: str, start_args: list[str], session: Session) -> StatusWatch:
