@@ -31,6 +31,14 @@ def sweep_file(tmp_path: Path) -> Path:
     return path
 
 
+def mm_sweep(sweep_file: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
+    """``mm sweep FILE OPTIONS --out OUT --quiet`` as a user runs it."""
+    args = ["sweep", str(sweep_file), *options, "--out", str(out), "--quiet"]
+    return subprocess.run(
+        [sys.executable, "-m", "quotewise.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
 def test_runs_cross_the_grid_and_the_data_in_the_files_order(sweep_file: Path) -> None:
     runs = load_sweep(sweep_file)
     assert [r.name for r in runs] == [
@@ -69,23 +77,7 @@ def test_a_pool_gives_the_sequential_table_and_a_rerun_does_only_the_rest(
 
 
 def test_the_command_prints_the_best_and_refuses_a_bad_file(sweep_file: Path, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "quotewise.cli",
-            "sweep",
-            str(sweep_file),
-            "--out",
-            str(tmp_path / "cli"),
-            "--jobs",
-            "2",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = mm_sweep(sweep_file, tmp_path / "cli", "--jobs", "2")
     assert done.returncode == 0, done.stderr
     assert "best of 8 runs" in done.stdout and (tmp_path / "cli" / TABLE_FILE).exists()
     bad = tmp_path / "bad.yaml"
@@ -101,22 +93,7 @@ def test_ray_gives_the_same_table(sweep_file: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="Ray is the optional extra quotewise[ray] (make test installs it)")
     runs = load_sweep(sweep_file)
     alone = run_sweep(runs, tmp_path / "alone", jobs=1)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "quotewise.cli",
-            "sweep",
-            str(sweep_file),
-            "--ray",
-            "--out",
-            str(tmp_path / "ray"),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = mm_sweep(sweep_file, tmp_path / "ray", "--ray")  # bare: a local Ray
     assert done.returncode == 0, done.stderr
     pd.testing.assert_frame_equal(alone, pd.read_parquet(tmp_path / "ray" / TABLE_FILE))
 
