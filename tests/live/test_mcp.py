@@ -37,6 +37,9 @@ TOOLS = {
     "halt",
     "backtest",
     "quote",
+    "list_books",
+    "get_book",
+    "set_book_limits",
 }
 WAIT_S = 30.0
 KEYS = {"ann": "viewer", "bob": "trader", "cat": "trader"}  # name: role

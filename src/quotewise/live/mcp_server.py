@@ -35,6 +35,7 @@ from pydantic import Field
 from quotewise.data.synthetic import synthetic_events
 from quotewise.errors import QuotewiseError
 from quotewise.live import paths
+from quotewise.live.books import check_book_name
 from quotewise.live.client import EngineClient, EngineNotRunning, EngineRefused, error_detail
 from quotewise.quoting.preview import quote_preview
 from quotewise.settings import DEFAULT_STRATEGY
@@ -135,6 +136,11 @@ def _jsonable(value: Any) -> Any:
 
 # -- the arguments agents see ------------------------------------------------------------------------
 MakerId = Annotated[str, Field(description="the maker's id, as list_makers or start_maker gave it")]
+BookName = Annotated[str, Field(description="the book's name, as list_books gives it")]
+BookLimit = Annotated[
+    float | None,
+    Field(description="in the book's quote currency, >= 0; null or left out: no such limit"),
+]
 Settings = Annotated[
     dict[str, Any] | None,
     Field(
@@ -179,11 +185,13 @@ API key: a viewer key reads, a trader key starts, configures, halts and stops ma
 does everything; the engine enforces the key's role and every risk limit and answers a refusal with
 its reason (HTTP 401: no or wrong key, 403: the key's role is too small, 422: a bad value). Try a
 setup with `backtest` (and a single decision with `quote`) before starting a maker with it: the
-settings have the same names and units in all three."""
+settings have the same names and units in all three. Makers may be grouped in a book (start_maker
+with settings {"book": NAME}): list_books and get_book show books, their totals and limits;
+set_book_limits (admin) sets the limits that halt the whole book on a breach."""
 
 
 def build_server(client_factory: ClientFactory = local_client, name: str = "quotewise") -> MCPServer:
-    """The MCP server: eight tools and two resources. ``client_factory`` gives the engine client of
+    """The MCP server: eleven tools and two resources. ``client_factory`` gives the engine client of
     each call from the HTTP request that carried it (None over stdio); every engine call goes through
     it, so the engine's rights and limits are the caller's key's."""
     server = MCPServer(name, instructions=INSTRUCTIONS, log_level="WARNING")
@@ -348,6 +356,49 @@ def build_server(client_factory: ClientFactory = local_client, name: str = "quot
             ctx,
             lambda api: api.call("POST", f"/maker/{id}/halt", params={"flatten": str(flatten).lower()}),
         )
+
+    def book_path_name(name: str) -> str:
+        """``name`` as a path segment of the book routes: a name no book can have (a ``/`` or ``?`` in
+        it would reach another route) is refused here, naming it, as the engine refuses it at start."""
+        try:
+            return check_book_name(name)
+        except QuotewiseError as exc:
+            raise ToolError(f"no book {name!r}: {exc}") from None
+
+    @server.tool(annotations=READ_ONLY)
+    def list_books(ctx: Context) -> list[dict[str, Any]]:
+        """Every book (a group of makers with shared totals and limits), as GET /books: each as
+        {book: its name, makers: the ids of its makers, limits: {max_loss, max_gross, max_net, flatten}
+        or null}. Use get_book for a book's P&L and exposure totals and which limits are breached."""
+        return engine(ctx, lambda api: api.books())
+
+    @server.tool(annotations=READ_ONLY)
+    def get_book(name: BookName, ctx: Context) -> dict[str, Any]:
+        """One book, as GET /books/{name}: each maker's line (id, market, status, halted, position, P&L
+        and signed exposure in the book's quote currency, share of the gross), the totals (pnl,
+        net_exposure, gross_exposure), currency, unpriced makers (quanto), the limits and the breaches
+        now ({limit, value, threshold}). An unknown name is an error naming it (HTTP 404)."""
+        return engine(ctx, lambda api: api.book(book_path_name(name)))
+
+    @server.tool(annotations=STOPS)
+    def set_book_limits(
+        name: BookName,
+        ctx: Context,
+        max_loss: BookLimit = None,
+        max_gross: BookLimit = None,
+        max_net: BookLimit = None,
+        flatten: Annotated[
+            bool, Field(description="a breach also closes every position of the book")
+        ] = False,
+    ) -> dict[str, Any]:
+        """Set a book's limits (as `mm book limits`; an admin key only, the engine refuses others with
+        HTTP 403). They REPLACE the book's last limits: a limit left out is removed, so read get_book
+        first and pass the ones to keep. At least one limit. Breached when the book's P&L < -max_loss,
+        gross exposure > max_gross or |net exposure| > max_net; the engine then halts every running
+        maker of the book, whoever started it (flatten: closing their positions too), within 100 ms
+        and again after a resume while still beyond. Returns the book as get_book does."""
+        body = {"max_loss": max_loss, "max_gross": max_gross, "max_net": max_net, "flatten": flatten}
+        return engine(ctx, lambda api: api.set_book_limits(book_path_name(name), body))
 
     @server.tool(annotations=LOCAL)
     def backtest(

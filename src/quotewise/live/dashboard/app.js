@@ -19,6 +19,7 @@
     key: null,
     role: null,
     makers: new Map(), // id -> the maker's latest fields (REST status merged with /stream messages)
+    books: [], // each book's GET /books/{name}: makers, totals, limits, breaches (read with the table)
     history: new Map(), // id -> [{t, position, pnl}]
     events: new Map(), // id -> {seen: Set, lines: [{ts, kind, text}]}
     selected: null,
@@ -127,7 +128,22 @@
       }
       state.makers.set(r.id, m);
     }
+    await refreshBooks();
     draw();
+  }
+
+  // The books with their totals: GET /books names them, GET /books/{name} has each one's figures
+  // (read with the makers table, every REFRESH_MS and after an action; a book gone meanwhile is left out).
+  async function refreshBooks() {
+    let names;
+    try {
+      names = await api("GET", "/books");
+    } catch (_) {
+      return;
+    }
+    const books = await Promise.all(names.map((b) =>
+      api("GET", `/books/${encodeURIComponent(b.book)}`).catch(() => null)));
+    state.books = books.filter((b) => b !== null);
   }
 
   function connect() {
@@ -235,6 +251,7 @@
     requestAnimationFrame(() => {
       state.drawPending = false;
       drawTable();
+      drawBooks();
       drawDetail();
     });
   }
@@ -293,6 +310,70 @@
       tr.classList.toggle("selected", m.id === state.selected);
     });
     for (const [id, tr] of rows) if (!state.makers.has(id)) tr.remove();
+  }
+
+  // A book's halted state from its makers' lines: halted when every running maker is, partly when
+  // some are; a breach of its limits (the engine halts the book within 100 ms) shows as well.
+  function bookState(b) {
+    const running = b.makers.filter((m) => m.status === "running");
+    const halted = running.filter((m) => m.halted);
+    const beyond = (b.breaches || []).map((x) => `beyond ${x.limit} ${fmt(x.value, 2)} > ${fmt(x.threshold)}`);
+    let text, light;
+    if (halted.length && halted.length === running.length) [text, light] = ["halted", "halted"];
+    else if (halted.length) [text, light] = [`${halted.length} of ${running.length} halted`, "halted"];
+    else if (running.length) [text, light] = ["ok", beyond.length ? "halted" : "ok"];
+    else [text, light] = ["not running", "stopped"];
+    return { text: [text, ...beyond].join(" · "), light, breached: beyond.length > 0 };
+  }
+
+  function limitsText(limits) {
+    if (!limits) return "none";
+    const parts = ["max_loss", "max_gross", "max_net"]
+      .filter((k) => limits[k] !== null && limits[k] !== undefined)
+      .map((k) => `${k} ${fmt(limits[k])}`);
+    if (limits.flatten) parts.push("flatten");
+    return parts.join(" · ") || "none";
+  }
+
+  function drawBooks() {
+    const body = $("books").tBodies[0];
+    $("no-books").hidden = state.books.length > 0;
+    const key = JSON.stringify(state.books);
+    if (body.dataset.key === key) return;
+    body.dataset.key = key;
+    body.replaceChildren(...state.books.map((b) => {
+      const tr = document.createElement("tr");
+      tr.dataset.book = b.book;
+      const td = (cls, text) => {
+        const el = document.createElement("td");
+        el.className = cls;
+        if (text !== undefined) el.textContent = text;
+        tr.appendChild(el);
+        return el;
+      };
+      const st = bookState(b);
+      const dot = document.createElement("span");
+      dot.className = lightClass(st.light);
+      dot.title = st.text;
+      td("risk").appendChild(dot);
+      td("book", b.book);
+      const makers = td("makers");
+      b.makers.forEach((m, i) => {
+        if (i) makers.append(", ");
+        const span = document.createElement("span");
+        span.textContent = m.halted ? `${m.id} (halted)` : m.id;
+        if (m.halted) span.className = "halted-maker";
+        makers.appendChild(span);
+      });
+      const t = b.totals || {};
+      const cur = b.currency ? ` ${b.currency}` : "";
+      td(`pnl num ${t.pnl > 0 ? "pos" : t.pnl < 0 ? "neg" : ""}`, `${fmt(t.pnl, 2)}${cur}`);
+      td("net num", fmt(t.net_exposure, 2));
+      td("gross num", fmt(t.gross_exposure, 2));
+      td("limits", limitsText(b.limits));
+      td(`state${st.breached ? " breach" : ""}`, st.text);
+      return tr;
+    }));
   }
 
   function select(id) {
