@@ -3,15 +3,17 @@
 With an output directory each batch goes straight to its Parquet file, so memory does not grow with
 the length of the history; without one the batches are kept and joined at the end. Both decision
 paths produce the same rows (``tests/sim/test_compiled.py``): the Python path converts what its
-order manager logged; the compiled path builds the same rows from the engine's raw buffers with
-numpy (:class:`CompiledLog`), following the order manager's rules: sends and cancel requests with
-their reasons, then every response it hears about an order until that order's final report.
+order manager logged; the compiled path builds the same rows from the engine's raw buffers in one
+compiled pass per batch (:class:`CompiledLog`), following the order manager's rules: sends and
+cancel requests with their reasons, then every response it hears about an order until that order's
+final report.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numba as nb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -152,6 +154,58 @@ def equity_table(samples: list[np.ndarray], inst: Instrument, last_mid: float) -
     return table, (float(marked[-1]) if len(marked) else last_mid)
 
 
+SENT_DTYPE = np.dtype([("side", np.int64), ("price", np.int64), ("size", np.int64)])
+
+
+@nb.njit(cache=True)
+def _order_rows(a, r, sent, final, out):
+    """The order log's rows of one batch, in the engine's order (actions and responses merged by
+    step), into the columns of ``out`` (ts, order id, side, price, size, filled, status, reason);
+    returns how many and how many are rejections. Follows the order manager: an order's rows stop at
+    its final report (rejected, cancelled, filled), so a response after it (a cancel rejected because
+    the order had just filled) is not logged; ``sent`` and ``final`` (by order id) carry across batches.
+    """
+    i = j = n = rejects = 0
+    while i < len(a) or j < len(r):
+        if j >= len(r) or (i < len(a) and a[i]["step"] <= r[j]["at"]):
+            x = a[i]
+            i += 1
+            oid = x["order_id"]
+            if x["kind"] == E.ACT_SUBMIT:
+                sent[oid]["side"] = x["side"]
+                sent[oid]["price"] = x["price"]
+                sent[oid]["size"] = x["size"]
+                status, reason = SUBMITTED, WANTED
+            else:
+                status, reason = CANCEL_REQUESTED, NOT_WANTED
+            ts, side, price, size, left = x["ts"], x["side"], x["price"], x["size"], x["left"]
+        else:
+            x = r[j]
+            j += 1
+            oid = x["order_id"]
+            status = x["kind"]
+            if status == E.K_FILL:
+                status = FILLED if x["left"] <= 0 else PARTIAL
+            reason = CONFIRMED if status == E.K_CANCELLED else x["reason"]
+            o = sent[oid]
+            ts, side, price, size, left = x["exch_ts"], o["side"], o["price"], o["size"], x["left"]
+        if final[oid]:
+            continue
+        if status == E.K_REJECTED or status == E.K_CANCELLED or status == FILLED:
+            final[oid] = True
+            rejects += status == E.K_REJECTED
+        out[0, n] = ts
+        out[1, n] = oid
+        out[2, n] = side
+        out[3, n] = price
+        out[4, n] = size
+        out[5, n] = size - left
+        out[6, n] = status
+        out[7, n] = reason
+        n += 1
+    return n, rejects
+
+
 class CompiledLog:
     """Output rows of the compiled path, built batch by batch from the engine's raw rows.
 
@@ -161,7 +215,7 @@ class CompiledLog:
 
     def __init__(self, inst: Instrument) -> None:
         self.inst = inst
-        self.sent = np.zeros(0, E.ACTION_DTYPE)  # the sends not yet final, ids increasing
+        self.sent = np.zeros(1, SENT_DTYPE)  # by order id: side, price and size of its send
         self.final = np.zeros(1, bool)  # by order id: final report already logged
         self.placed = self.cancels = self.rejects = 0
         self.max_abs_pos_lots = 0
@@ -193,56 +247,29 @@ class CompiledLog:
 
     def orders_table(self, rec: CompiledRecord) -> pa.Table:
         a, r = rec.actions, rec.responses
-        is_send = a["kind"] == E.ACT_SUBMIT
-        self.sent = np.concatenate([self.sent, a[is_send]])
-        top = int(max(a["order_id"].max(initial=0), r["order_id"].max(initial=0)))
+        top = int(max(a["order_id"].max(initial=-1), r["order_id"].max(initial=-1)))
         if top >= len(self.final):
-            self.final = np.concatenate([self.final, np.zeros(top + 1 - len(self.final), bool)])
-        # a response about an order already final is not logged (below): its row may be gone
-        at = np.minimum(np.searchsorted(self.sent["order_id"], r["order_id"]), len(self.sent) - 1)
-        sent = self.sent[at] if len(self.sent) else np.zeros(len(r), E.ACTION_DTYPE)
-        r_kind = r["kind"]
-        r_status = np.where(r_kind == E.K_FILL, np.where(r["left"] <= 0, FILLED, PARTIAL), r_kind)
-        a_status = np.where(is_send, SUBMITTED, CANCEL_REQUESTED)
-        # one row per logged event (actions, then responses), put in the engine's order below
-        order_id = np.concatenate([a["order_id"], r["order_id"]])
-        step = np.concatenate([a["step"], r["at"]])
-        status = np.concatenate([a_status, r_status])
-        reason = np.concatenate([np.where(is_send, WANTED, NOT_WANTED), r["reason"]])
-        reason = np.where(status == E.K_CANCELLED, CONFIRMED, reason)
-        terminal = np.isin(status, [E.K_REJECTED, E.K_CANCELLED, FILLED])
-        # the order manager forgets an order at its final report: later responses about it (a cancel
-        # rejected because the order had just filled) are not logged
-        by_order = np.lexsort((step, order_id))
-        o, t = order_id[by_order], terminal[by_order]
-        finals_before = np.cumsum(t) - t
-        first_of_order = np.r_[True, o[1:] != o[:-1]]
-        finals_at_start = np.maximum.accumulate(np.where(first_of_order, finals_before, 0))
-        after_final = np.zeros(len(step), bool)
-        after_final[by_order] = (finals_before - finals_at_start) > 0
-        keep = np.flatnonzero(~after_final & ~self.final[order_id])
-        keep = keep[np.argsort(step[keep], kind="stable")]
-        self.final[order_id[keep][terminal[keep]]] = True
-        self.sent = self.sent[~self.final[self.sent["order_id"]]]  # only open orders are looked up again
-        status, reason = status[keep], reason[keep]
-        self.placed += int(np.count_nonzero(is_send))
-        self.cancels += int(np.count_nonzero(~is_send))
-        self.rejects += int(np.count_nonzero(status == E.K_REJECTED))
+            grow = top + 1 - len(self.final)
+            self.final = np.concatenate([self.final, np.zeros(grow, bool)])
+            self.sent = np.concatenate([self.sent, np.zeros(grow, self.sent.dtype)])
+        cols = np.zeros((8, len(a) + len(r)), np.int64)
+        n, rejects = _order_rows(a, r, self.sent, self.final, cols)
+        sends = int(np.count_nonzero(a["kind"] == E.ACT_SUBMIT))
+        self.placed += sends
+        self.cancels += len(a) - sends
+        self.rejects += rejects
+        ts, order_id, side, price, size, filled, status, reason = cols[:, :n]
         inst = self.inst
-        side = np.concatenate([a["side"], sent["side"]])
-        price = np.concatenate([a["price"], sent["price"]])
-        size = np.concatenate([a["size"], sent["size"]])
-        filled = np.concatenate([a["size"] - a["left"], sent["size"] - r["left"]])
         return make_table(
             [
-                np.concatenate([a["ts"], r["exch_ts"]])[keep],
-                order_id[keep],
-                side[keep].astype(np.int8),
-                price[keep] * inst.tick_size,
-                size[keep] * inst.lot_size,
-                filled[keep] * inst.lot_size,
-                STATUS.take(pa.array(status)),
-                REASONS.take(pa.array(reason)),
+                ts,
+                order_id,
+                side.astype(np.int8),
+                price * inst.tick_size,
+                size * inst.lot_size,
+                filled * inst.lot_size,
+                STATUS.take(pa.array(status.astype(np.int8))),  # narrow indices: a faster take
+                REASONS.take(pa.array(reason.astype(np.int16))),
             ],
             ORDER_SCHEMA,
         )
