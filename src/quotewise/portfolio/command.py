@@ -32,5 +32,8 @@ def portfolio_backtest(path: Path, out: Path | None, name: str | None, quiet: bo
     summary = run_portfolio(spec, folder, quiet=quiet)
     parts = ", ".join(f"{k} {v:,.6g}" for k, v in summary["attribution"].items())
     console.print(f"Portfolio P&L [bold]{summary['total_pnl']:,.6g}[/] {summary['currency']} ({parts})")
+    if summary.get("halted"):
+        h = summary["halted"]
+        console.print(f"[bold]Halted[/] at {h['time']}: {h['rule']} {h['value']:,.6g} > {h['limit']:,.6g}")
     console.print(f"Book in [bold]{folder}[/] (summary.json, report.html; one folder per instrument)")
     return folder

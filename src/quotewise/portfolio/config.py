@@ -37,29 +37,37 @@ class InstrumentSpec(BaseModel):
 
 
 class HedgeSpec(BaseModel):
-    """The taker hedge: which instrument, the band (hedge units), the ratio and the order latency."""
+    """The hedge: which instrument, the band (hedge units), the ratio, the order latency, and whether
+    orders take liquidity at once (``taker``) or rest up to ``timeout`` first (``passive``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     instrument: str
     band: float = Field(ge=0)
     ratio: RatioMode = 1.0
-    mode: Literal["taker"] = "taker"
+    mode: Literal["taker", "passive"] = "taker"
     latency: str | int | float = "1ms"
+    timeout: str | int | float = "2s"  # passive only: how long an order rests before it takes
 
     @property
     def latency_ns(self) -> int:
         return parse_duration(self.latency, "hedge.latency")
 
+    @property
+    def timeout_ns(self) -> int:
+        return parse_duration(self.timeout, "hedge.timeout")
+
 
 class LimitsSpec(BaseModel):
-    """Book limits (quote currency): net and gross exposure, 99% parametric 1-minute VaR."""
+    """Book limits (quote currency): net and gross exposure, 99% parametric 1-minute VaR; ``report``
+    lists breaches, ``halt`` stops the whole book at the first one."""
 
     model_config = ConfigDict(extra="forbid")
 
     max_net: float | None = Field(None, gt=0)
     max_gross: float | None = Field(None, gt=0)
     var_1m: float | None = Field(None, gt=0)
+    action: Literal["report", "halt"] = "report"
 
 
 class PortfolioSpec(BaseModel):
@@ -108,6 +116,7 @@ def parse_portfolio(raw: Any, base_dir: Path | None = None) -> PortfolioSpec:
         spec = PortfolioSpec.model_validate(raw)
         if spec.hedge is not None:
             spec.hedge.latency_ns  # noqa: B018 - a bad duration is refused before any run
+            spec.hedge.timeout_ns  # noqa: B018
     except ValidationError as exc:
         first = exc.errors()[0]
         where = f" {_field(first['loc'])}" if first["loc"] else ""

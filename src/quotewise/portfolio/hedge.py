@@ -1,9 +1,12 @@
-"""The taker hedge: after each making fill, bring the book's net exposure back to zero with a market
-order on the hedge instrument, executed against the replayed hedge book (docs/portfolio.md).
+"""The hedge: after each making fill, bring the book's net exposure back to zero with an order on
+the hedge instrument, executed against the replayed hedge book (docs/portfolio.md). ``taker``: a
+market order; ``passive``: a limit order at our side's best price, filled only from the hedge data's
+own trades behind the queue that was there when it joined, its remainder sent as a market order after
+a timeout.
 
-Taker hedges never rest and our orders do not change the replayed book, so running the hedge after
-the making runs, from their fills and a replay of the hedge instrument's events, is exact under the
-simulator's rules: the book each hedge meets is the book the simulator would have shown at that time.
+Our orders do not change the replayed book, and passive fills are read from the tape, so running the
+hedge after the making runs, from their fills and a replay of the hedge instrument's events, is exact
+under the simulator's rules: the book each hedge meets is the book the simulator would have shown.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pandas as pd
 
 from quotewise.backtest.source import DataSource
 from quotewise.book.orderbook import OrderBook
-from quotewise.model.events import ASK, BID, CLEAR
+from quotewise.model.events import ADD, ASK, BID, CLEAR, EXECUTE, SET, TRADE
 from quotewise.model.instrument import Instrument
 
 BOOK_PAD_TICKS = 1_000
@@ -64,6 +67,7 @@ class BookClock:
         self._chunks: Iterator[np.ndarray] = iter(source.chunks())
         self._chunk: np.ndarray | None = None
         self._pos = 0
+        self.listener: Callable[[np.ndarray], None] | None = None  # sees each batch before it applies
 
     def advance(self, t: int) -> None:
         while True:
@@ -76,6 +80,8 @@ class BookClock:
             ts = self._chunk["exch_ts"]
             end = int(np.searchsorted(ts, t, side="right"))
             if end > self._pos:
+                if self.listener is not None:
+                    self.listener(self._chunk[self._pos : end])
                 self._apply(self._chunk[self._pos : end])
                 self._pos = end
             if end < len(self._chunk):
@@ -150,23 +156,52 @@ class _Order:
     net_after: float
 
 
+@dataclass
+class _Resting:
+    """A passive hedge resting at ``price``: ``ahead`` lots were there before us and trade first."""
+
+    order: _Order
+    price: int
+    ahead: int
+    expires: int
+    left: int
+    filled: int = 0
+
+
+FLATTEN_ORDER_ID = 0  # the fills of the halt's flatten order
+
+
 class Hedger:
     """Runs the hedge rule over the making fills; ``contract`` ratio: one hedge unit per unit held,
-    otherwise base-asset exposure converted to hedge units and scaled by the leg's ratio."""
+    otherwise base-asset exposure converted to hedge units and scaled by the leg's ratio. ``passive``
+    mode rests each order ``timeout_ns`` before sending what is left as a market order."""
 
-    def __init__(self, source: DataSource, band: float, latency_ns: int, per_unit: bool) -> None:
+    def __init__(
+        self,
+        source: DataSource,
+        band: float,
+        latency_ns: int,
+        per_unit: bool,
+        mode: str = "taker",
+        timeout_ns: int = 0,
+    ) -> None:
         self.inst = source.instrument
         self.clock = BookClock(source)
         self.band = band
         self.latency_ns = latency_ns
         self.per_unit = per_unit
+        self.passive = mode == "passive"
+        self.timeout_ns = timeout_ns
         self.position_lots = 0  # filled
-        self.inflight_lots = 0  # sent, not yet at the venue
+        self.inflight_lots = 0  # sent (or resting), not yet filled
         self.cash = 0.0
         self.pending: deque[_Order] = deque()
+        self.resting: list[_Resting] = []  # in the order they were posted, so by expiry
         self.fill_rows: list[tuple] = []
         self.order_rows: list[tuple] = []
         self.next_id = 1
+        if self.passive:
+            self.clock.listener = self._on_events
 
     def hedge_units(self, leg: MakingLeg, size: float, mid: float, t: int) -> float:
         if self.per_unit:
@@ -196,37 +231,118 @@ class Hedger:
         self.next_id += 1
         return before, after
 
-    def execute_until(self, t: int) -> None:
-        while self.pending and self.pending[0].arrival_ts <= t:
-            self._execute(self.pending.popleft())
+    def _next_due(self) -> int | None:
+        """When the next order arrives or the oldest resting one times out."""
+        times = [self.pending[0].arrival_ts] if self.pending else []
+        times += [self.resting[0].expires] if self.resting else []
+        return min(times) if times else None
 
-    def _execute(self, order: _Order) -> None:
-        self.clock.advance(order.arrival_ts)
-        mid = self.clock.mid_price(self.inst)
-        filled = 0
-        taken = walk_book(self.clock.book, order.side, order.lots, self.clock.used)
-        self.clock.take(order.side, taken)
-        for price, lots in taken:
-            fee = self.inst.fee(price, lots, maker=False)
-            self.cash += self.inst.cash_flow(order.side, price, lots, fee)
-            self.position_lots += order.side * lots
-            filled += lots
-            self.fill_rows.append(
-                (
-                    order.arrival_ts,
-                    order.decision_ts,
-                    order.order_id,
-                    order.side,
-                    price * self.inst.tick_size,
-                    lots * self.inst.lot_size,
-                    fee,
-                    "taker",
-                    self.position_lots * self.inst.lot_size,
-                    self.cash,
-                    mid,
-                )
+    def execute_until(self, t: int) -> None:
+        """Every arrival and timeout up to ``t``, with the passive fills the tape gives between them."""
+        while (due := self._next_due()) is not None and due <= t:
+            self.clock.advance(due)
+            if self.pending and self.pending[0].arrival_ts <= due:
+                order = self.pending.popleft()
+                if self.passive and self._post(order):
+                    continue
+                filled = self._take(order, order.lots, due)
+                self.inflight_lots -= order.side * order.lots  # what was not filled returns to the net
+                self._record_order(order, filled)
+            elif self.resting and self.resting[0].expires <= due:  # not filled on the way there
+                rest = self.resting.pop(0)
+                filled = self._take(rest.order, rest.left, due)
+                self.inflight_lots -= rest.order.side * rest.left
+                self._record_order(rest.order, rest.filled + filled)
+
+    def _post(self, order: _Order) -> bool:
+        """Rest ``order`` at our side's best price (False when our side of the book is empty)."""
+        book = self.clock.book
+        price = book.best_bid if order.side > 0 else book.best_ask
+        if price is None:
+            return False
+        ahead = book.size_at(BID if order.side > 0 else ASK, price)
+        expires = order.arrival_ts + self.timeout_ns
+        self.resting.append(_Resting(order, price, ahead, expires, order.lots))
+        return True
+
+    def _on_events(self, events: np.ndarray) -> None:
+        """Fill resting orders from a batch of hedge events, before the batch changes the book."""
+        if not self.resting:
+            return
+        kind, side, price = events["kind"], events["side"], events["price"]
+        trade = (kind == TRADE) | (kind == EXECUTE)
+        adds = ((kind == SET) | (kind == ADD)) & (events["size"] > 0)
+        hit = np.zeros(len(events), dtype=bool)
+        for rest in self.resting:  # trades at or through our price, asks (bids) at or below (above) it
+            reach = rest.order.side * (rest.price - price) >= 0
+            hit |= reach & (trade | (adds & (side == -rest.order.side)))
+        for k in np.flatnonzero(hit).tolist():
+            if not self.resting:
+                return
+            event = events[k]
+            self._match(
+                int(event["exch_ts"]),
+                bool(trade[k]),
+                int(event["side"]),
+                int(event["price"]),
+                int(event["size"]),
             )
-        self.inflight_lots -= order.side * order.lots  # what was not filled returns to the net
+
+    def _match(self, ts: int, is_trade: bool, side: int, price: int, size: int) -> None:
+        """One trade (or a new level on ``side`` at ``price``) against the resting orders."""
+        volume = size
+        for rest in list(self.resting):
+            gap = rest.order.side * (rest.price - price)  # > 0: through our price
+            if gap < 0 or (not is_trade and side != -rest.order.side):
+                continue
+            if not is_trade:
+                lots = rest.left  # the opposite best reached our price: we would have been crossed
+            elif gap > 0:
+                lots = min(volume, rest.left)
+            else:
+                queue_used = min(volume, rest.ahead)
+                rest.ahead -= queue_used
+                lots = min(volume - queue_used, rest.left)
+            if lots <= 0:
+                continue
+            volume -= lots if is_trade else 0
+            self._fill(rest.order, rest.price, lots, ts, maker=True)
+            self.inflight_lots -= rest.order.side * lots
+            rest.left -= lots
+            rest.filled += lots
+            if rest.left == 0:
+                self.resting.remove(rest)
+                self._record_order(rest.order, rest.filled)
+
+    def _take(self, order: _Order, lots: int, ts: int) -> int:
+        """A market order of ``lots`` walking the book as it is at ``ts``; returns the lots filled."""
+        taken = walk_book(self.clock.book, order.side, lots, self.clock.used)
+        self.clock.take(order.side, taken)
+        for price, size in taken:
+            self._fill(order, price, size, ts, maker=False)
+        return sum(size for _, size in taken)
+
+    def _fill(self, order: _Order, price: int, lots: int, ts: int, maker: bool) -> None:
+        fee = self.inst.fee(price, lots, maker=maker)
+        self.cash += self.inst.cash_flow(order.side, price, lots, fee)
+        self.position_lots += order.side * lots
+        self.fill_rows.append(
+            (
+                ts,
+                order.decision_ts,
+                order.order_id,
+                order.side,
+                price * self.inst.tick_size,
+                lots * self.inst.lot_size,
+                fee,
+                "maker" if maker else "taker",
+                self.position_lots * self.inst.lot_size,
+                self.cash,
+                self.clock.mid_price(self.inst),
+            )
+        )
+
+    def _record_order(self, order: _Order, filled: int) -> None:
         lot = self.inst.lot_size
         self.order_rows.append(
             (
@@ -240,6 +356,23 @@ class Hedger:
                 order.net_after,
             )
         )
+
+    def halt(self, t: int) -> None:
+        """Stop at ``t``: orders still on their way or resting are dropped, and the position is closed
+        by a market order through the book as it is at ``t``."""
+        self.execute_until(t)
+        self.clock.advance(t)
+        for rest in self.resting:
+            self._record_order(rest.order, rest.filled)
+        for order in self.pending:
+            self._record_order(order, 0)
+        self.resting.clear()
+        self.pending.clear()
+        self.inflight_lots = 0
+        if self.position_lots:
+            side = -1 if self.position_lots > 0 else 1
+            flatten = _Order(FLATTEN_ORDER_ID, t, t, side, abs(self.position_lots), math.nan, math.nan)
+            self._take(flatten, flatten.lots, t)
 
 
 FILL_COLUMNS = ["exch_ts", "decision_ts", "order_id", "side", "price", "size", "fee", "liquidity"]
@@ -269,14 +402,24 @@ def _fill_events(legs: list[MakingLeg]) -> pd.DataFrame:
 
 
 def run_hedge(
-    legs: list[MakingLeg], source: DataSource, band: float, latency_ns: int, per_unit: bool
+    legs: list[MakingLeg],
+    source: DataSource,
+    band: float,
+    latency_ns: int,
+    per_unit: bool,
+    mode: str = "taker",
+    timeout_ns: int = 0,
+    halt_ns: int | None = None,
 ) -> HedgeResult:
-    """Hedge the legs' fills on ``source``'s book; see the module docstring for why this is exact."""
-    hedger = Hedger(source, band, latency_ns, per_unit)
+    """Hedge the legs' fills on ``source``'s book; see the module docstring for why this is exact.
+    With ``halt_ns`` the hedge ignores fills that reach it later and closes its position then."""
+    hedger = Hedger(source, band, latency_ns, per_unit, mode, timeout_ns)
     positions = [0.0] * len(legs)
     exposures = [0.0] * len(legs)
     rows: list[tuple[int, float, float]] = []
     events = _fill_events(legs)
+    if halt_ns is not None:
+        events = events[events["ts"] <= halt_ns].reset_index(drop=True)
     ts_all = events["ts"].to_numpy()
     legs_all = events["leg"].to_numpy()
     signed_all = events["signed"].to_numpy(dtype=float) if len(events) else np.zeros(0)
@@ -291,8 +434,11 @@ def run_hedge(
             continue  # decide once the fills that arrived together are all counted
         before, after = hedger.decide(t, math.fsum(exposures))
         rows.append((t, before, after))
-    hedger.execute_until(np.iinfo(np.int64).max)
-    hedger.clock.finish()
+    if halt_ns is not None:
+        hedger.halt(halt_ns)
+    else:
+        hedger.execute_until(np.iinfo(np.int64).max)
+        hedger.clock.finish()
     fills = pd.DataFrame(hedger.fill_rows, columns=FILL_COLUMNS)
     return HedgeResult(
         fills=fills,

@@ -57,10 +57,19 @@ def write_portfolio_report(
         f"<td><a href='{html.escape(name)}/report.html'>report</a></td></tr>"
         for name, s in summary["instruments"].items()
     )
+    halted = summary.get("halted")
+    halt_line = (
+        f"<p><b>Halted</b> at {html.escape(str(halted['time']))}: {html.escape(str(halted['rule']))} "
+        f"{halted['value']:,.6g} over its limit {halted['limit']:,.6g}; every leg and the hedge were closed "
+        "by market orders then, and the book held no position afterwards.</p>"
+        if halted
+        else ""
+    )
     details = html.escape(json.dumps({"hedge": summary.get("hedge"), "risk": summary.get("risk")}, indent=2))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Portfolio backtest</title>
 <style>body{{font-family:sans-serif;margin:2em}}td{{padding:2px 10px}}</style></head><body>
 <h1>Portfolio backtest: P&amp;L {summary["total_pnl"]:,.6g} {html.escape(str(summary.get("currency")))}</h1>
+{halt_line}
 <h2>Attribution (book currency)</h2><table>{rows}</table>
 <h2>Instruments</h2><table><tr><th>instrument</th><th>P&amp;L</th><th>fills</th><th></th></tr>{per_instrument}</table>
 {chart}

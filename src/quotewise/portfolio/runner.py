@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,12 @@ from quotewise.model.instrument import Instrument
 from quotewise.portfolio.config import InstrumentSpec, PortfolioSpec
 from quotewise.portfolio.hedge import (
     BOOK_PAD_TICKS,
+    BookClock,
     HedgeResult,
     MakingLeg,
     rolling_beta,
     run_hedge,
+    walk_book,
 )
 from quotewise.portfolio.risk import Exposure, portfolio_risk
 from quotewise.settings import LISTING_FIELDS
@@ -46,6 +48,7 @@ class Leg:
     summary: dict[str, Any] | None = None
     fills: pd.DataFrame | None = None
     equity: pd.DataFrame | None = None
+    flatten: dict[str, Any] | None = None  # the halt's closing trade (``_flatten_leg``)
 
     @property
     def instrument(self) -> Instrument:
@@ -70,11 +73,25 @@ def _load(name: str, spec: InstrumentSpec) -> DataSource:
         raise type(exc)(f"portfolio instruments.{name}: {exc}") from None
 
 
-def _run_leg(leg: Leg, out: Path, quiet: bool) -> None:
+def cut_at(source: DataSource, t: int) -> DataSource:
+    """``source``'s events up to exchange time ``t``: the backtest is causal, so a run on them is the
+    full run up to ``t`` and nothing after."""
+
+    def chunks() -> Any:
+        for chunk in source.chunks():
+            kept = chunk[chunk["exch_ts"] <= t]
+            if len(kept):
+                yield kept
+
+    return replace(source, name=f"{source.name}[..{t}]", chunks=chunks)
+
+
+def _run_leg(leg: Leg, out: Path, quiet: bool, halt_ns: int | None = None) -> None:
     import quotewise.api as qw
 
     run = {k: v for k, v in leg.spec.settings.items() if k not in LISTING_FIELDS}
-    result = qw.backtest(leg.source, leg.spec.strategy, out=out / leg.name, report=True, **run)
+    source = leg.source if halt_ns is None else cut_at(leg.source, halt_ns)
+    result = qw.backtest(source, leg.spec.strategy, out=out / leg.name, report=True, **run)
     leg.summary = result.summary
     leg.fills = pd.read_parquet(out / leg.name / "fills.parquet")
     leg.equity = pd.read_parquet(out / leg.name / "equity.parquet")
@@ -169,6 +186,8 @@ def _exposure_stats(result: HedgeResult, band: float) -> dict[str, Any]:
         "hedge_volume": float(orders["filled"].sum()) if len(orders) else 0.0,
         "unfilled": float((orders["size"] - orders["filled"]).sum()) if len(orders) else 0.0,
         "median_order_size": float(orders["size"].median()) if len(orders) else 0.0,
+        "passive_fills": int((result.fills["liquidity"] == "maker").sum()),
+        "taker_fills": int((result.fills["liquidity"] == "taker").sum()),
     } | {"max_outside_band_in_orders": _in_orders(net, band, orders)}
 
 
@@ -180,7 +199,8 @@ def _in_orders(net: pd.Series, band: float, orders: pd.DataFrame) -> float:
 
 
 def run_portfolio(spec: PortfolioSpec, out: Path, quiet: bool = True) -> dict[str, Any]:
-    """Run every instrument, the hedge, and write the book's files under ``out``; returns summary.json."""
+    """Run every instrument, the hedge, and write the book's files under ``out``; returns summary.json.
+    With ``limits.action: halt`` and a breach, the book is run again stopped at the first breach."""
     legs = [Leg(name, s, _load(name, s)) for name, s in spec.instruments.items()]
     making = [leg for leg in legs if leg.spec.role == "make"]
     for leg in making:
@@ -193,25 +213,102 @@ def run_portfolio(spec: PortfolioSpec, out: Path, quiet: bool = True) -> dict[st
         if hedge_leg is not None and hedge_events is not None
         else None
     )
-    result: HedgeResult | None = None
-    if spec.hedge is not None and hedge_leg is not None and hedge_mid is not None:
-        legs_in = [
-            MakingLeg(leg.name, leg.instrument, leg.fills, _hedge_ratio(spec, leg, hedge_mid, grid))  # type: ignore[arg-type]
-            for leg in making
-        ]
-        result = run_hedge(
-            legs_in, hedge_leg.source, spec.hedge.band, spec.hedge.latency_ns, spec.hedge.ratio == "contract"
-        )
-        _write_hedge(result, out / HEDGE)
-    book = _book_frame(making, hedge_leg, result, grid, hedge_mid)
-    book.to_parquet(out / "book.parquet")
-    summary = _summary(spec, making, hedge_leg, result, book)
+    result, book, summary = _run_book(spec, making, hedge_leg, grid, hedge_mid, out)
+    halted = _halt_point(spec, summary["risk"]["events"])
+    if halted is not None:
+        at = halted["at"]
+        for leg in making:
+            _run_leg(leg, out, quiet, halt_ns=at)
+            _flatten_leg(leg, at)
+        if hedge_mid is not None:
+            hedge_mid = np.where(grid > at, hedge_mid[np.searchsorted(grid, at, side="right") - 1], hedge_mid)
+        result, book, summary = _run_book(spec, making, hedge_leg, grid, hedge_mid, out, at)
+    summary["halted"] = halted
     summary = _clean(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default), encoding="utf-8")
     from quotewise.portfolio.report import write_portfolio_report
 
     write_portfolio_report(out, summary, book, result.exposure if result is not None else None)
     return summary
+
+
+def _halt_point(spec: PortfolioSpec, events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The one place that decides a halt: the first breach (grid time) when the limits say ``halt``."""
+    if spec.limits.action != "halt" or not events:
+        return None
+    first = events[0]
+    return {
+        "at": first["ts"],
+        "time": first["time"],
+        "rule": first["limit"],
+        "value": first["value"],
+        "limit": first["threshold"],
+    }
+
+
+def _run_book(
+    spec: PortfolioSpec,
+    making: list[Leg],
+    hedge_leg: Leg | None,
+    grid: np.ndarray,
+    hedge_mid: np.ndarray | None,
+    out: Path,
+    halt_ns: int | None = None,
+) -> tuple[HedgeResult | None, pd.DataFrame, dict[str, Any]]:
+    """The hedge over the making legs' fills, the book on the grid and the summary (unwritten)."""
+    result: HedgeResult | None = None
+    if spec.hedge is not None and hedge_leg is not None and hedge_mid is not None:
+        legs_in = [
+            MakingLeg(leg.name, leg.instrument, leg.fills, _hedge_ratio(spec, leg, hedge_mid, grid))  # type: ignore[arg-type]
+            for leg in making
+        ]
+        h = spec.hedge
+        result = run_hedge(
+            legs_in,
+            hedge_leg.source,
+            h.band,
+            h.latency_ns,
+            h.ratio == "contract",
+            mode=h.mode,
+            timeout_ns=h.timeout_ns,
+            halt_ns=halt_ns,
+        )
+        _write_hedge(result, out / HEDGE)
+    book = _book_frame(making, hedge_leg, result, grid, hedge_mid)
+    book.to_parquet(out / "book.parquet")
+    return result, book, _summary(spec, making, hedge_leg, result, book)
+
+
+def _flatten_leg(leg: Leg, t: int) -> None:
+    """Close the leg's position at ``t`` with a market order through its own book (taker fee): the
+    trade's fee goes to ``fees``, the rest of its P&L (price vs the final mid) to ``inventory``. Its
+    equity gets a last row at ``t``, so the leg's P&L is flat afterwards."""
+    s, inst, eq = leg.summary, leg.instrument, leg.equity
+    assert s is not None and eq is not None
+    lots = round(s["final_position"] / inst.lot_size)
+    side = -1 if lots > 0 else 1
+    clock = BookClock(leg.source)
+    clock.advance(t)
+    taken = walk_book(clock.book, side, abs(lots)) if lots else []
+    fees = [inst.fee(price, size, maker=False) for price, size in taken]
+    cash_flow = math.fsum(inst.cash_flow(side, p, q, f) for (p, q), f in zip(taken, fees, strict=True))
+    closed = sum(size for _, size in taken) * inst.lot_size
+    mark = inst.unit_value(s["final_mid"]) if math.isfinite(s["final_mid"]) else 0.0
+    pnl = cash_flow + side * closed * mark  # what the trade adds to the leg's P&L marked at its final mid
+    fee = math.fsum(fees)
+    leg.flatten = {
+        "ts": t,
+        "size": closed,
+        "unfilled": abs(lots) * inst.lot_size - closed,
+        "fee": fee,
+        "pnl": pnl,
+        "inventory": pnl + fee,
+        "fees": -fee,
+    }
+    position = s["final_position"] + side * closed
+    last = {"ts": max(t, int(eq["ts"].iloc[-1])) if len(eq) else t, "position": position}
+    last |= {"cash": s["cash"] + cash_flow, "mid": s["final_mid"], "pnl": s["total_pnl"] + pnl}
+    leg.equity = pd.concat([eq, pd.DataFrame([last])], ignore_index=True)
 
 
 def _write_hedge(result: HedgeResult, folder: Path) -> None:
@@ -272,6 +369,11 @@ def _summary(
         parts["fees"].append(a["fees"] * factor)
         totals.append(s["total_pnl"] * factor)
         instruments[leg.name] = {k: v for k, v in s.items() if k not in ("data_report", "book")}
+        if leg.flatten is not None:  # the halt's closing trade, beside the leg's own run
+            parts["inventory"].append(leg.flatten["inventory"] * factor)
+            parts["fees"].append(leg.flatten["fees"] * factor)
+            totals.append(leg.flatten["pnl"] * factor)
+            instruments[leg.name]["halt_flatten"] = leg.flatten
     hedge_summary: dict[str, Any] | None = None
     if result is not None and hedge_leg is not None and spec.hedge is not None:
         inst = hedge_leg.instrument
@@ -286,7 +388,9 @@ def _summary(
             "instrument": spec.hedge.instrument,
             "data": hedge_leg.source.name,
             "ratio": spec.hedge.ratio,
+            "mode": spec.hedge.mode,
             "latency_ns": spec.hedge.latency_ns,
+            "timeout_ns": spec.hedge.timeout_ns if spec.hedge.mode == "passive" else None,
             "currency": inst.settle_currency,  # the hedge's own figures; the book's are converted
             "total_pnl": pnl,
             "hedging": hedging,
@@ -303,14 +407,15 @@ def _summary(
     )
     exposure.frame.columns = [c.split(":", 1)[1] for c in exposure.frame.columns]
     pnl_cols.columns = [c.split(":", 1)[1] for c in pnl_cols.columns]
-    risk = portfolio_risk(pnl_cols, exposure, GRID_NS / 1e9, spec.limits.model_dump())
+    risk = portfolio_risk(pnl_cols, exposure, GRID_NS / 1e9, spec.limits.model_dump(exclude={"action"}))
     return {
         "kind": "portfolio",
         "currency": making[0].instrument.quote_currency,
         "total_pnl": math.fsum(totals),
         "attribution": {**attribution, "total": math.fsum(attribution.values())},
         "attribution_note": "hedging: hedge trades marked at the hedge's final mid, without fees; all "
-        "fees (making and hedge) in fees; settlement of resolved markets in inventory",
+        "fees (making and hedge) in fees; settlement of resolved markets in inventory; a halt's closing "
+        "trades: the legs' in inventory (price vs final mid) and fees, the hedge's in hedging and fees",
         "instruments": instruments,
         "hedge": hedge_summary,
         "risk": risk,
