@@ -48,10 +48,22 @@ class HedgeSpec(BaseModel):
     mode: Literal["taker", "passive"] = "taker"
     latency: str | int | float = "1ms"
     timeout: str | int | float = "2s"  # passive only: how long an order rests before it takes
+    check: str | int | float | None = None  # also re-check the exposure this often between fills
 
     @property
     def latency_ns(self) -> int:
         return parse_duration(self.latency, "hedge.latency")
+
+    @property
+    def check_ns(self) -> int | None:
+        """None: the hedge decides at making fills only; else also every ``check`` (a beta or an
+        inverse contract's value moves the exposure between fills)."""
+        if self.check is None:
+            return None
+        ns = parse_duration(self.check, "hedge.check")
+        if ns <= 0:
+            raise ConfigError(f"portfolio hedge.check: must be a positive duration, got {self.check!r}")
+        return ns
 
     @property
     def timeout_ns(self) -> int:
@@ -117,6 +129,7 @@ def parse_portfolio(raw: Any, base_dir: Path | None = None) -> PortfolioSpec:
         if spec.hedge is not None:
             spec.hedge.latency_ns  # noqa: B018 - a bad duration is refused before any run
             spec.hedge.timeout_ns  # noqa: B018
+            spec.hedge.check_ns  # noqa: B018
     except ValidationError as exc:
         first = exc.errors()[0]
         where = f" {_field(first['loc'])}" if first["loc"] else ""

@@ -134,6 +134,7 @@ class MakingLeg:
     instrument: Instrument
     fills: pd.DataFrame
     ratio: Callable[[int], float] = field(default=lambda t: 1.0)
+    mid: Callable[[int], float] | None = None  # its mid at a time between fills (None: the last fill's)
 
 
 @dataclass
@@ -410,12 +411,18 @@ def run_hedge(
     mode: str = "taker",
     timeout_ns: int = 0,
     halt_ns: int | None = None,
+    check_ns: int | None = None,
+    end_ns: int | None = None,
 ) -> HedgeResult:
     """Hedge the legs' fills on ``source``'s book; see the module docstring for why this is exact.
-    With ``halt_ns`` the hedge ignores fills that reach it later and closes its position then."""
+    With ``halt_ns`` the hedge ignores fills that reach it later and closes its position then. With
+    ``check_ns`` it also re-checks the exposure every ``check_ns`` from the first fill to ``end_ns``
+    (the last fill when None), each leg's position valued at its mid and ratio then; such a check
+    is recorded in the exposure table only when it sends an order."""
     hedger = Hedger(source, band, latency_ns, per_unit, mode, timeout_ns)
     positions = [0.0] * len(legs)
     exposures = [0.0] * len(legs)
+    last_mid = [math.nan] * len(legs)
     rows: list[tuple[int, float, float]] = []
     events = _fill_events(legs)
     if halt_ns is not None:
@@ -424,16 +431,24 @@ def run_hedge(
     legs_all = events["leg"].to_numpy()
     signed_all = events["signed"].to_numpy(dtype=float) if len(events) else np.zeros(0)
     mid_all = events["mid"].to_numpy(dtype=float) if len(events) else np.zeros(0)
+    checks = _check_times(ts_all, check_ns, end_ns if halt_ns is None else halt_ns)
+    c = 0
     for k in range(len(events)):
         t, i = int(ts_all[k]), int(legs_all[k])
+        while c < len(checks) and checks[c] < t:
+            _recheck(hedger, legs, positions, exposures, last_mid, int(checks[c]), rows)
+            c += 1
         hedger.execute_until(t)
         hedger.clock.advance(t)
         positions[i] += signed_all[k]
+        last_mid[i] = mid_all[k]
         exposures[i] = hedger.hedge_units(legs[i], positions[i], mid_all[k], t)
         if k + 1 < len(events) and ts_all[k + 1] == t:
             continue  # decide once the fills that arrived together are all counted
         before, after = hedger.decide(t, math.fsum(exposures))
         rows.append((t, before, after))
+    for t in checks[c:]:
+        _recheck(hedger, legs, positions, exposures, last_mid, int(t), rows)
     if halt_ns is not None:
         hedger.halt(halt_ns)
     else:
@@ -447,6 +462,37 @@ def run_hedge(
         final_mid=hedger.clock.mid_price(hedger.inst),
         position=hedger.position_lots * hedger.inst.lot_size,
     )
+
+
+def _check_times(fill_ts: np.ndarray, check_ns: int | None, end_ns: int | None) -> np.ndarray:
+    """Every ``check_ns`` after the first fill, up to ``end_ns`` (the last fill when None)."""
+    if check_ns is None or not len(fill_ts):
+        return np.zeros(0, np.int64)
+    start = int(fill_ts[0])
+    end = int(fill_ts[-1]) if end_ns is None else int(end_ns)
+    return np.arange(start + check_ns, end + 1, check_ns, dtype=np.int64)
+
+
+def _recheck(
+    hedger: Hedger,
+    legs: list[MakingLeg],
+    positions: list[float],
+    exposures: list[float],
+    last_mid: list[float],
+    t: int,
+    rows: list[tuple[int, float, float]],
+) -> None:
+    """Re-value every leg's position at ``t`` and hedge when that left the band."""
+    hedger.execute_until(t)
+    hedger.clock.advance(t)
+    for i, leg in enumerate(legs):
+        if positions[i]:
+            mid = leg.mid(t) if leg.mid is not None else math.nan
+            mid = mid if math.isfinite(mid) else last_mid[i]
+            exposures[i] = hedger.hedge_units(leg, positions[i], mid, t)
+    before, after = hedger.decide(t, math.fsum(exposures))
+    if after != before:
+        rows.append((t, before, after))
 
 
 def rolling_beta(

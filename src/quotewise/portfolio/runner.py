@@ -139,6 +139,20 @@ def _leg_mid_grid(leg: Leg, grid: np.ndarray) -> np.ndarray:
     return _as_of(eq["ts"].to_numpy()[valid], eq["mid"].to_numpy()[valid], grid)
 
 
+def _leg_mid_at(leg: Leg) -> Any:
+    """The leg's mid at any time: the last equity sample's at or before it."""
+    eq = leg.equity
+    assert eq is not None
+    valid = eq["mid"].notna().to_numpy()
+    ts, mid = eq["ts"].to_numpy()[valid], eq["mid"].to_numpy(dtype=float)[valid]
+
+    def at(t: int) -> float:
+        k = int(np.searchsorted(ts, t, side="right")) - 1
+        return float(mid[k]) if k >= 0 else math.nan
+
+    return at
+
+
 def _to_book(inst: Instrument, amount: np.ndarray | float, mid: np.ndarray | float) -> np.ndarray | float:
     """Settlement currency to the book's (quote) currency: coins x mid for inverse contracts."""
     return amount * mid if inst.inverse else amount
@@ -259,7 +273,13 @@ def _run_book(
     result: HedgeResult | None = None
     if spec.hedge is not None and hedge_leg is not None and hedge_mid is not None:
         legs_in = [
-            MakingLeg(leg.name, leg.instrument, leg.fills, _hedge_ratio(spec, leg, hedge_mid, grid))  # type: ignore[arg-type]
+            MakingLeg(
+                leg.name,
+                leg.instrument,
+                leg.fills,  # type: ignore[arg-type]
+                _hedge_ratio(spec, leg, hedge_mid, grid),
+                _leg_mid_at(leg),
+            )
             for leg in making
         ]
         h = spec.hedge
@@ -272,6 +292,8 @@ def _run_book(
             mode=h.mode,
             timeout_ns=h.timeout_ns,
             halt_ns=halt_ns,
+            check_ns=h.check_ns,
+            end_ns=int(grid[-1]),
         )
         _write_hedge(result, out / HEDGE)
     book = _book_frame(making, hedge_leg, result, grid, hedge_mid)
@@ -391,6 +413,7 @@ def _summary(
             "mode": spec.hedge.mode,
             "latency_ns": spec.hedge.latency_ns,
             "timeout_ns": spec.hedge.timeout_ns if spec.hedge.mode == "passive" else None,
+            "check_ns": spec.hedge.check_ns,
             "currency": inst.settle_currency,  # the hedge's own figures; the book's are converted
             "total_pnl": pnl,
             "hedging": hedging,
