@@ -30,9 +30,9 @@ from quotewise.backtest.outputs import (
     rows_table,
 )
 from quotewise.backtest.settlement import settlement
-from quotewise.backtest.source import DataSource
+from quotewise.backtest.source import DataSource, data_paths, from_path
 from quotewise.book.view import MAX_VIEW_EVENTS, MarketView
-from quotewise.errors import ConfigError, QuotewiseError, RunError
+from quotewise.errors import ConfigError, DataError, QuotewiseError, RunError
 from quotewise.execution.core import DecisionCore
 from quotewise.execution.order_manager import OrderManager
 from quotewise.model.events import price_level
@@ -144,12 +144,44 @@ def _use_model(ex: SimExchange, directory: str, source: DataSource, config: SimC
     (:mod:`quotewise.intelligence.signal`): sampled on the strategy's clock less its feed latency."""
     from quotewise.intelligence.signal import grid_predictions
 
+    origin = _grid_origin(source, config)
+    if origin is None:
+        return
+    ex.use_signal(*grid_predictions(directory, source, origin - config.feed_latency_ns, config.interval_ns))
+
+
+def _use_lead(ex: SimExchange, lead: str, halflife_ns: int, source: DataSource, config: SimConfig) -> None:
+    """The lead's fair value on the run's decision grid, for the compiled rule to centre on
+    (:mod:`quotewise.signals.lead`), sampled on the strategy's clock less its feed latency."""
+    from quotewise.signals.lead import lead_fair_value
+
+    origin = _grid_origin(source, config)
+    if origin is None:
+        return
+    try:
+        lead_source = from_path(data_paths(lead))
+    except (ConfigError, DataError) as exc:
+        raise type(exc)(f"lead={lead}: {exc}") from None
+    start = origin - config.feed_latency_ns
+    fair = lead_fair_value(
+        lead_source,
+        lead_source.instrument.tick_size,
+        source,
+        source.instrument.tick_size,
+        start,
+        config.interval_ns,
+        halflife_ns,
+    )
+    ex.use_signal(*fair)
+
+
+def _grid_origin(source: DataSource, config: SimConfig) -> int | None:
+    """The first decision time on the strategy's clock (None: no data)."""
     first = next((chunk for chunk in source.chunks() if len(chunk)), None)
     if first is None:
-        return
+        return None
     origin = config.decision_origin_ns
-    origin = int(first["local_ts"][0]) + config.feed_latency_ns if origin is None else origin
-    ex.use_signal(*grid_predictions(directory, source, origin - config.feed_latency_ns, config.interval_ns))
+    return int(first["local_ts"][0]) + config.feed_latency_ns if origin is None else origin
 
 
 def _start_price(source: DataSource) -> float | None:
@@ -250,10 +282,18 @@ def run_backtest(
             f"model={model}: the model leans the compiled {strategy.name} rule, and this run takes the "
             "Python path (risk limits, or settings the rule does not implement); use strategy adaptive there"
         )
+    lead = getattr(strategy.params, "lead", None)
+    if lead is not None and kernel is None:
+        raise ConfigError(
+            f"lead={lead}: the lead's fair value centres the compiled {strategy.name} rule, and this run "
+            "takes the Python path (risk limits, or settings the rule does not implement)"
+        )
     first_ts: int | None = None
     wall0 = time.perf_counter()
     if model is not None and kernel is not None:
         _use_model(ex, model, source, config)
+    if lead is not None and kernel is not None:
+        _use_lead(ex, lead, strategy.params.lead_halflife, source, config)
 
     def view(events: np.ndarray | None = None) -> MarketView:
         bb, ba = ex.best_bid(), ex.best_ask()

@@ -191,6 +191,8 @@ def live_strategy(name: str, params: dict[str, Any]) -> Strategy:
             f"model=: the {name} rule leans on a model in the backtest only (mm backtest); live, use "
             "strategy adaptive"
         )
+    if getattr(strategy.params, "lead", None) is not None:
+        raise ConfigError(f"lead=: the {name} rule centres on a lead's fair value in the backtest only")
     return strategy
 
 

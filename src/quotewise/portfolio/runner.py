@@ -217,6 +217,10 @@ def run_portfolio(spec: PortfolioSpec, out: Path, quiet: bool = True) -> dict[st
     With ``limits.action: halt`` and a breach, the book is run again stopped at the first breach."""
     legs = [Leg(name, s, _load(name, s)) for name, s in spec.instruments.items()]
     making = [leg for leg in legs if leg.spec.role == "make"]
+    for leg in making:  # lead: another instrument of the book names its data
+        lead = leg.spec.params.get("lead")
+        if isinstance(lead, str) and lead in spec.instruments:
+            leg.spec.params["lead"] = spec.instruments[lead].data
     for leg in making:
         _run_leg(leg, out, quiet)
     hedge_leg = next((leg for leg in legs if spec.hedge and leg.name == spec.hedge.instrument), None)

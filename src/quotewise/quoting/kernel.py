@@ -35,12 +35,25 @@ QUOTE_PARAMS = np.dtype(
         ("fee", np.float64),  # the fee of the fee floor (components.floor_fee)
         # centre shift at a certain prediction, in half-spreads: model_skew x (2 P(up) - 1) (0: none)
         ("model_skew", np.float64),
+        ("lead", np.float64),  # 1: the signal is a fair value (ticks) to centre on instead of the mid
     ]
 )
 
 # parameters the kernel implements
 IMPLEMENTED = frozenset(
-    {"spread", "skew", "max_inventory", "size", "improve", "post_only", "interval", "model", "model_skew"}
+    {
+        "spread",
+        "skew",
+        "max_inventory",
+        "size",
+        "improve",
+        "post_only",
+        "interval",
+        "model",
+        "model_skew",
+        "lead",
+        "lead_halflife",
+    }
 )
 # parameters that act only through another one that must then be at its default (vol_window only
 # matters with vol_mult, alpha only with fv_method=ema, ...): inert on the compiled path
@@ -96,6 +109,7 @@ def compiled_quoting(strategy: Strategy) -> np.ndarray | None:
     sp["post_only"] = 1.0 if p.post_only else 0.0
     sp["fee"] = floor_fee(p.post_only, inst.maker_fee, inst.taker_fee)
     sp["model_skew"] = p.model_skew if getattr(p, "model", None) else 0.0
+    sp["lead"] = 1.0 if getattr(p, "lead", None) else 0.0
     return out
 
 
@@ -105,10 +119,11 @@ def order_size(params: np.ndarray) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def quote_prices(params, bb, ba, q, p_up=0.5):
+def quote_prices(params, bb, ba, q, signal=np.nan):
     """The rule (QuotingStrategy.quotes for symmetric/skew, one level a side): from the touch (ticks,
-    -1 for an empty side), the position (lots) and the model's P(next mid move up) (0.5: no view),
-    whether to quote each side and at what price.
+    -1 for an empty side), the position (lots) and the signal (NaN: none yet): a model's P(next mid
+    move up), or with ``lead`` the fair value (ticks) to centre on instead of the mid; whether to
+    quote each side and at what price.
 
     The arithmetic follows the Python pipeline operation for operation (same rounding guards, same
     order of floating-point operations), so both paths quote the same prices.
@@ -122,10 +137,11 @@ def quote_prices(params, bb, ba, q, p_up=0.5):
         mid = (bb + ba) / 2.0
         hs = sp["hs_ticks"] + sp["hs_frac"] * mid
         max_q = sp["max_lots"]
-        centre = mid + -sp["skew"] * 1.0 * hs * q / max_q
-        if sp["model_skew"] != 0.0:
+        fair = signal if sp["lead"] > 0.0 and not np.isnan(signal) else mid
+        centre = fair + -sp["skew"] * 1.0 * hs * q / max_q
+        if sp["model_skew"] != 0.0 and not np.isnan(signal):
             # lean toward the predicted move: the side it would run over moves away, the other closer
-            centre += sp["model_skew"] * hs * (2.0 * p_up - 1.0)
+            centre += sp["model_skew"] * hs * (2.0 * signal - 1.0)
         bid_p = np.int64(np.floor(centre - hs + 1e-9))
         ask_p = np.int64(np.ceil(centre + hs - 1e-9))
         if sp["improve"] > 0:

@@ -119,6 +119,20 @@ class SkewParams(SpreadParams):
     model_skew: float = Field(
         1.0, ge=0, description="centre shift toward a certain prediction, in half-spreads (x (2 P(up) - 1))"
     )
+    lead: str | None = Field(
+        None,
+        description="data of a leading instrument (the USD-M perpetual for spot): the compiled rule "
+        "centres on its mid plus the basis (an average of our mid - its mid) instead of our mid",
+    )
+    lead_halflife: Duration = Field(
+        "60s", gt=0, description="half-life of the basis average of lead (e.g. 30s, 5m)"
+    )
+
+    @model_validator(mode="after")
+    def _one_signal(self) -> SkewParams:
+        if self.model is not None and self.lead is not None:
+            raise ValueError("model and lead both move the centre: give one of them")
+        return self
 
 
 class LadderParams(SkewParams):

@@ -90,20 +90,21 @@ def deliver_response(reg, ords, local, resp, k):
 
 @nb.njit(cache=True, inline="always")
 def _prediction(reg, sig_t, sig_p):
-    """The latest prediction whose sample the strategy has seen by now (0.5, no view, before any)."""
+    """The latest signal (a model's prediction, a lead's fair value) whose sample the strategy has
+    seen by now (NaN, none, before any)."""
     k = reg[R_SIGNAL]
     seen = reg[R_NOW] - reg[R_FEED_LAT]
     while k < sig_t.shape[0] and sig_t[k] <= seen:
         k += 1
     reg[R_SIGNAL] = k
-    return sig_p[k - 1] if k > 0 else 0.5
+    return sig_p[k - 1] if k > 0 else np.nan
 
 
 @nb.njit(cache=True, inline="always")
-def _decide(reg, qp, ords, local, act, p_up):
+def _decide(reg, qp, ords, local, act, signal):
     """The quoting rule on the strategy's view of the touch, then the reconcile step."""
     want_bid, want_ask, bid_p, ask_p = quote_prices(
-        qp, reg[R_VIEW_BID], reg[R_VIEW_ASK], float(reg[R_LOCAL_POS]), p_up
+        qp, reg[R_VIEW_BID], reg[R_VIEW_ASK], float(reg[R_LOCAL_POS]), signal
     )
     size = np.int64(qp[0]["size"])
     post_only = np.int64(qp[0]["post_only"])
