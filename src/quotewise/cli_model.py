@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,6 +15,7 @@ from rich.table import Table
 from quotewise.console import console, err_console, fail, warn
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.parsing import parse_duration
+from quotewise.parsing import parse_time as parsing_time
 
 if TYPE_CHECKING:
     from quotewise.backtest.source import DataSource
@@ -39,19 +39,7 @@ EndOption = Annotated[str | None, typer.Option("--end", help="use samples before
 
 def parse_time(text: str | None, flag: str) -> int | None:
     """An ISO-8601 time (UTC unless it says otherwise) or integer nanoseconds since the epoch."""
-    if text is None:
-        return None
-    if text.strip().isdigit():
-        return int(text)
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ConfigError(
-            f"{flag} {text!r}: write an ISO time such as 2024-08-09T00:00:00 or nanoseconds"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1_000
+    return None if text is None else parsing_time(text, flag)
 
 
 @contextmanager

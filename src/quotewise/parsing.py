@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
@@ -97,6 +98,54 @@ Duration = Annotated[
     setting(parse_duration),
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema({"type": "string", "examples": ["100ms", "5s", "1h"]}),
+]
+
+
+# -- times and windows ----------------------------------------------------------------------------
+
+
+def parse_time(text: str, what: str = "time") -> int:
+    """An ISO-8601 time (UTC unless it says otherwise) or integer nanoseconds since the epoch."""
+    text = str(text).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{what} {text!r}: write an ISO time such as 2024-08-09T00:00:00 or nanoseconds"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1_000
+
+
+def time_windows(text: str, what: str = "windows") -> list[tuple[int, int]]:
+    """``START/DURATION[,START/DURATION...]`` (START an ISO time or epoch ns) as (start, end) ns
+    pairs, in order; overlapping windows are kept as given."""
+    out = []
+    for item in str(text).split(","):
+        start, sep, length = item.strip().partition("/")
+        if not sep:
+            raise ConfigError(f"{what}: {item.strip()!r} is not START/DURATION, e.g. 2024-08-08T13:30:00/5m")
+        begin = parse_time(start, what)
+        span = parse_duration(length, what)
+        if span <= 0:
+            raise ConfigError(f"{what}: {item.strip()!r} lasts no time")
+        out.append((begin, begin + span))
+    return sorted(out)
+
+
+def parse_windows(text: Any, what: str = "windows") -> str:
+    """Validate :func:`time_windows` text and keep it as written (the engine reads it again)."""
+    time_windows(text, what)
+    return str(text).strip()
+
+
+Windows = Annotated[
+    str,
+    setting(parse_windows),
+    WithJsonSchema({"type": "string", "examples": ["2024-08-08T13:30:00/5m,2024-08-08T14:00:00/1m"]}),
 ]
 
 

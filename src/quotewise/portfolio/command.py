@@ -35,5 +35,11 @@ def portfolio_backtest(path: Path, out: Path | None, name: str | None, quiet: bo
     if summary.get("halted"):
         h = summary["halted"]
         console.print(f"[bold]Halted[/] at {h['time']}: {h['rule']} {h['value']:,.6g} > {h['limit']:,.6g}")
+    for w in summary.get("limit_windows") or []:
+        seconds = (w["end"] - w["start"]) / 1e9
+        console.print(
+            f"[bold]{w['action'].capitalize()}[/] from {w['time']} for {seconds:g} s: "
+            f"{w['rule']} {w['value']:,.6g} > {w['limit']:,.6g}"
+        )
     console.print(f"Book in [bold]{folder}[/] (summary.json, report.html; one folder per instrument)")
     return folder

@@ -72,14 +72,25 @@ class HedgeSpec(BaseModel):
 
 class LimitsSpec(BaseModel):
     """Book limits (quote currency): net and gross exposure, 99% parametric 1-minute VaR; ``report``
-    lists breaches, ``halt`` stops the whole book at the first one."""
+    lists breaches, ``halt`` stops the whole book at the first one, ``pause`` (``reduce``) stops its
+    quoting (lets only the side that reduces each position quote) for ``pause_for`` from each."""
 
     model_config = ConfigDict(extra="forbid")
 
     max_net: float | None = Field(None, gt=0)
     max_gross: float | None = Field(None, gt=0)
     var_1m: float | None = Field(None, gt=0)
-    action: Literal["report", "halt"] = "report"
+    action: Literal["report", "halt", "pause", "reduce"] = "report"
+    pause_for: str | int | float = "1m"  # pause, reduce: how long each window lasts
+
+    @property
+    def pause_for_ns(self) -> int:
+        ns = parse_duration(self.pause_for, "limits.pause_for")
+        if ns <= 0:
+            raise ConfigError(
+                f"portfolio limits.pause_for: must be a positive duration, got {self.pause_for!r}"
+            )
+        return ns
 
 
 class PortfolioSpec(BaseModel):
@@ -130,6 +141,7 @@ def parse_portfolio(raw: Any, base_dir: Path | None = None) -> PortfolioSpec:
             spec.hedge.latency_ns  # noqa: B018 - a bad duration is refused before any run
             spec.hedge.timeout_ns  # noqa: B018
             spec.hedge.check_ns  # noqa: B018
+        spec.limits.pause_for_ns  # noqa: B018
     except ValidationError as exc:
         first = exc.errors()[0]
         where = f" {_field(first['loc'])}" if first["loc"] else ""

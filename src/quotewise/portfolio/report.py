@@ -65,6 +65,15 @@ def write_portfolio_report(
         if halted
         else ""
     )
+    windows = summary.get("limit_windows") or []
+    what = {"pause": "paused its quoting", "reduce": "quoted only the sides that reduce its positions"}
+    halt_line += "".join(
+        f"<p><b>{html.escape(w['action'].capitalize())}</b> from {html.escape(str(w['time']))} for "
+        f"{(w['end'] - w['start']) / 1e9:g} s: {html.escape(str(w['rule']))} {w['value']:,.6g} over its "
+        f"limit {w['limit']:,.6g}; the book {what[w['action']]}"
+        f"{' (the last window allowed: still beyond the limit after it)' if w.get('capped') else ''}.</p>"
+        for w in windows
+    )
     details = html.escape(json.dumps({"hedge": summary.get("hedge"), "risk": summary.get("risk")}, indent=2))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Portfolio backtest</title>
 <style>body{{font-family:sans-serif;margin:2em}}td{{padding:2px 10px}}</style></head><body>

@@ -113,6 +113,38 @@ def breach_events(series: pd.Series, limit: float | None, name: str) -> list[dic
     ]
 
 
+def limit_series(pnl: pd.DataFrame, exposure: Exposure, step_s: float) -> dict[str, pd.Series]:
+    """What each book limit watches, on the grid: |net| and gross exposure, the rolling 1-minute VaR."""
+    var_1m = rolling_parametric_var(pnl.sum(axis=1), COV_WINDOW, MINUTE_S, step_s)
+    return {"max_net": exposure.net.abs(), "max_gross": exposure.gross, "var_1m": var_1m.dropna()}
+
+
+def first_breach(
+    watched: dict[str, pd.Series], limits: dict[str, float | None], after: int | None = None
+) -> dict[str, Any] | None:
+    """The earliest grid time (at or after ``after``) at which a watched series is above its limit:
+    {at, time, rule, value, limit}; None when there is none."""
+    found: dict[str, Any] | None = None
+    for rule, series in watched.items():
+        limit = limits.get(rule)
+        if limit is None or series.empty:
+            continue
+        ts = series.index.to_numpy(dtype=np.int64)
+        above = (series.to_numpy() > limit) & (ts >= (after if after is not None else ts[0]))
+        if above.any():
+            i = int(np.argmax(above))
+            if found is None or ts[i] < found["at"]:
+                time = pd.Timestamp(int(ts[i]), unit="ns", tz="UTC").isoformat()
+                found = {
+                    "at": int(ts[i]),
+                    "time": time,
+                    "rule": rule,
+                    "value": float(series.iloc[i]),
+                    "limit": limit,
+                }
+    return found
+
+
 def portfolio_risk(
     pnl: pd.DataFrame, exposure: Exposure, step_s: float, limits: dict[str, float | None]
 ) -> dict[str, Any]:
@@ -128,11 +160,10 @@ def portfolio_risk(
         float(math.sqrt(max(weights @ cov.to_numpy() @ weights, 0.0))) if len(recent) >= 2 else math.nan
     )
     rolling_vol = total.diff().rolling(COV_WINDOW, min_periods=2).std(ddof=1)
-    var_1m = rolling_parametric_var(total, COV_WINDOW, MINUTE_S, step_s)
+    watched = limit_series(pnl, exposure, step_s)
+    var_1m = watched["var_1m"]
     net, gross = exposure.net, exposure.gross
-    events = breach_events(net.abs(), limits.get("max_net"), "max_net")
-    events += breach_events(gross, limits.get("max_gross"), "max_gross")
-    events += breach_events(var_1m.dropna(), limits.get("var_1m"), "var_1m")
+    events = [e for rule, s in watched.items() for e in breach_events(s, limits.get(rule), rule)]
     events.sort(key=lambda e: e["ts"])
     return {
         "currency_note": "quote currency of the instruments (inverse contracts converted at their mid)",

@@ -31,13 +31,14 @@ from quotewise.portfolio.hedge import (
     run_hedge,
     walk_book,
 )
-from quotewise.portfolio.risk import Exposure, portfolio_risk
+from quotewise.portfolio.risk import Exposure, first_breach, limit_series, portfolio_risk
 from quotewise.settings import LISTING_FIELDS
 
 GRID_NS = 1_000_000_000  # the book's curves and risk are sampled every second
 BETA_WINDOW = 300  # seconds of 1-second returns in the rolling beta
 BETA_MIN_OBS = 30
 HEDGE = "hedge"
+MAX_LIMIT_WINDOWS = 20  # pause/reduce windows at most: each one runs the making legs again
 
 
 @dataclass
@@ -86,10 +87,14 @@ def cut_at(source: DataSource, t: int) -> DataSource:
     return replace(source, name=f"{source.name}[..{t}]", chunks=chunks)
 
 
-def _run_leg(leg: Leg, out: Path, quiet: bool, halt_ns: int | None = None) -> None:
+def _run_leg(
+    leg: Leg, out: Path, quiet: bool, halt_ns: int | None = None, extra: dict[str, str] | None = None
+) -> None:
     import quotewise.api as qw
 
     run = {k: v for k, v in leg.spec.settings.items() if k not in LISTING_FIELDS}
+    for key, windows in (extra or {}).items():  # the book's windows beside the leg's own
+        run[key] = f"{run[key]},{windows}" if run.get(key) else windows
     source = leg.source if halt_ns is None else cut_at(leg.source, halt_ns)
     result = qw.backtest(source, leg.spec.strategy, out=out / leg.name, report=True, **run)
     leg.summary = result.summary
@@ -232,7 +237,12 @@ def run_portfolio(spec: PortfolioSpec, out: Path, quiet: bool = True) -> dict[st
         else None
     )
     result, book, summary = _run_book(spec, making, hedge_leg, grid, hedge_mid, out)
-    halted = _halt_point(spec, summary["risk"]["events"])
+    halted = _breach(spec, book) if spec.limits.action == "halt" else None
+    windows: list[dict[str, Any]] = []
+    if spec.limits.action in ("pause", "reduce"):
+        rerun = _windowed(spec, making, hedge_leg, grid, hedge_mid, out, quiet, book)
+        if rerun[3]:
+            result, book, summary, windows = rerun
     if halted is not None:
         at = halted["at"]
         for leg in making:
@@ -242,6 +252,7 @@ def run_portfolio(spec: PortfolioSpec, out: Path, quiet: bool = True) -> dict[st
             hedge_mid = np.where(grid > at, hedge_mid[np.searchsorted(grid, at, side="right") - 1], hedge_mid)
         result, book, summary = _run_book(spec, making, hedge_leg, grid, hedge_mid, out, at)
     summary["halted"] = halted
+    summary["limit_windows"] = windows
     summary = _clean(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default), encoding="utf-8")
     from quotewise.portfolio.report import write_portfolio_report
@@ -250,18 +261,59 @@ def run_portfolio(spec: PortfolioSpec, out: Path, quiet: bool = True) -> dict[st
     return summary
 
 
-def _halt_point(spec: PortfolioSpec, events: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The one place that decides a halt: the first breach (grid time) when the limits say ``halt``."""
-    if spec.limits.action != "halt" or not events:
-        return None
-    first = events[0]
-    return {
-        "at": first["ts"],
-        "time": first["time"],
-        "rule": first["limit"],
-        "value": first["value"],
-        "limit": first["threshold"],
-    }
+def _limits(spec: PortfolioSpec) -> dict[str, float | None]:
+    return spec.limits.model_dump(exclude={"action", "pause_for"})
+
+
+def _book_series(book: pd.DataFrame) -> tuple[pd.DataFrame, Exposure]:
+    """The book frame's P&L columns and exposures by instrument, indexed by grid time."""
+    pnl_cols = book[[c for c in book.columns if c.startswith("pnl:") and c != "pnl:total"]]
+    pnl_cols.index = book["ts"].to_numpy()
+    exposure = Exposure(
+        book[[c for c in book.columns if c.startswith("exposure:")]].set_axis(book["ts"].to_numpy())
+    )
+    exposure.frame.columns = [c.split(":", 1)[1] for c in exposure.frame.columns]
+    pnl_cols.columns = [c.split(":", 1)[1] for c in pnl_cols.columns]
+    return pnl_cols, exposure
+
+
+def _breach(spec: PortfolioSpec, book: pd.DataFrame, after: int | None = None) -> dict[str, Any] | None:
+    """The one place that finds where a book limit acts: the first grid time at or after ``after``
+    at which the book is beyond a limit."""
+    return first_breach(limit_series(*_book_series(book), GRID_NS / 1e9), _limits(spec), after)
+
+
+def _windowed(
+    spec: PortfolioSpec,
+    making: list[Leg],
+    hedge_leg: Leg | None,
+    grid: np.ndarray,
+    hedge_mid: np.ndarray | None,
+    out: Path,
+    quiet: bool,
+    book: pd.DataFrame,
+) -> tuple[Any, pd.DataFrame, dict[str, Any], list[dict[str, Any]]]:
+    """``limits.action: pause | reduce``: from each breach, every making leg pauses (or quotes only
+    the side that reduces its position) for ``pause_for``; the legs run again with those windows
+    until the book is inside its limits at the end of each (or after MAX_LIMIT_WINDOWS)."""
+    length = spec.limits.pause_for_ns
+    key = "pause_windows" if spec.limits.action == "pause" else "reduce_windows"
+    windows: list[dict[str, Any]] = []
+    result = summary = None
+    while len(windows) < MAX_LIMIT_WINDOWS:
+        found = _breach(spec, book, windows[-1]["end"] if windows else None)
+        if found is None:
+            break
+        windows.append(
+            {"action": spec.limits.action, "start": found["at"], "end": found["at"] + length} | found
+        )
+        text = ",".join(f"{w['start']}/{length}ns" for w in windows)
+        for leg in making:
+            _run_leg(leg, out, quiet, extra={key: text})
+        result, book, summary = _run_book(spec, making, hedge_leg, grid, hedge_mid, out)
+    if windows and len(windows) == MAX_LIMIT_WINDOWS and _breach(spec, book, windows[-1]["end"]):
+        windows[-1]["capped"] = True  # still beyond a limit after the last window allowed
+    return result, book, summary, windows
 
 
 def _run_book(
@@ -427,14 +479,7 @@ def _summary(
             "exposure": {**_exposure_stats(result, spec.hedge.band), "units": inst.size_currency},
         }
     attribution = {k: math.fsum(v) for k, v in parts.items()}
-    pnl_cols = book[[c for c in book.columns if c.startswith("pnl:") and c != "pnl:total"]]
-    pnl_cols.index = book["ts"].to_numpy()
-    exposure = Exposure(
-        book[[c for c in book.columns if c.startswith("exposure:")]].set_axis(book["ts"].to_numpy())
-    )
-    exposure.frame.columns = [c.split(":", 1)[1] for c in exposure.frame.columns]
-    pnl_cols.columns = [c.split(":", 1)[1] for c in pnl_cols.columns]
-    risk = portfolio_risk(pnl_cols, exposure, GRID_NS / 1e9, spec.limits.model_dump(exclude={"action"}))
+    risk = portfolio_risk(*_book_series(book), GRID_NS / 1e9, _limits(spec))
     return {
         "kind": "portfolio",
         "currency": making[0].instrument.quote_currency,

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from quotewise.errors import ConfigError, one_line
-from quotewise.parsing import Duration, parse_fee, setting
+from quotewise.parsing import Duration, Windows, parse_fee, setting
 
 
 def parse_band(text: str | float, what: str = "price_band") -> float:
@@ -70,6 +70,16 @@ class RiskConfig(BaseModel):
     )
     stale_after: Duration | None = Field(
         None, gt=0, description="no market event for this long (e.g. 5s) cancels quotes until data flows"
+    )
+    pause_windows: Windows | None = Field(
+        None,
+        description="scheduled pauses, no quoting: START/DURATION (START ISO UTC or epoch ns), several "
+        "comma-separated, e.g. 2024-08-08T13:30:00/5m",
+    )
+    reduce_windows: Windows | None = Field(
+        None,
+        description="scheduled reduce-only periods: only the side that reduces the position quotes "
+        "(none when flat); START/DURATION, several comma-separated",
     )
     pause_for: Duration = Field("60s", gt=0, description="cooling period after a window loss")
     price_band: Band | None = Field(

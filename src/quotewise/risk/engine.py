@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
+from quotewise.parsing import time_windows
 from quotewise.quoting.base import Quote, QuoteSet
 from quotewise.risk.config import RiskConfig
 
@@ -139,6 +140,9 @@ class RiskEngine:
         self._day_start_pnl = 0.0
         self._window: deque[tuple[int, float]] = deque()  # (ts, pnl) with pnl decreasing: window max
         self._sent: deque[int] = deque()  # times of orders and cancels sent, for the rate limit
+        self._pauses = time_windows(config.pause_windows) if config.pause_windows else []
+        self._reduces = time_windows(config.reduce_windows) if config.reduce_windows else []
+        self.scheduled_reduce = False
 
     # -- state rules, at every wake-up ------------------------------------------------------------
     @property
@@ -154,6 +158,7 @@ class RiskEngine:
         self._last_event = market.last_event
         self._check_data(now, market.last_event, om)
         self._check_pnl(now, om)
+        self._check_schedule(now, om)
         if self.paused_until is not None and now >= self.paused_until and not self.halted:
             self._record(now, self.pause_rule, "resume", self.pnl, NAN, "pause over: quoting resumes")
             self.paused_until = None
@@ -207,6 +212,22 @@ class RiskEngine:
                 seconds = cfg.max_loss_window / 1e9
                 self._pause(now, om, until, "max_loss", loss, cfg.max_loss, f"lost within {seconds:g}s")
 
+    def _check_schedule(self, now: int, om: Orders) -> None:
+        """Scheduled pauses (no quoting until the window ends) and reduce-only periods."""
+        if self.halted:
+            return
+        for start, end in self._pauses:
+            if start <= now < end and (self.paused_until is None or self.paused_until < end):
+                self._pause(now, om, end, "pause_windows", NAN, NAN, "a scheduled pause")
+        reduce = any(start <= now < end for start, end in self._reduces)
+        if reduce != self.scheduled_reduce:
+            self.scheduled_reduce = reduce
+            if reduce:
+                detail = "a scheduled reduce-only period: only the side that reduces the position quotes"
+                self._record(now, "reduce_windows", "reduce_only", NAN, NAN, detail)
+            else:
+                self._record(now, "reduce_windows", "resume", NAN, NAN, "the reduce-only period is over")
+
     def _sample_window(self, now: int) -> None:
         """Add the current P&L to the rolling window; its first entry is then the window's peak."""
         window = self._window
@@ -255,6 +276,7 @@ class RiskEngine:
             times.append(self._last_event + self.config.stale_after)
         if self.paused_until is not None:
             times.append(self.paused_until)
+        times += [edge for window in self._pauses + self._reduces for edge in window]
         later = [t for t in times if t > now]
         return min(later) if later else None
 
@@ -268,6 +290,10 @@ class RiskEngine:
             return
         bids = self._validate(1, wanted.bids, now)
         asks = self._validate(-1, wanted.asks, now)
+        if self.scheduled_reduce:  # flat, either side would add: neither quotes
+            position = self.account.position
+            bids = _at_most(bids, -position)
+            asks = _at_most(asks, position)
         bids, asks = self._limit_position(bids, asks, om, now)
         if self.config.max_order_rate is not None:
             bids, asks = self._throttle(bids, asks, om, now, self.config.max_order_rate)
@@ -490,3 +516,16 @@ class RiskEngine:
         for e in self.events:
             out[e.action] += 1
         return out
+
+
+def _at_most(quotes: list[Quote], lots: int) -> list[Quote]:
+    """The quotes, best first, cut so that all of them filling trades at most ``lots`` (none when
+    ``lots <= 0``): a reduce-only side never turns the position through zero."""
+    out = []
+    for q in quotes:
+        if lots <= 0:
+            break
+        size = min(int(q.size), lots)
+        out.append(Quote(int(q.price), size))
+        lots -= size
+    return out
