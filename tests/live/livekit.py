@@ -8,8 +8,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from quotewise.live.server import free_port
 
 
 class MM:
@@ -66,3 +73,23 @@ def pid_gone(pid: int) -> bool:
     from quotewise.live.client import pid_alive
 
     return not pid_alive(pid)
+
+
+@contextlib.contextmanager
+def served(app: Any, port: int | None = None, wait_s: float = 30.0) -> Iterator[str]:
+    """``app`` served by uvicorn on a thread of this process until the block ends; yields its URL.
+    ``log_config=None`` leaves the test's logging as it is."""
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + wait_s
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the engine did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(wait_s)

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
+from livekit import served
 
-from quotewise.live.server import create_app, free_port
+from quotewise.live.server import create_app
 from quotewise.live.store import Store, db_url
 
 TOKEN = "books-dashboard-token"
@@ -61,17 +60,6 @@ def engine(tmp_path_factory) -> Iterator[Running]:
         add_stream_route(app, app.state.engine)
     if "/" not in paths:
         add_dashboard_routes(app)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the engine did not start"
-        time.sleep(0.05)
-    running = Running(f"http://127.0.0.1:{port}", keys)
     admin = {"Authorization": f"Bearer {TOKEN}"}
     spec = {
         "data": "synthetic:3000000",
@@ -81,22 +69,21 @@ def engine(tmp_path_factory) -> Iterator[Running]:
         "book": BOOK,
     }
     try:
-        for name in MAKERS:
-            r = httpx.post(
-                f"{running.url}/maker/start", json={**spec, "name": name}, headers=admin, timeout=WAIT_S
-            )
+        with served(app, wait_s=WAIT_S) as url:
+            running = Running(url, keys)
+            for name in MAKERS:
+                r = httpx.post(
+                    f"{url}/maker/start", json={**spec, "name": name}, headers=admin, timeout=WAIT_S
+                )
+                assert r.status_code == 200, r.text
+            r = httpx.put(f"{url}/books/{BOOK}/limits", json={"max_gross": 1}, headers=admin, timeout=WAIT_S)
             assert r.status_code == 200, r.text
-        r = httpx.put(
-            f"{running.url}/books/{BOOK}/limits", json={"max_gross": 1}, headers=admin, timeout=WAIT_S
-        )
-        assert r.status_code == 200, r.text
-        while not all(m["halted"] == "halted" for m in running.get(f"/books/{BOOK}").json()["makers"]):
-            assert time.monotonic() < deadline + WAIT_S, "the book limit did not halt desk's makers"
-            time.sleep(0.1)
-        yield running
+            deadline = time.monotonic() + WAIT_S
+            while not all(m["halted"] == "halted" for m in running.get(f"/books/{BOOK}").json()["makers"]):
+                assert time.monotonic() < deadline, "the book limit did not halt desk's makers"
+                time.sleep(0.1)
+            yield running
     finally:
-        server.should_exit = True
-        thread.join(WAIT_S)
         store.close()
 
 

@@ -7,15 +7,14 @@ a copy of one, committed; a test run never changes the tree)."""
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
+from livekit import served
 
-from quotewise.live.server import create_app, free_port
+from quotewise.live.server import create_app
 from quotewise.live.store import Store, db_url
 
 webdriver = pytest.importorskip(
@@ -59,31 +58,19 @@ def engine(tmp_path_factory) -> Iterator[Engine]:
         add_stream_route(app, app.state.engine)
     if "/" not in paths:
         add_dashboard_routes(app)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the engine did not start"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
     import httpx
 
-    started = httpx.post(
-        f"{url}/maker/start",
-        json={"data": "synthetic:3000000", "speed": 20, "spread": "2ticks", "name": "admin-mm"},
-        headers={"Authorization": f"Bearer {TOKEN}", "X-Actor": "ops"},
-        timeout=WAIT_S,
-    )
-    assert started.status_code == 200, started.text
     try:
-        yield Engine(url, app, keys)
+        with served(app, wait_s=WAIT_S) as url:
+            started = httpx.post(
+                f"{url}/maker/start",
+                json={"data": "synthetic:3000000", "speed": 20, "spread": "2ticks", "name": "admin-mm"},
+                headers={"Authorization": f"Bearer {TOKEN}", "X-Actor": "ops"},
+                timeout=WAIT_S,
+            )
+            assert started.status_code == 200, started.text
+            yield Engine(url, app, keys)
     finally:
-        server.should_exit = True
-        thread.join(WAIT_S)
         store.close()
 
 

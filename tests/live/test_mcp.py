@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
+from livekit import served
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -64,20 +63,10 @@ def engine(tmp_path_factory) -> Iterator[Engine]:
     keys = {name: store.add_api_key(name, role) for name, role in KEYS.items()}
     app = create_app(store, token, {"pid": os.getpid(), "port": port, "db": store.url})
     mount_http(app)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the engine did not start"
-        time.sleep(0.05)
     try:
-        yield Engine(home, port, token, keys)
+        with served(app, port, WAIT_S):
+            yield Engine(home, port, token, keys)
     finally:
-        server.should_exit = True
-        thread.join(WAIT_S)
         store.close()
         if before is None:
             os.environ.pop("QUOTEWISE_HOME", None)
