@@ -571,13 +571,21 @@ def book_limits(
         float | None, typer.Option(help="halt it when its absolute net exposure exceeds this")
     ] = None,
     flatten: Annotated[bool, typer.Option(help="a breach also closes every position of the book")] = False,
+    action: Annotated[
+        str, typer.Option(help="what a breach does: halt, pause (no quoting) or reduce (reducing side only)")
+    ] = "halt",
+    pause_for: Annotated[
+        str | None, typer.Option(help="how long a pause or reduce lasts, on each maker's clock [default: 1m]")
+    ] = None,
 ) -> None:
     """Set a book's limits, in its quote currency (they replace the last ones): beyond one, every maker of
-    the book is halted (mm resume each; halted again while the book is still beyond it)."""
+    the book is halted (mm resume each; halted again while the book is still beyond it), or with
+    --action pause | reduce paused (reduce-only) for --pause-for, again while still beyond."""
     from quotewise.live.books import book_limits as checked
     from quotewise.live.books import check_book_name
 
     values = {"max_loss": max_loss, "max_gross": max_gross, "max_net": max_net, "flatten": flatten}
+    values |= {"action": action, "pause_for": pause_for}
     _call(lambda: (check_book_name(name), checked(values)))  # refused here, in one line
     b = _call(lambda: _client().set_book_limits(name, values))
     console.print(f"book {name}: {_limits_text(b['limits'])}; {len(b['makers'])} makers")
@@ -599,9 +607,15 @@ def book_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON")
 
 
 def _limits_text(limits: dict[str, Any]) -> str:
-    """``max_gross 1000, max_loss 50, flatten``: the limits set."""
-    shown = [f"{k} {v:g}" for k, v in limits.items() if k != "flatten" and v is not None]
-    return ", ".join(shown + (["flatten"] if limits.get("flatten") else []))
+    """``max_gross 1000, max_loss 50, flatten`` or ``..., pause 1m``: the limits set and their action."""
+    from quotewise.live.books import LIMITS
+
+    shown = [f"{k} {limits[k]:g}" for k in LIMITS if limits.get(k) is not None]
+    if limits.get("flatten"):
+        shown.append("flatten")
+    if limits.get("action") in ("pause", "reduce"):
+        shown.append(f"{limits['action']} {limits.get('pause_for')}")
+    return ", ".join(shown)
 
 
 def mcp() -> None:

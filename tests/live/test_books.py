@@ -96,11 +96,21 @@ def test_each_limit_is_breached_strictly_beyond_its_threshold():
         ({"max_net": math.inf}, "max_net: must be >= 0"),
         ({"flatten": True}, "give at least one limit"),
         ({"max_drawdown": 3}, "unknown book limit max_drawdown"),
+        ({"max_net": 1, "action": "stop"}, "action: one of halt, pause, reduce"),
+        ({"max_net": 1, "pause_for": "5s"}, "pause_for: how long a pause"),
+        ({"max_net": 1, "action": "pause", "pause_for": "0s"}, "pause_for: must be a positive"),
+        ({"max_net": 1, "action": "reduce", "flatten": True}, "flatten: closes the positions of a halt"),
     ],
 )
 def test_bad_limits_are_refused_by_name(values, message):
     with pytest.raises(ConfigError, match=message):
         book_limits(values)
+
+
+def test_a_pause_lasts_pause_for_written_back_in_its_unit():
+    assert book_limits({"max_net": 1, "action": "pause", "pause_for": 90_000})["pause_for"] == "90s"
+    assert book_limits({"max_net": 1, "action": "reduce"})["pause_for"] == "1m"
+    assert book_limits({"max_net": 1})["action"] == "halt"
 
 
 positions = st.lists(
@@ -147,6 +157,7 @@ def test_a_database_from_before_books_opens_with_its_makers_in_none(tmp_path):
         (("book", "limits", "B", "--max-gross", "-1"), "error: max_gross: must be >= 0, got -1.0"),
         (("book", "limits", "B", "--flatten"), "error: give at least one limit"),
         (("book", "limits", "no/slash", "--max-loss", "1"), "error: book name 'no/slash'"),
+        (("book", "limits", "B", "--max-net", "1", "--action", "stop"), "error: action: one of halt, pause"),
         (("status", "a", "--book", "B"), "error: --book shows a whole book"),
     ],
 )
@@ -208,6 +219,50 @@ def test_limits_set_before_the_makers_flatten_the_whole_book_and_need_an_admin(t
         assert api.get("/books").json() == [{"book": "F", "makers": ids, "limits": made["limits"]}]
     actions = {(r["action"], r["maker_id"]) for r in store.audit_rows() if r["actor"] == "book-limit:F"}
     assert {(a, m) for a in ("book_limit", "halt", "flattened") for m in ids} <= actions
+    store.close()
+
+
+def test_a_pause_action_pauses_every_maker_for_pause_for_and_again_while_still_beyond(tmp_path):
+    import time
+    import warnings
+
+    from starlette.exceptions import StarletteDeprecationWarning
+
+    from quotewise.live.server import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarletteDeprecationWarning)
+        from fastapi.testclient import TestClient
+
+    store = Store(db_url(str(tmp_path / "pause.db")))
+    body = {"data": "synthetic:3000000", "speed": 20, "strategy": "symmetric", "spread": "1tick", "book": "P"}
+    with TestClient(create_app(store, "admin-token"), headers={"Authorization": "Bearer admin-token"}) as api:
+        limits = {"max_gross": 1, "action": "pause", "pause_for": "2s"}
+        made = api.put("/books/P/limits", json=limits).json()
+        assert made["limits"]["action"] == "pause" and made["limits"]["pause_for"] == "2s"
+        ids = [api.post("/maker/start", json={**body, "name": n}).json()["id"] for n in ("p1", "p2")]
+        deadline = time.monotonic() + 30
+
+        def paused(maker: str) -> list[dict]:
+            return [
+                r for r in store.risk_events(maker) if r["rule"] == "pause_windows" and r["action"] == "pause"
+            ]
+
+        while not all(len(paused(m)) >= 2 for m in ids):  # 2 s of each maker's clock, then again
+            assert time.monotonic() < deadline, f"the book did not pause twice: {api.get('/books/P').json()}"
+            time.sleep(0.1)
+        book = api.get("/books/P").json()
+        assert all(m["halted"] is None for m in book["makers"])  # paused, never halted
+        for maker in ids:
+            first, second = paused(maker)[:2]
+            assert second["ts"] - first["ts"] >= 2_000_000_000  # a window lasts pause_for
+            risk = api.get(f"/makers/{maker}").json()
+            assert risk["status"] == "running"
+    rows = [r for r in store.audit_rows() if r["actor"] == "book-limit:P"]
+    assert {(r["action"], r["maker_id"]) for r in rows} >= {
+        (a, m) for a in ("book_limit", "config") for m in ids
+    }
+    assert all(r["details"]["action"] == "pause" for r in rows if r["action"] == "book_limit")
     store.close()
 
 

@@ -108,7 +108,8 @@ def test_the_page_serves_the_books_panel_and_a_viewer_reads_its_figures(engine):
     # what the panel reads, with the key of whoever signed in: a viewer's suffices
     viewer = engine.keys["ann"]
     assert engine.get("/books", viewer).json() == [{"book": BOOK, "makers": list(MAKERS), "limits": {
-        "flatten": False, "max_loss": None, "max_gross": 1.0, "max_net": None}}]  # fmt: skip
+        "flatten": False, "action": "halt", "pause_for": None, "max_loss": None, "max_gross": 1.0,
+        "max_net": None}}]  # fmt: skip
     book = engine.get(f"/books/{BOOK}", viewer).json()
     assert [(m["id"], m["halted"]) for m in book["makers"]] == [(m, "halted") for m in MAKERS]
     assert {"pnl", "net_exposure", "gross_exposure"} <= set(book["totals"])

@@ -62,7 +62,14 @@ def test_book_tools_answer_what_the_api_does_and_only_an_admin_sets_limits(engin
             assert "no book 'a/b'" in slashed
 
             set_ = await ok(admin, "set_book_limits", name=BOOK, max_loss=1e9, max_net=2e9)
-            assert set_["limits"] == {"flatten": False, "max_loss": 1e9, "max_gross": None, "max_net": 2e9}
+            assert set_["limits"] == {
+                "flatten": False,
+                "action": "halt",
+                "pause_for": None,
+                "max_loss": 1e9,
+                "max_gross": None,
+                "max_net": 2e9,
+            }
             assert set_ == rest(engine, f"/books/{BOOK}")
             assert "HTTP 422" in await refused(admin, "set_book_limits", name=BOOK, max_gross=-1)
             assert "at least one limit" in await refused(admin, "set_book_limits", name=BOOK)

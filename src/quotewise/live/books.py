@@ -15,8 +15,10 @@ net = sum of exposures; gross = sum of their absolute values; a maker's share = 
 averaged over time; built as a DataFrame it costs ~0.5 ms, too much for the event loop every 100 ms).
 
 Limits (all optional, none negative): ``max_loss`` (breached when the book's P&L < -max_loss),
-``max_gross`` (gross > max_gross), ``max_net`` (|net| > max_net); ``flatten``: a breach also closes
-every position.
+``max_gross`` (gross > max_gross), ``max_net`` (|net| > max_net). What a breach does (``action``):
+``halt`` every maker (``flatten``: and close every position), ``pause`` each maker's quoting for
+``pause_for``, or let it quote for ``pause_for`` only the side that reduces its position (``reduce``),
+again while the book is still beyond a limit when that ends.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from typing import Any
 
 from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
+from quotewise.parsing import format_duration, parse_duration
 
 # a word of at most 21 characters: "book-limit:NAME", the audit's actor for its halts, fits 32
 BOOK_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,20}$"
 BOOK_NAME = re.compile(BOOK_NAME_PATTERN)
 LIMITS = ("max_loss", "max_gross", "max_net")
+ACTIONS = ("halt", "pause", "reduce")
 
 
 def check_book_name(name: str) -> str:
@@ -42,12 +46,14 @@ def check_book_name(name: str) -> str:
 
 
 def book_limits(values: dict[str, Any]) -> dict[str, Any]:
-    """Limits as stored: each of :data:`LIMITS` a number >= 0 or None, and ``flatten``; anything else
-    is refused by name."""
-    unknown = set(values) - {*LIMITS, "flatten"}
+    """Limits as stored: each of :data:`LIMITS` a number >= 0 or None, ``flatten``, the ``action`` and
+    its ``pause_for`` (canonical text; None with halt); anything else is refused by name."""
+    unknown = set(values) - {*LIMITS, "flatten", "action", "pause_for"}
     if unknown:
-        raise ConfigError(f"unknown book limit {', '.join(sorted(unknown))}: {', '.join(LIMITS)}, flatten")
+        known = ", ".join((*LIMITS, "flatten", "action", "pause_for"))
+        raise ConfigError(f"unknown book limit {', '.join(sorted(unknown))}: {known}")
     out: dict[str, Any] = {"flatten": bool(values.get("flatten", False))}
+    out["action"], out["pause_for"] = _action(values)
     for name in LIMITS:
         value = values.get(name)
         if value is not None:
@@ -58,9 +64,27 @@ def book_limits(values: dict[str, Any]) -> dict[str, Any]:
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name}: must be >= 0, got {value!r}")
         out[name] = value
+    if out["flatten"] and out["action"] != "halt":
+        raise ConfigError(f"flatten: closes the positions of a halt, not of a {out['action']}")
     if all(out[name] is None for name in LIMITS):
         raise ConfigError(f"give at least one limit: {', '.join('--' + n.replace('_', '-') for n in LIMITS)}")
     return out
+
+
+def _action(values: dict[str, Any]) -> tuple[str, str | None]:
+    """(action, pause_for as canonical duration text or None for a halt), checked."""
+    action = values.get("action") or "halt"
+    if action not in ACTIONS:
+        raise ConfigError(f"action: one of {', '.join(ACTIONS)}, got {action!r}")
+    given = values.get("pause_for")
+    if action == "halt":
+        if given is not None:
+            raise ConfigError("pause_for: how long a pause or reduce lasts; a halt lasts until resumed")
+        return action, None
+    ns = parse_duration(given if given is not None else "1m", "pause_for")
+    if ns <= 0:
+        raise ConfigError(f"pause_for: must be a positive duration, got {given!r}")
+    return action, format_duration(ns)
 
 
 @dataclass(frozen=True)

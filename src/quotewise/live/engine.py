@@ -49,6 +49,7 @@ from quotewise.live.venues.endpoint import endpoint_origins
 from quotewise.live.venues.prediction import MARKET_HELP, credential_names, is_prediction_venue
 from quotewise.logs import kv
 from quotewise.model.instrument import Instrument
+from quotewise.parsing import parse_duration, time_windows
 from quotewise.quoting.base import Strategy, resolve_size
 from quotewise.quoting.loader import make_strategy
 from quotewise.risk.config import risk_config
@@ -247,6 +248,7 @@ class LiveEngine:
         self._book_watch: asyncio.Task | None = None
         self.book_of: dict[str, str] = {}  # maker id -> its book, for the makers started or resumed here
         self.book_limits: dict[str, dict[str, Any]] = store.book_limits()
+        self._book_window_end: dict[str, int] = {}  # maker id -> end of its book's pause/reduce (its clock)
         self.scheduler = Scheduler(lane=Lane())  # when each maker takes its turn (inline, soon, the lane)
         self.started_at = time.time()
 
@@ -418,9 +420,10 @@ class LiveEngine:
     async def check_books(self) -> list[str]:
         """Each book with limits, from its makers' live state: beyond a limit, every running maker of the
         book not halted yet is halted (the operator's halt, actor ``book-limit:NAME``), flattening when
-        the limits say so. A maker resumed while its book is still beyond a limit is halted again
-        here. Returns the makers halted."""
-        halted = []
+        the limits say so, or, with action pause | reduce, paused (quotes only the side that reduces its
+        position) for pause_for on its own clock. A maker resumed, or whose window ended, while its book
+        is still beyond a limit is acted on again here. Returns the makers acted on."""
+        acted = []
         for name, limits in self.book_limits.items():
             members = [m for mid, m in self.makers.items() if self.book_of.get(mid) == name]
             if not members:
@@ -428,11 +431,46 @@ class LiveEngine:
             breached = book_totals(name, [self._live_figures(m) for m in members], limits)["breaches"]
             if not breached:
                 continue
+            action = limits.get("action") or "halt"
             for maker in members:
-                if maker.state == "running" and maker.halt is None:
+                if maker.state != "running" or maker.halt is not None:
+                    continue
+                if action == "halt":
                     await self._book_halt(maker, name, breached[0], bool(limits.get("flatten")))
-                    halted.append(maker.maker_id)
-        return halted
+                elif not await self._book_window(maker, name, breached[0], action, limits["pause_for"]):
+                    continue
+                acted.append(maker.maker_id)
+        return acted
+
+    async def _book_window(
+        self, maker: Maker, book: str, breach: dict[str, Any], action: str, pause_for: str
+    ) -> bool:
+        """One maker paused (or reduce-only) by its book's limit from now for ``pause_for``: a scheduled
+        window added to its risk limits (past windows dropped), as ``mm config`` would, with a risk alert
+        and an audit row. False while its last such window is still on."""
+        now = maker.venue.now
+        if self._book_window_end.get(maker.maker_id, -1) > now:
+            return False
+        length = parse_duration(pause_for, "pause_for")
+        self._book_window_end[maker.maker_id] = now + length
+        key = "pause_windows" if action == "pause" else "reduce_windows"
+        old = (self._record(maker.maker_id).risk or {}).get(key)
+        kept = [f"{s}/{e - s}ns" for s, e in time_windows(old) if e > now] if old else []
+        limit, value, threshold = breach["limit"], breach["value"], breach["threshold"]
+        actor = f"book-limit:{book}"
+        detail = (
+            f"book {book}: {limit} {value:.6g} > {threshold:.6g} (quote currency); {action} for {pause_for}"
+        )
+        kind = "pause" if action == "pause" else "reduce_only"
+        self.store.add_risk_events(
+            maker.maker_id, [RiskEvent(now, f"book_{limit}", kind, value, threshold, detail)]
+        )
+        self.store.audit(actor, "book_limit", maker.maker_id, {"book": book, **breach, "action": action})
+        logger.warning(
+            "book limit breached", extra=kv(book=book, maker=maker.maker_id, action=action, **breach)
+        )
+        await self.configure(maker.maker_id, {key: ",".join([*kept, f"{now}/{pause_for}"])}, actor=actor)
+        return True
 
     async def _book_halt(self, maker: Maker, book: str, breach: dict[str, Any], flatten: bool) -> None:
         """One maker halted by its book's limit: a risk alert and an audit row naming the limit, its value

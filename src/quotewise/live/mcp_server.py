@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -390,14 +390,28 @@ def build_server(client_factory: ClientFactory = local_client, name: str = "quot
         flatten: Annotated[
             bool, Field(description="a breach also closes every position of the book")
         ] = False,
+        action: Annotated[
+            Literal["halt", "pause", "reduce"],
+            Field(
+                description="what a breach does: halt the makers, pause their quoting, or let them quote "
+                "only the side that reduces their position"
+            ),
+        ] = "halt",
+        pause_for: Annotated[
+            str | None,
+            Field(description="pause, reduce: how long, on each maker's clock (e.g. 30s; default 1m)"),
+        ] = None,
     ) -> dict[str, Any]:
         """Set a book's limits (as `mm book limits`; an admin key only, the engine refuses others with
         HTTP 403). They REPLACE the book's last limits: a limit left out is removed, so read get_book
         first and pass the ones to keep. At least one limit. Breached when the book's P&L < -max_loss,
         gross exposure > max_gross or |net exposure| > max_net; the engine then halts every running
         maker of the book, whoever started it (flatten: closing their positions too), within 100 ms
-        and again after a resume while still beyond. Returns the book as get_book does."""
+        and again after a resume while still beyond; with action pause (reduce) it pauses them (lets
+        them quote only the side that reduces each position) for pause_for instead, again while still
+        beyond when that ends. Returns the book as get_book does."""
         body = {"max_loss": max_loss, "max_gross": max_gross, "max_net": max_net, "flatten": flatten}
+        body |= {"action": action, "pause_for": pause_for}
         return engine(ctx, lambda api: api.set_book_limits(book_path_name(name), body))
 
     @server.tool(annotations=LOCAL)

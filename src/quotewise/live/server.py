@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -65,6 +65,8 @@ class BookLimits(BaseModel):
     max_gross: float | None = None
     max_net: float | None = None
     flatten: bool = False
+    action: Literal["halt", "pause", "reduce"] = "halt"
+    pause_for: str | None = None  # pause, reduce: how long (e.g. 30s, 5m; default 1m)
 
 
 def create_app(

@@ -332,6 +332,7 @@
       .filter((k) => limits[k] !== null && limits[k] !== undefined)
       .map((k) => `${k} ${fmt(limits[k])}`);
     if (limits.flatten) parts.push("flatten");
+    if (limits.action === "pause" || limits.action === "reduce") parts.push(`${limits.action} ${limits.pause_for}`);
     return parts.join(" · ") || "none";
   }
 
