@@ -570,6 +570,12 @@ def book_limits(
     max_net: Annotated[
         float | None, typer.Option(help="halt it when its absolute net exposure exceeds this")
     ] = None,
+    var_1m: Annotated[
+        float | None,
+        typer.Option(
+            "--var-1m", help="halt it when its 99% 1-minute VaR (from its P&L each second) exceeds this"
+        ),
+    ] = None,
     flatten: Annotated[bool, typer.Option(help="a breach also closes every position of the book")] = False,
     action: Annotated[
         str, typer.Option(help="what a breach does: halt, pause (no quoting) or reduce (reducing side only)")
@@ -584,8 +590,8 @@ def book_limits(
     from quotewise.live.books import book_limits as checked
     from quotewise.live.books import check_book_name
 
-    values = {"max_loss": max_loss, "max_gross": max_gross, "max_net": max_net, "flatten": flatten}
-    values |= {"action": action, "pause_for": pause_for}
+    values = {"max_loss": max_loss, "max_gross": max_gross, "max_net": max_net, "var_1m": var_1m}
+    values |= {"flatten": flatten, "action": action, "pause_for": pause_for}
     _call(lambda: (check_book_name(name), checked(values)))  # refused here, in one line
     b = _call(lambda: _client().set_book_limits(name, values))
     console.print(f"book {name}: {_limits_text(b['limits'])}; {len(b['makers'])} makers")

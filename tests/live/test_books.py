@@ -8,15 +8,17 @@ from __future__ import annotations
 import math
 import sqlite3
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from quotewise.errors import ConfigError
-from quotewise.live.books import MakerFigures, book_limits, book_totals, breaches
+from quotewise.live.books import MakerFigures, PnlHistory, book_limits, book_totals, breaches
 from quotewise.live.store import SCHEMA_VERSION, Store, db_url
 from quotewise.model.instrument import Instrument
+from quotewise.portfolio.risk import parametric_var
 
 LINEAR = Instrument(symbol="BTCUSDT", quote="USDT", tick_size=0.1, lot_size=0.001)
 INVERSE = Instrument(
@@ -71,7 +73,7 @@ def test_a_quanto_maker_is_unpriced_and_left_out_and_no_mid_means_cash_only():
     q, flat = book["makers"]
     assert book["unpriced"] == ["q"] and q["exposure"] is None and q["pnl"] is None
     assert flat["exposure"] == 0.0 and flat["pnl"] == 3.0  # no mid yet: no exposure, its cash
-    assert book["totals"] == {"pnl": 3.0, "net_exposure": 0.0, "gross_exposure": 0.0}
+    assert book["totals"] == {"pnl": 3.0, "net_exposure": 0.0, "gross_exposure": 0.0, "var_1m": None}
     assert flat["share"] == 0.0
 
 
@@ -105,6 +107,21 @@ def test_each_limit_is_breached_strictly_beyond_its_threshold():
 def test_bad_limits_are_refused_by_name(values, message):
     with pytest.raises(ConfigError, match=message):
         book_limits(values)
+
+
+def test_var_1m_is_the_backtests_parametric_var_of_the_pnl_each_second():
+    history = PnlHistory()
+    assert history.var_1m() is None
+    pnl = [0.0, 1.0, -1.0, 2.0, 0.5, 1.5]
+    for k, value in enumerate(pnl):
+        history.add(k * 1_000_000_000, value)
+        history.add(k * 1_000_000_000 + 500_000_000, 99.0)  # within the same second: not sampled
+    want = parametric_var(np.diff(pnl), 60.0, 1.0)
+    assert history.var_1m() == pytest.approx(want) and want > 0
+    limits = book_limits({"var_1m": want * 0.9})
+    totals = {"pnl": 0.0, "net_exposure": 0.0, "gross_exposure": 0.0, "var_1m": history.var_1m()}
+    assert [b["limit"] for b in breaches(totals, limits)] == ["var_1m"]
+    assert breaches({**totals, "var_1m": None}, limits) == []  # not known yet: no breach
 
 
 def test_a_pause_lasts_pause_for_written_back_in_its_unit():

@@ -109,7 +109,7 @@ def test_the_page_serves_the_books_panel_and_a_viewer_reads_its_figures(engine):
     viewer = engine.keys["ann"]
     assert engine.get("/books", viewer).json() == [{"book": BOOK, "makers": list(MAKERS), "limits": {
         "flatten": False, "action": "halt", "pause_for": None, "max_loss": None, "max_gross": 1.0,
-        "max_net": None}}]  # fmt: skip
+        "max_net": None, "var_1m": None}}]  # fmt: skip
     book = engine.get(f"/books/{BOOK}", viewer).json()
     assert [(m["id"], m["halted"]) for m in book["makers"]] == [(m, "halted") for m in MAKERS]
     assert {"pnl", "net_exposure", "gross_exposure"} <= set(book["totals"])

@@ -69,6 +69,7 @@ def test_book_tools_answer_what_the_api_does_and_only_an_admin_sets_limits(engin
                 "max_loss": 1e9,
                 "max_gross": None,
                 "max_net": 2e9,
+                "var_1m": None,
             }
             assert set_ == rest(engine, f"/books/{BOOK}")
             assert "HTTP 422" in await refused(admin, "set_book_limits", name=BOOK, max_gross=-1)

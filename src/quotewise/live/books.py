@@ -15,7 +15,8 @@ net = sum of exposures; gross = sum of their absolute values; a maker's share = 
 averaged over time; built as a DataFrame it costs ~0.5 ms, too much for the event loop every 100 ms).
 
 Limits (all optional, none negative): ``max_loss`` (breached when the book's P&L < -max_loss),
-``max_gross`` (gross > max_gross), ``max_net`` (|net| > max_net). What a breach does (``action``):
+``max_gross`` (gross > max_gross), ``max_net`` (|net| > max_net), ``var_1m`` (the book's 99% parametric
+1-minute VaR > var_1m: :class:`PnlHistory`, the backtest's rule). What a breach does (``action``):
 ``halt`` every maker (``flatten``: and close every position), ``pause`` each maker's quoting for
 ``pause_for``, or let it quote for ``pause_for`` only the side that reduces its position (``reduce``),
 again while the book is still beyond a limit when that ends.
@@ -25,17 +26,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
 from quotewise.parsing import format_duration, parse_duration
+from quotewise.portfolio.risk import COV_WINDOW, MINUTE_S, parametric_var
 
 # a word of at most 21 characters: "book-limit:NAME", the audit's actor for its halts, fits 32
 BOOK_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,20}$"
 BOOK_NAME = re.compile(BOOK_NAME_PATTERN)
-LIMITS = ("max_loss", "max_gross", "max_net")
+LIMITS = ("max_loss", "max_gross", "max_net", "var_1m")
 ACTIONS = ("halt", "pause", "reduce")
 
 
@@ -126,9 +131,12 @@ def maker_line(m: MakerFigures) -> dict[str, Any]:
     }
 
 
-def book_totals(name: str, makers: list[MakerFigures], limits: dict[str, Any] | None = None) -> dict:
+def book_totals(
+    name: str, makers: list[MakerFigures], limits: dict[str, Any] | None = None, var_1m: float | None = None
+) -> dict:
     """The book's makers and totals (see the module docstring): P&L, net and gross exposure in the
-    quote currency, each maker's share of the gross, and which limits are breached now."""
+    quote currency, each maker's share of the gross, its 1-minute VaR (``var_1m``, None while not
+    known), and which limits are breached now."""
     lines = [maker_line(m) for m in makers]
     priced = [line for line in lines if line["exposure"] is not None]
     net = math.fsum(line["exposure"] for line in priced)
@@ -139,6 +147,7 @@ def book_totals(name: str, makers: list[MakerFigures], limits: dict[str, Any] | 
         "pnl": math.fsum(line["pnl"] or 0.0 for line in priced),
         "net_exposure": net,
         "gross_exposure": gross,
+        "var_1m": var_1m,
     }
     currencies = sorted({m.instrument.quote_currency for m in makers})
     return {
@@ -160,9 +169,31 @@ def breaches(totals: dict[str, float], limits: dict[str, Any] | None) -> list[di
         "max_loss": -totals["pnl"],
         "max_gross": totals["gross_exposure"],
         "max_net": abs(totals["net_exposure"]),
+        "var_1m": totals.get("var_1m"),
     }
     return [
         {"limit": name, "value": value, "threshold": limits[name]}
         for name, value in checks.items()
-        if limits.get(name) is not None and value > limits[name]
+        if limits.get(name) is not None and value is not None and value > limits[name]
     ]
+
+
+class PnlHistory:
+    """A book's P&L sampled once a second of the engine's clock, its last ``COV_WINDOW`` changes: the
+    rolling 99% parametric 1-minute VaR the portfolio backtest holds ``var_1m`` to
+    (:func:`quotewise.portfolio.risk.parametric_var`: z x sigma x sqrt(60 s / 1 s))."""
+
+    def __init__(self) -> None:
+        self.samples: deque[float] = deque(maxlen=COV_WINDOW + 1)
+        self.last_ns: int | None = None
+
+    def add(self, now_ns: int, pnl: float) -> None:
+        if self.last_ns is None or now_ns - self.last_ns >= 1_000_000_000:
+            self.samples.append(pnl)
+            self.last_ns = now_ns
+
+    def var_1m(self) -> float | None:
+        """None until two changes are known (as the backtest's rolling VaR)."""
+        if len(self.samples) < 3:
+            return None
+        return parametric_var(np.diff(np.asarray(self.samples)), MINUTE_S, 1.0)

@@ -34,8 +34,10 @@ from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live.books import (
     BOOK_NAME_PATTERN,
     MakerFigures,
+    PnlHistory,
     book_limits,
     book_totals,
+    breaches,
     check_book_name,
 )
 from quotewise.live.lane import Lane
@@ -249,6 +251,7 @@ class LiveEngine:
         self.book_of: dict[str, str] = {}  # maker id -> its book, for the makers started or resumed here
         self.book_limits: dict[str, dict[str, Any]] = store.book_limits()
         self._book_window_end: dict[str, int] = {}  # maker id -> end of its book's pause/reduce (its clock)
+        self._book_pnl: dict[str, PnlHistory] = {}  # books with limits: P&L each second, for var_1m
         self.scheduler = Scheduler(lane=Lane())  # when each maker takes its turn (inline, soon, the lane)
         self.started_at = time.time()
 
@@ -404,7 +407,9 @@ class LiveEngine:
         records = self.store.makers(book=name)
         if not records and name not in self.book_limits:
             raise UnknownBook(f"no book {name!r} (mm book list shows them)")
-        return book_totals(name, [self._figures(rec) for rec in records], self.book_limits.get(name))
+        history = self._book_pnl.get(name)
+        var_1m = history.var_1m() if history is not None else None
+        return book_totals(name, [self._figures(rec) for rec in records], self.book_limits.get(name), var_1m)
 
     async def set_book_limits(self, name: str, values: dict[str, Any], actor: str = "api") -> dict[str, Any]:
         """A book's limits (replacing its last), checked from the next turn of :meth:`check_books`; a
@@ -428,7 +433,10 @@ class LiveEngine:
             members = [m for mid, m in self.makers.items() if self.book_of.get(mid) == name]
             if not members:
                 continue
-            breached = book_totals(name, [self._live_figures(m) for m in members], limits)["breaches"]
+            totals = book_totals(name, [self._live_figures(m) for m in members])["totals"]
+            history = self._book_pnl.setdefault(name, PnlHistory())
+            history.add(time.time_ns(), totals["pnl"])
+            breached = breaches({**totals, "var_1m": history.var_1m()}, limits)
             if not breached:
                 continue
             action = limits.get("action") or "halt"

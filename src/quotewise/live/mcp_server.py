@@ -387,6 +387,7 @@ def build_server(client_factory: ClientFactory = local_client, name: str = "quot
         max_loss: BookLimit = None,
         max_gross: BookLimit = None,
         max_net: BookLimit = None,
+        var_1m: BookLimit = None,
         flatten: Annotated[
             bool, Field(description="a breach also closes every position of the book")
         ] = False,
@@ -405,13 +406,14 @@ def build_server(client_factory: ClientFactory = local_client, name: str = "quot
         """Set a book's limits (as `mm book limits`; an admin key only, the engine refuses others with
         HTTP 403). They REPLACE the book's last limits: a limit left out is removed, so read get_book
         first and pass the ones to keep. At least one limit. Breached when the book's P&L < -max_loss,
-        gross exposure > max_gross or |net exposure| > max_net; the engine then halts every running
+        gross exposure > max_gross, |net exposure| > max_net or its 99% 1-minute VaR (from its P&L
+        each second, the last 300 changes) > var_1m; the engine then halts every running
         maker of the book, whoever started it (flatten: closing their positions too), within 100 ms
         and again after a resume while still beyond; with action pause (reduce) it pauses them (lets
         them quote only the side that reduces each position) for pause_for instead, again while still
         beyond when that ends. Returns the book as get_book does."""
-        body = {"max_loss": max_loss, "max_gross": max_gross, "max_net": max_net, "flatten": flatten}
-        body |= {"action": action, "pause_for": pause_for}
+        body = {"max_loss": max_loss, "max_gross": max_gross, "max_net": max_net, "var_1m": var_1m}
+        body |= {"flatten": flatten, "action": action, "pause_for": pause_for}
         return engine(ctx, lambda api: api.set_book_limits(book_path_name(name), body))
 
     @server.tool(annotations=LOCAL)

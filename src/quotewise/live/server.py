@@ -64,6 +64,7 @@ class BookLimits(BaseModel):
     max_loss: float | None = None
     max_gross: float | None = None
     max_net: float | None = None
+    var_1m: float | None = None
     flatten: bool = False
     action: Literal["halt", "pause", "reduce"] = "halt"
     pause_for: str | None = None  # pause, reduce: how long (e.g. 30s, 5m; default 1m)

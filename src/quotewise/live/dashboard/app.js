@@ -328,7 +328,7 @@
 
   function limitsText(limits) {
     if (!limits) return "none";
-    const parts = ["max_loss", "max_gross", "max_net"]
+    const parts = ["max_loss", "max_gross", "max_net", "var_1m"]
       .filter((k) => limits[k] !== null && limits[k] !== undefined)
       .map((k) => `${k} ${fmt(limits[k])}`);
     if (limits.flatten) parts.push("flatten");
