@@ -209,19 +209,28 @@ def test_portfolio_refuses_single_run_options_and_names_a_bad_field(tmp_path):
     assert result.exit_code == 2 and "portfolio hedge.band" in result.output
 
 
-def test_real_spot_book_hedged_on_usdm_perpetual(tmp_path):
+def run_shared_pair(tmp_path: Path, perp_fees: str, hedge: str) -> Path:
+    """``mm backtest --portfolio`` of the shared spot BTCUSDT (made) and USD-M perpetual (hedge) of
+    2024-08-08; returns the output folder."""
     spot = shared_path("binance", "spot", "btcusdt_20240808.gz")
     perp = shared_path("binance", "usdm", "btcusdt_20240808.gz")
     spec = tmp_path / "book.yaml"
     spec.write_text(
         "instruments:\n"
         f"  spot: {{data: '{spot}', strategy: skew, params: {{size: 0.01, max_pos: 0.1}}}}\n"
-        f"  perp: {{data: '{perp}', role: hedge, taker_fee: 4bp}}\n"
-        "hedge: {instrument: perp, band: 0.02, ratio: beta, latency: 1ms}\n"
+        f"  perp: {{data: '{perp}', role: hedge, {perp_fees}}}\n"
+        f"hedge: {hedge}\n"
     )
     out = tmp_path / "out"
     result = runner.invoke(app, ["backtest", "--portfolio", str(spec), "--out", str(out)])
     assert result.exit_code == 0, result.output
+    return out
+
+
+def test_real_spot_book_hedged_on_usdm_perpetual(tmp_path):
+    out = run_shared_pair(
+        tmp_path, "taker_fee: 4bp", "{instrument: perp, band: 0.02, ratio: beta, latency: 1ms}"
+    )
     summary = check_book(out, 0.02)
     assert summary["instruments"]["spot"]["fills"] > 50 and summary["hedge"]["exposure"]["hedge_orders"] > 10
     assert summary["attribution"]["fees"] < 0 and summary["risk"]["var"]["samples"] > 300

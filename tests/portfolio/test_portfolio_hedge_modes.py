@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_portfolio_backtest import run_shared_pair
 from typer.testing import CliRunner
 
-from conftest import shared_path
 from quotewise.backtest.source import DataSource
 from quotewise.cli import app
 from quotewise.errors import ConfigError
@@ -177,16 +177,6 @@ def test_mm_backtest_portfolio_with_a_passive_hedge_on_synthetic_markets(tmp_pat
 
 
 def test_real_spot_book_with_a_passive_hedge_on_the_usdm_perpetual(tmp_path):
-    spot = shared_path("binance", "spot", "btcusdt_20240808.gz")
-    perp = shared_path("binance", "usdm", "btcusdt_20240808.gz")
-    spec = tmp_path / "book.yaml"
-    spec.write_text(
-        "instruments:\n"
-        f"  spot: {{data: '{spot}', strategy: skew, params: {{size: 0.01, max_pos: 0.1}}}}\n"
-        f"  perp: {{data: '{perp}', role: hedge, taker_fee: 4bp, maker_fee: 2bp}}\n"
-        "hedge: {instrument: perp, band: 0.02, ratio: 1.0, latency: 1ms, mode: passive, timeout: 2s}\n"
-    )
-    out = tmp_path / "out"
-    result = runner.invoke(app, ["backtest", "--portfolio", str(spec), "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    hedge = "{instrument: perp, band: 0.02, ratio: 1.0, latency: 1ms, mode: passive, timeout: 2s}"
+    out = run_shared_pair(tmp_path, "taker_fee: 4bp, maker_fee: 2bp", hedge)
     check_passive_book(out, 2_000_000_000, MS)

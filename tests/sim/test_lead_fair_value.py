@@ -71,7 +71,7 @@ def test_the_fair_value_is_the_lead_mid_plus_an_averaged_basis():
 def test_a_sample_moves_the_quotes_only_once_the_strategy_has_seen_it(monkeypatch):
     first = int(next(iter(SOURCE.chunks()))["local_ts"][0])
     seen_at = first + 3 * S
-    mid = lead_mod.mids_at(SOURCE, 1.0, np.array([seen_at]))[0]  # in ticks: tick_size 1 here
+    mid = lead_mod.mids_at(SOURCE, lead_mod.all_events(SOURCE), 1.0, np.array([seen_at]))[0]  # ticks
     fair = mid + 10.0  # the lead says: 10 ticks above our mid
     monkeypatch.setattr(lead_mod, "lead_fair_value", lambda *a: (np.array([seen_at]), np.array([fair])))
     monkeypatch.setattr(runner_module, "from_path", lambda *a: SOURCE)

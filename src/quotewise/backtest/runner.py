@@ -292,7 +292,7 @@ def run_backtest(
     wall0 = time.perf_counter()
     if model is not None and kernel is not None:
         _use_model(ex, model, source, config)
-    if lead is not None and kernel is not None:
+    if lead is not None:  # compiled: refused above otherwise
         _use_lead(ex, lead, strategy.params.lead_halflife, source, config)
 
     def view(events: np.ndarray | None = None) -> MarketView:

@@ -378,3 +378,17 @@ def replay_top_levels(
         raise ValueError("row_ends must be non-decreasing event indices below len(events)")
     bid, ask, st = new_book(lo, hi)
     return _replay_top_levels(_as_events(events), ends, int(n_levels), bid, ask, st)
+
+
+def replay_mids(
+    events: np.ndarray, lo: int, hi: int, tick_size: float, times: np.ndarray, clock: str = "exch_ts"
+) -> np.ndarray:
+    """The mid (price units) of a book over ticks ``lo..hi`` after every event whose ``clock`` time is
+    at or before each of ``times`` (``local_ts``: received by then); NaN while a side is empty."""
+    if not len(events):
+        return np.full(len(times), np.nan)
+    stamps = np.maximum.accumulate(events[clock])  # a local clock may step back: keep what was seen
+    ends = np.searchsorted(stamps, times, side="right") - 1
+    top = replay_top_levels(events, ends, 1, lo, hi)
+    ask, bid = top[:, 0], top[:, 2]
+    return np.where((ask != EMPTY_ASK) & (bid != EMPTY_BID), (ask + bid) / 2 * tick_size, np.nan)

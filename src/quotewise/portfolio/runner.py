@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from quotewise.backtest.source import DataSource
-from quotewise.book.orderbook import EMPTY_ASK, EMPTY_BID, replay_top_levels
+from quotewise.book.orderbook import replay_mids
 from quotewise.errors import ConfigError, DataError
 from quotewise.model.instrument import Instrument
 from quotewise.portfolio.config import InstrumentSpec, PortfolioSpec
@@ -126,36 +126,27 @@ def _as_of(ts: np.ndarray, values: np.ndarray, grid: np.ndarray, before: float =
 
 def _hedge_mid_grid(events: np.ndarray, source: DataSource, grid: np.ndarray) -> np.ndarray:
     """The hedge book's mid at each grid time, from an exact replay of its events."""
-    if not len(events):
-        return np.full(len(grid), np.nan)
-    ends = np.searchsorted(events["exch_ts"], grid, side="right") - 1
-    lo = max(source.price_lo - BOOK_PAD_TICKS, 0)
-    top = replay_top_levels(events, ends, 1, lo, source.price_hi + BOOK_PAD_TICKS)
-    ask, bid = top[:, 0], top[:, 2]
-    both = (ask != EMPTY_ASK) & (bid != EMPTY_BID)
-    mid = np.where(both, (ask + bid) / 2 * source.instrument.tick_size, np.nan)
+    lo, hi = max(source.price_lo - BOOK_PAD_TICKS, 0), source.price_hi + BOOK_PAD_TICKS
+    mid = replay_mids(events, lo, hi, source.instrument.tick_size, grid)
     return pd.Series(mid).ffill().to_numpy()
 
 
-def _leg_mid_grid(leg: Leg, grid: np.ndarray) -> np.ndarray:
+def _leg_mids(leg: Leg) -> tuple[np.ndarray, np.ndarray]:
+    """The leg's equity samples that have a mid: their times and mids."""
     eq = leg.equity
     assert eq is not None
     valid = eq["mid"].notna().to_numpy()
-    return _as_of(eq["ts"].to_numpy()[valid], eq["mid"].to_numpy()[valid], grid)
+    return eq["ts"].to_numpy()[valid], eq["mid"].to_numpy(dtype=float)[valid]
+
+
+def _leg_mid_grid(leg: Leg, grid: np.ndarray) -> np.ndarray:
+    return _as_of(*_leg_mids(leg), grid)
 
 
 def _leg_mid_at(leg: Leg) -> Any:
     """The leg's mid at any time: the last equity sample's at or before it."""
-    eq = leg.equity
-    assert eq is not None
-    valid = eq["mid"].notna().to_numpy()
-    ts, mid = eq["ts"].to_numpy()[valid], eq["mid"].to_numpy(dtype=float)[valid]
-
-    def at(t: int) -> float:
-        k = int(np.searchsorted(ts, t, side="right")) - 1
-        return float(mid[k]) if k >= 0 else math.nan
-
-    return at
+    ts, mid = _leg_mids(leg)
+    return lambda t: float(_as_of(ts, mid, np.array([t]))[0])
 
 
 def _to_book(inst: Instrument, amount: np.ndarray | float, mid: np.ndarray | float) -> np.ndarray | float:
@@ -236,11 +227,12 @@ def run_portfolio(spec: PortfolioSpec, out: Path, quiet: bool = True) -> dict[st
         if hedge_leg is not None and hedge_events is not None
         else None
     )
-    result, book, summary = _run_book(spec, making, hedge_leg, grid, hedge_mid, out)
+    run = BookRun(spec, making, hedge_leg, grid, hedge_mid, out, quiet)
+    result, book, summary = run.book()
     halted = _breach(spec, book) if spec.limits.action == "halt" else None
     windows: list[dict[str, Any]] = []
     if spec.limits.action in ("pause", "reduce"):
-        rerun = _windowed(spec, making, hedge_leg, grid, hedge_mid, out, quiet, book)
+        rerun = run.windowed(book)
         if rerun[3]:
             result, book, summary, windows = rerun
     if halted is not None:
@@ -249,8 +241,10 @@ def run_portfolio(spec: PortfolioSpec, out: Path, quiet: bool = True) -> dict[st
             _run_leg(leg, out, quiet, halt_ns=at)
             _flatten_leg(leg, at)
         if hedge_mid is not None:
-            hedge_mid = np.where(grid > at, hedge_mid[np.searchsorted(grid, at, side="right") - 1], hedge_mid)
-        result, book, summary = _run_book(spec, making, hedge_leg, grid, hedge_mid, out, at)
+            run.hedge_mid = np.where(
+                grid > at, hedge_mid[np.searchsorted(grid, at, side="right") - 1], hedge_mid
+            )
+        result, book, summary = run.book(at)
     summary["halted"] = halted
     summary["limit_windows"] = windows
     summary = _clean(summary)
@@ -283,78 +277,75 @@ def _breach(spec: PortfolioSpec, book: pd.DataFrame, after: int | None = None) -
     return first_breach(limit_series(*_book_series(book), GRID_NS / 1e9), _limits(spec), after)
 
 
-def _windowed(
-    spec: PortfolioSpec,
-    making: list[Leg],
-    hedge_leg: Leg | None,
-    grid: np.ndarray,
-    hedge_mid: np.ndarray | None,
-    out: Path,
-    quiet: bool,
-    book: pd.DataFrame,
-) -> tuple[Any, pd.DataFrame, dict[str, Any], list[dict[str, Any]]]:
-    """``limits.action: pause | reduce``: from each breach, every making leg pauses (or quotes only
-    the side that reduces its position) for ``pause_for``; the legs run again with those windows
-    until the book is inside its limits at the end of each (or after MAX_LIMIT_WINDOWS)."""
-    length = spec.limits.pause_for_ns
-    key = "pause_windows" if spec.limits.action == "pause" else "reduce_windows"
-    windows: list[dict[str, Any]] = []
-    result = summary = None
-    while len(windows) < MAX_LIMIT_WINDOWS:
-        found = _breach(spec, book, windows[-1]["end"] if windows else None)
-        if found is None:
-            break
-        windows.append(
-            {"action": spec.limits.action, "start": found["at"], "end": found["at"] + length} | found
-        )
-        text = ",".join(f"{w['start']}/{length}ns" for w in windows)
-        for leg in making:
-            _run_leg(leg, out, quiet, extra={key: text})
-        result, book, summary = _run_book(spec, making, hedge_leg, grid, hedge_mid, out)
-    if windows and len(windows) == MAX_LIMIT_WINDOWS and _breach(spec, book, windows[-1]["end"]):
-        windows[-1]["capped"] = True  # still beyond a limit after the last window allowed
-    return result, book, summary, windows
+@dataclass
+class BookRun:
+    """What every pass over the book reuses (the first, each pause or reduce, a halt): the spec, the
+    legs, the 1-second grid and the hedge's mid on it, where the files go."""
 
+    spec: PortfolioSpec
+    making: list[Leg]
+    hedge_leg: Leg | None
+    grid: np.ndarray
+    hedge_mid: np.ndarray | None
+    out: Path
+    quiet: bool
 
-def _run_book(
-    spec: PortfolioSpec,
-    making: list[Leg],
-    hedge_leg: Leg | None,
-    grid: np.ndarray,
-    hedge_mid: np.ndarray | None,
-    out: Path,
-    halt_ns: int | None = None,
-) -> tuple[HedgeResult | None, pd.DataFrame, dict[str, Any]]:
-    """The hedge over the making legs' fills, the book on the grid and the summary (unwritten)."""
-    result: HedgeResult | None = None
-    if spec.hedge is not None and hedge_leg is not None and hedge_mid is not None:
-        legs_in = [
-            MakingLeg(
-                leg.name,
-                leg.instrument,
-                leg.fills,  # type: ignore[arg-type]
-                _hedge_ratio(spec, leg, hedge_mid, grid),
-                _leg_mid_at(leg),
+    def book(self, halt_ns: int | None = None) -> tuple[HedgeResult | None, pd.DataFrame, dict[str, Any]]:
+        """The hedge over the making legs' fills, the book on the grid and the summary (unwritten)."""
+        spec, grid, hedge_mid = self.spec, self.grid, self.hedge_mid
+        result: HedgeResult | None = None
+        if spec.hedge is not None and self.hedge_leg is not None and hedge_mid is not None:
+            legs_in = [
+                MakingLeg(
+                    leg.name,
+                    leg.instrument,
+                    leg.fills,  # type: ignore[arg-type]
+                    _hedge_ratio(spec, leg, hedge_mid, grid),
+                    _leg_mid_at(leg),
+                )
+                for leg in self.making
+            ]
+            h = spec.hedge
+            result = run_hedge(
+                legs_in,
+                self.hedge_leg.source,
+                h.band,
+                h.latency_ns,
+                h.ratio == "contract",
+                mode=h.mode,
+                timeout_ns=h.timeout_ns,
+                halt_ns=halt_ns,
+                check_ns=h.check_ns,
+                end_ns=int(grid[-1]),
             )
-            for leg in making
-        ]
-        h = spec.hedge
-        result = run_hedge(
-            legs_in,
-            hedge_leg.source,
-            h.band,
-            h.latency_ns,
-            h.ratio == "contract",
-            mode=h.mode,
-            timeout_ns=h.timeout_ns,
-            halt_ns=halt_ns,
-            check_ns=h.check_ns,
-            end_ns=int(grid[-1]),
-        )
-        _write_hedge(result, out / HEDGE)
-    book = _book_frame(making, hedge_leg, result, grid, hedge_mid)
-    book.to_parquet(out / "book.parquet")
-    return result, book, _summary(spec, making, hedge_leg, result, book)
+            _write_hedge(result, self.out / HEDGE)
+        book = _book_frame(self.making, self.hedge_leg, result, grid, hedge_mid)
+        book.to_parquet(self.out / "book.parquet")
+        return result, book, _summary(spec, self.making, self.hedge_leg, result, book)
+
+    def windowed(self, book: pd.DataFrame) -> tuple[Any, pd.DataFrame, dict[str, Any], list[dict[str, Any]]]:
+        """``limits.action: pause | reduce``: from each breach, every making leg pauses (or quotes only
+        the side that reduces its position) for ``pause_for``; the legs run again with those windows
+        until the book is inside its limits at the end of each (or after MAX_LIMIT_WINDOWS)."""
+        spec = self.spec
+        length = spec.limits.pause_for_ns
+        key = "pause_windows" if spec.limits.action == "pause" else "reduce_windows"
+        windows: list[dict[str, Any]] = []
+        result = summary = None
+        while len(windows) < MAX_LIMIT_WINDOWS:
+            found = _breach(spec, book, windows[-1]["end"] if windows else None)
+            if found is None:
+                break
+            windows.append(
+                {"action": spec.limits.action, "start": found["at"], "end": found["at"] + length} | found
+            )
+            text = ",".join(f"{w['start']}/{length}ns" for w in windows)
+            for leg in self.making:
+                _run_leg(leg, self.out, self.quiet, extra={key: text})
+            result, book, summary = self.book()
+        if windows and len(windows) == MAX_LIMIT_WINDOWS and _breach(spec, book, windows[-1]["end"]):
+            windows[-1]["capped"] = True  # still beyond a limit after the last window allowed
+        return result, book, summary, windows
 
 
 def _flatten_leg(leg: Leg, t: int) -> None:

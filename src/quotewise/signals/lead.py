@@ -18,26 +18,23 @@ import math
 
 import numpy as np
 
-from quotewise.book.orderbook import EMPTY_ASK, EMPTY_BID, replay_top_levels
-from quotewise.model.events import EventSource
+from quotewise.book.orderbook import replay_mids
+from quotewise.model.events import EventSource, empty_events
 
 BOOK_PAD_TICKS = 1_000
 
 
-def mids_at(source: EventSource, tick_size: float, times: np.ndarray) -> np.ndarray:
-    """The source's mid (price units) after every event received at or before each of ``times``
-    (NaN while a side is empty or before the first event)."""
+def all_events(source: EventSource) -> np.ndarray:
+    """Every event of ``source`` in one array (read once)."""
     chunks = [c for c in source.chunks() if len(c)]
-    if not chunks:
-        return np.full(len(times), np.nan)
-    events = np.concatenate(chunks)
-    received = np.maximum.accumulate(events["local_ts"])
-    ends = np.searchsorted(received, times, side="right") - 1
+    return np.concatenate(chunks) if chunks else empty_events(0)
+
+
+def mids_at(source: EventSource, events: np.ndarray, tick_size: float, times: np.ndarray) -> np.ndarray:
+    """The source's mid (price units) after every event of it received at or before each of ``times``
+    (NaN while a side is empty or before the first event)."""
     lo = max(source.price_lo - BOOK_PAD_TICKS, 0)
-    top = replay_top_levels(events, ends, 1, lo, source.price_hi + BOOK_PAD_TICKS)
-    ask, bid = top[:, 0], top[:, 2]
-    both = (ask != EMPTY_ASK) & (bid != EMPTY_BID) & (ends >= 0)
-    return np.where(both, (ask + bid) / 2 * tick_size, np.nan)
+    return replay_mids(events, lo, source.price_hi + BOOK_PAD_TICKS, tick_size, times, "local_ts")
 
 
 def basis_average(own: np.ndarray, lead: np.ndarray, step_ns: int, halflife_ns: int) -> np.ndarray:
@@ -64,9 +61,11 @@ def lead_fair_value(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sample times (local ns, ``origin + k x interval`` to the own data's last event) and the fair
     value there in the own instrument's ticks, from the first time it is known."""
-    last = max((int(c["local_ts"].max()) for c in own.chunks() if len(c)), default=origin_ns)
+    own_events = all_events(own)
+    last = int(own_events["local_ts"].max()) if len(own_events) else origin_ns
     times = np.arange(origin_ns, last + interval_ns, interval_ns, dtype=np.int64)
-    lead_mid = mids_at(lead, lead_tick, times)
-    fair = lead_mid + basis_average(mids_at(own, own_tick, times), lead_mid, interval_ns, halflife_ns)
+    lead_mid = mids_at(lead, all_events(lead), lead_tick, times)
+    own_mid = mids_at(own, own_events, own_tick, times)
+    fair = lead_mid + basis_average(own_mid, lead_mid, interval_ns, halflife_ns)
     known = ~np.isnan(fair)
     return times[known], fair[known] / own_tick
