@@ -27,7 +27,7 @@ import numba as nb
 
 from quotewise.book import core
 from quotewise.model.events import ADD, ASK, BID, DELETE, EXECUTE, SET
-from quotewise.sim import decide, latency, queues
+from quotewise.sim import decide, latency, queues, tape
 from quotewise.sim.matching import RESPONSE_HEADROOM, mid2, process_arrivals, through_book
 from quotewise.sim.records import (
     BUFFER_FULL,
@@ -116,8 +116,8 @@ def first_undelivered(reg, resp):
     return resp[done]["deliver"] if reg[R_RESP_N] > done else INT64_MAX
 
 
-@nb.njit(cache=True)
-def _exchange_until(ev, touch, xi, limit, must, to_end, xb, fp, ords, reg, freg, resp, l3_seq, l3_left):
+@nb.njit(cache=True, inline="always")
+def _exchange_until(ev, touch, xi, limit, must, to_end, xb, fp, ords, reg, freg, resp, l3):
     """The exchange's work (request arrivals, then events) due before ``limit`` on the strategy's clock,
     and every event before index ``must`` (events the strategy has seen are processed before it acts).
 
@@ -139,7 +139,7 @@ def _exchange_until(ev, touch, xi, limit, must, to_end, xb, fp, ords, reg, freg,
     while True:
         if to_end and xi >= n:
             break
-        if reg[R_RESP_N] + RESPONSE_HEADROOM > resp.shape[0]:
+        if reg[R_RESP_N] + RESPONSE_HEADROOM > resp.shape[0] or (fifo and tape.is_full(l3, reg)):
             return xi, worked, True, limit
         kx = ev[xi]["exch_ts"] - entry if xi < n else INT64_MAX
         arrival = reg[R_NEXT_ARRIVAL]
@@ -164,23 +164,13 @@ def _exchange_until(ev, touch, xi, limit, must, to_end, xb, fp, ords, reg, freg,
             tape_seq = -1
             if fifo and kind >= ADD and kind <= EXECUTE:
                 # FIFO keeps each tape order's arrival sequence and size (the order a change is about is
-                # ahead of ours when it arrived first; one never seen added counts as oldest, -1).
-                # Written out: as a call, the typed dicts' reference counting cost ~20% of the loop.
+                # ahead of ours when it arrived first; one never seen added counts as oldest, -1)
                 oid = ev[xi]["order_id"]
                 if kind == ADD:
                     reg[R_SEQ] += 1
-                    l3_seq[oid] = reg[R_SEQ]
-                    l3_left[oid] = qty
+                    tape.add(l3, reg, oid, reg[R_SEQ], qty)
                 else:
-                    if oid in l3_seq:
-                        tape_seq = l3_seq[oid]
-                    if oid in l3_left:
-                        left = l3_left[oid] - qty
-                        if left <= 0 or kind == DELETE:
-                            del l3_left[oid]
-                            del l3_seq[oid]
-                        else:
-                            l3_left[oid] = left
+                    tape_seq = tape.change(l3, oid, qty, kind == DELETE)
             # what this event could do to our orders (known before it changes the book)
             mine = in_range and (mine_bid[ix] > 0 if side == BID else mine_ask[ix] > 0)
             through = (side == BID and reg[R_OWN_BID] > price) or (side == ASK and reg[R_OWN_ASK] < price)
@@ -225,7 +215,7 @@ def _exchange_until(ev, touch, xi, limit, must, to_end, xb, fp, ords, reg, freg,
     return xi, worked, False, limit
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def run_segment(
     ev,
     touch,
@@ -246,8 +236,7 @@ def run_segment(
     resp,
     act,
     samples,
-    l3_seq,
-    l3_left,
+    l3,
     qp,
     sig_t,
     sig_p,
@@ -302,7 +291,7 @@ def run_segment(
             wake = reg[R_NOW]  # time never runs backwards
         # 1. the exchange's work due before the strategy wakes
         xi, worked, full, limit = _exchange_until(
-            ev, touch, xi, min(wake, bound), xi, False, xb, fp, ords, reg, freg, resp, l3_seq, l3_left
+            ev, touch, xi, min(wake, bound), xi, False, xb, fp, ords, reg, freg, resp, l3
         )
         if full:
             return _stop(ev, touch, reg, si, si0, xi, vb, BUFFER_FULL)
@@ -320,7 +309,7 @@ def run_segment(
             # an event seen at its exchange time (no entry latency) is processed before the strategy
             # acts on it: cause before effect
             xi, worked, full, limit = _exchange_until(
-                ev, touch, xi, wake, seen, False, xb, fp, ords, reg, freg, resp, l3_seq, l3_left
+                ev, touch, xi, wake, seen, False, xb, fp, ords, reg, freg, resp, l3
             )
             if full:
                 return _stop(ev, touch, reg, si, si0, xi, vb, BUFFER_FULL)
@@ -330,7 +319,7 @@ def run_segment(
         if si == n and final:
             # the strategy has seen the last event: the exchange finishes its work, nothing wakes after
             xi, worked, full, limit = _exchange_until(
-                ev, touch, xi, INT64_MAX, n, True, xb, fp, ords, reg, freg, resp, l3_seq, l3_left
+                ev, touch, xi, INT64_MAX, n, True, xb, fp, ords, reg, freg, resp, l3
             )
             code = BUFFER_FULL if full else CHUNK_END
             return _stop(ev, touch, reg, si, si0, xi, vb, code)

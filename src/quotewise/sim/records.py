@@ -62,7 +62,8 @@ R_VIEW_ASK = 40
 R_MARKET_FIRST = 41  # 1: an event at an order's arrival time is processed first (hftbacktest's tie rule)
 R_ORDER_LOTS = 42  # order sizes are multiples of this many lots (the venue's step)
 R_SIGNAL = 43  # compiled mode: predictions the strategy has reached (an index into the signal arrays)
-REG_LEN = 44
+R_TAPE_USED = 44  # FIFO: slots of the tape table filled or left as tombstones (:mod:`quotewise.sim.tape`)
+REG_LEN = 45
 
 PYTHON_MODE = 0
 COMPILED_MODE = 1
