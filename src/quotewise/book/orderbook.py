@@ -341,12 +341,9 @@ def _record_top(bid, ask, st, n_levels, row, pbuf, sbuf):
         row[4 * j + 3] = sbuf[j] if j < k else 0
 
 
-@nb.njit(cache=True)
-def _replay_top_levels(events, row_ends, n_levels, bid, ask, st):
+@nb.njit(cache=True, _nrt=False)  # see quotewise.book.core.apply_events
+def _replay_top_levels(events, row_ends, n_levels, bid, ask, st, out, pbuf, sbuf):
     n_rows = row_ends.shape[0]
-    out = np.empty((n_rows, 4 * n_levels), np.int64)
-    pbuf = np.zeros(n_levels, np.int64)
-    sbuf = np.zeros(n_levels, np.int64)
     r = 0
     while r < n_rows and row_ends[r] < 0:
         _record_top(bid, ask, st, n_levels, out[r], pbuf, sbuf)
@@ -359,7 +356,6 @@ def _replay_top_levels(events, row_ends, n_levels, bid, ask, st):
         while r < n_rows and row_ends[r] == k:
             _record_top(bid, ask, st, n_levels, out[r], pbuf, sbuf)
             r += 1
-    return out
 
 
 def replay_top_levels(
@@ -377,7 +373,10 @@ def replay_top_levels(
     if ends.size and (np.any(np.diff(ends) < 0) or ends[-1] >= len(events)):
         raise ValueError("row_ends must be non-decreasing event indices below len(events)")
     bid, ask, st = new_book(lo, hi)
-    return _replay_top_levels(_as_events(events), ends, int(n_levels), bid, ask, st)
+    out = np.empty((len(ends), 4 * n_levels), np.int64)
+    pbuf, sbuf = np.zeros(n_levels, np.int64), np.zeros(n_levels, np.int64)
+    _replay_top_levels(_as_events(events), ends, int(n_levels), bid, ask, st, out, pbuf, sbuf)
+    return out
 
 
 def replay_mids(

@@ -193,7 +193,7 @@ def read_hftbacktest_npz(
     return EventData(events=events, instrument=instrument, source=str(path), report=report)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)  # see quotewise.book.core.apply_events
 def _replay_l2(events, bid, ask, st, level_after, clear_upto):
     """Level size after each event, and for side clears the farthest occupied price they remove."""
     for k in range(events.shape[0]):

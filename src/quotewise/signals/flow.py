@@ -156,7 +156,7 @@ def _touch_depth(tops):
     return total, rows
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)  # see quotewise.book.core.apply_events
 def _replay_tops(bid, ask, st, events, out):
     """Apply ``events`` to the book, writing the top of the book after each into ``out[1:]``."""
     for k in range(events.shape[0]):

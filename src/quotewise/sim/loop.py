@@ -79,7 +79,7 @@ def _view_touch(touch, reg, si):
         reg[R_VIEW_ASK] = touch[si - 1, 1]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)  # see quotewise.book.core.apply_events
 def _catch_up_view(ev, reg, view):
     """Apply the events the strategy has seen (up to its cursor) to its local book (Python mode only:
     compiled quoting reads the touch alone, which the exchange records as it goes)."""
@@ -254,6 +254,10 @@ def run_segment(
     keeping the unprocessed tail). In compiled mode decisions and deliveries happen inside the loop
     (:func:`quotewise.sim.decide.compiled_wake`); control returns to Python only at the chunk end, a
     timer or a full buffer.
+
+    Compiled without reference counting (``_nrt=False``, as :func:`quotewise.book.core.apply_events`):
+    the inlined book and queue functions counted references to their arrays, atomically, on every
+    event (a third of the loop). Nothing here may allocate, nor take a typed container.
     """
     n = ev.shape[0]
     xb = Book(x_bid, x_ask, x_st)
