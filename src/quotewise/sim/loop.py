@@ -116,7 +116,7 @@ def first_undelivered(reg, resp):
     return resp[done]["deliver"] if reg[R_RESP_N] > done else INT64_MAX
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, _nrt=False)  # see run_segment
 def _exchange_until(ev, touch, xi, limit, must, to_end, xb, fp, ords, reg, freg, resp, l3):
     """The exchange's work (request arrivals, then events) due before ``limit`` on the strategy's clock,
     and every event before index ``must`` (events the strategy has seen are processed before it acts).
