@@ -18,7 +18,7 @@ from quotewise.book import core
 from quotewise.errors import ConfigError
 from quotewise.intelligence.features import flow_pass, new_state
 from quotewise.intelligence.flow_model import load_model
-from quotewise.intelligence.gbm import gbm_arrays, gbm_probabilities
+from quotewise.intelligence.gbm import gbm_arrays, score_rows
 from quotewise.model.events import EventSource, empty_events
 
 
@@ -49,4 +49,4 @@ def grid_predictions(
     times.append(t)
     rows.append(x)
     x = np.ascontiguousarray(np.concatenate(rows))
-    return np.concatenate(times), gbm_probabilities(*gbm_arrays(arrays["gbm"]), x)
+    return np.concatenate(times), score_rows(*gbm_arrays(arrays["gbm"]), x)
