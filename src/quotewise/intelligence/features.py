@@ -132,19 +132,21 @@ def new_state(
     return state, clock, np.zeros(RING_CAPACITY, np.int64), np.zeros((RING_CAPACITY, RING_COLS), np.float64)
 
 
-@nb.njit(cache=True)
-def _imbalance(bid, ask, st, levels, prices, sizes):
-    """Book imbalance over the best ``levels`` occupied levels of each side, in [-1, 1]."""
-    nb_ = core.top_levels(bid, ask, st, BID, levels, prices, sizes)
-    qb = 0.0
-    for k in range(nb_):
-        qb += sizes[k]
-    na = core.top_levels(bid, ask, st, ASK, levels, prices, sizes)
-    qa = 0.0
-    for k in range(na):
-        qa += sizes[k]
-    total = qb + qa
-    return 0.0 if total <= 0 else (qb - qa) / total
+@nb.njit(cache=True, inline="always")
+def _imbalances(bid, ask, st, row, prices, sizes):
+    """Book imbalance over the best 1, 3 and 5 occupied levels of each side, in [-1, 1], into
+    ``row[0:3]``: one scan of each side's best 5 levels, each side summed best first."""
+    n_bid = core.top_levels(bid, ask, st, BID, 5, prices, sizes[0])
+    n_ask = core.top_levels(bid, ask, st, ASK, 5, prices, sizes[1])
+    for out, levels in enumerate((1, 3, 5)):
+        qb = 0.0
+        for k in range(min(levels, n_bid)):
+            qb += sizes[0, k]
+        qa = 0.0
+        for k in range(min(levels, n_ask)):
+            qa += sizes[1, k]
+        total = qb + qa
+        row[out] = 0.0 if total <= 0 else (qb - qa) / total
 
 
 @nb.njit(cache=True)
@@ -242,12 +244,8 @@ def _close_group(
     if not take:
         return n_out, n_ch
     state[S_SINCE_SAMPLE] = 0
-    prices = np.empty(5, np.int64)
-    sizes = np.empty(5, np.int64)
     row = x_out[n_out]
-    row[0] = _imbalance(bid, ask, st, 1, prices, sizes)
-    row[1] = _imbalance(bid, ask, st, 3, prices, sizes)
-    row[2] = _imbalance(bid, ask, st, 5, prices, sizes)
+    _imbalances(bid, ask, st, row, np.empty(5, np.int64), np.empty((2, 5), np.int64))
     groups = state[S_GROUPS] - ring_x[head, R_GROUPS]
     depth = (state[S_DEPTH] - ring_x[head, R_DEPTH]) / groups if groups > 0 else (qb + qa) / 2.0
     ofi = state[S_OFI] - ring_x[head, R_OFI]
