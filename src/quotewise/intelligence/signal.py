@@ -5,7 +5,8 @@ run, one feature pass over the data samples the book at each grid time (the last
 received at or before it, :func:`quotewise.intelligence.features.new_state`) and the GBM scores each
 sample; the engine then reads, at each decision, the latest prediction whose sample time the strategy
 has reached (``sample time + feed latency <= now``). The pass and the scoring cost a feature pass over
-the events plus one tree walk per decision, not a model call per event.
+the events plus one scoring of the trees per decision (by leaf masks,
+:func:`quotewise.intelligence.gbm.score_rows`), not a model call per event.
 """
 
 from __future__ import annotations
