@@ -179,10 +179,12 @@ def _close_group(
     ch_m,
     n_ch,
     next_ts,
+    prices,
+    sizes,
 ):
     """Measure the book at the end of the group stamped ``clock[C_TS]`` (the next group is stamped
-    ``next_ts``); returns the new counts. Inlined: as a call, passing its arrays cost a third of the
-    group closes' time."""
+    ``next_ts``; ``prices``/``sizes``: scratch for the imbalances); returns the new counts. Inlined:
+    as a call, passing its arrays cost a third of the group closes' time."""
     t = clock[C_TS]
     bb = core.best_bid(st)
     ba = core.best_ask(st)
@@ -245,7 +247,7 @@ def _close_group(
         return n_out, n_ch
     state[S_SINCE_SAMPLE] = 0
     row = x_out[n_out]
-    _imbalances(bid, ask, st, row, np.empty(5, np.int64), np.empty((2, 5), np.int64))
+    _imbalances(bid, ask, st, row, prices, sizes)
     groups = state[S_GROUPS] - ring_x[head, R_GROUPS]
     depth = (state[S_DEPTH] - ring_x[head, R_DEPTH]) / groups if groups > 0 else (qb + qa) / 2.0
     ofi = state[S_OFI] - ring_x[head, R_OFI]
@@ -265,18 +267,56 @@ def _close_group(
     return n_out + 1, n_ch
 
 
-@nb.njit(cache=True)
-def flow_pass(events, bid, ask, st, state, clock, ring_t, ring_x, window_ns, stride, by_mid, flush):
+def flow_pass(
+    events: np.ndarray,
+    bid: np.ndarray,
+    ask: np.ndarray,
+    st: np.ndarray,
+    state: np.ndarray,
+    clock: np.ndarray,
+    ring_t: np.ndarray,
+    ring_x: np.ndarray,
+    window_ns: int,
+    stride: int,
+    by_mid: bool,
+    flush: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Apply ``events`` (one chunk) and measure every group that closes; with ``flush`` also close the
     last open group (the end of the stream). Returns sample times, mids, feature rows, and the times and
     mids of the mid changes seen."""
     cap = events.shape[0] + 1
     # room for a sample and a mid change per event; only the first n of each are written and returned
     x_out = np.empty((cap, N_FEATURES), np.float64)
-    t_out = np.empty(cap, np.int64)
-    m_out = np.empty(cap, np.int64)
-    ch_t = np.empty(cap, np.int64)
-    ch_m = np.empty(cap, np.int64)
+    t_out, m_out, ch_t, ch_m = (np.empty(cap, np.int64) for _ in range(4))
+    scratch = (np.empty(5, np.int64), np.empty((2, 5), np.int64))
+    args = (state, clock, ring_t, ring_x, window_ns, stride, by_mid, flush)
+    n_out, n_ch = _flow_pass(events, bid, ask, st, *args, x_out, t_out, m_out, ch_t, ch_m, *scratch)
+    return t_out[:n_out], m_out[:n_out], x_out[:n_out], ch_t[:n_ch], ch_m[:n_ch]
+
+
+@nb.njit(cache=True, _nrt=False)  # see quotewise.book.core.apply_events
+def _flow_pass(
+    events,
+    bid,
+    ask,
+    st,
+    state,
+    clock,
+    ring_t,
+    ring_x,
+    window_ns,
+    stride,
+    by_mid,
+    flush,
+    x_out,
+    t_out,
+    m_out,
+    ch_t,
+    ch_m,
+    prices,
+    sizes,
+):
+    """:func:`flow_pass` into the caller's arrays; returns the numbers of samples and mid changes."""
     n_out = 0
     n_ch = 0
     t_open = clock[C_TS]  # the open group's time and the stride count, in registers between closes
@@ -306,6 +346,8 @@ def flow_pass(events, bid, ask, st, state, clock, ring_t, ring_x, window_ns, str
                     ch_m,
                     n_ch,
                     ts,
+                    prices,
+                    sizes,
                 )
                 since = state[S_SINCE_SAMPLE]
             t_open = ts
@@ -340,9 +382,11 @@ def flow_pass(events, bid, ask, st, state, clock, ring_t, ring_x, window_ns, str
             ch_m,
             n_ch,
             END,
+            prices,
+            sizes,
         )
         clock[C_TS] = -1
-    return t_out[:n_out], m_out[:n_out], x_out[:n_out], ch_t[:n_ch], ch_m[:n_ch]
+    return n_out, n_ch
 
 
 def label_samples(
