@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quotewise.book import L3Book, OrderBook
+from quotewise.book import L3Book, OrderBook, core
 from quotewise.model.events import ADD, ASK, BID, CLEAR, DELETE, EVENT_DTYPE, EXECUTE, REDUCE, SET
 
 LO, HI = 100, 130  # a narrow range so that updates collide on the same levels
@@ -239,3 +239,31 @@ def test_unknown_order_and_snapshot_volume_queue_ahead() -> None:
     book.apply(ev(SET, BID, 105, 8))  # fewer lots than the known orders: they cannot be trusted
     assert len(book) == 0 and book.counters.orders_dropped == 2
     assert book.anonymous(BID, 105) == 8
+
+
+LEVEL_EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from([SET, ADD, REDUCE]),
+        st.sampled_from([BID, ASK]),
+        st.integers(0, 3_000),
+        st.integers(0, 9),
+    ),
+    max_size=60,
+)
+
+
+@SETTINGS
+@given(LEVEL_EVENTS)
+def test_emptying_the_marked_blocks_leaves_a_fresh_book(rows):
+    """A book emptied by its marked blocks (as a model's replay leaves the backtest's book) is a fresh one."""
+    events = np.zeros(len(rows), EVENT_DTYPE)
+    for k, (kind, side, price, size) in enumerate(rows):
+        events[k]["kind"], events[k]["side"], events[k]["price"], events[k]["size"] = kind, side, price, size
+    bid, ask, state = core.new_book(0, 2_999)  # the last event price is out of range: counted, not written
+    blocks = core.new_blocks(state)
+    core.apply_events(bid, ask, state, events)
+    core.mark_blocks(events, state, blocks)
+    core.empty_blocks(bid, ask, state, blocks)
+    fresh = core.new_book(0, 2_999)
+    assert not bid.any() and not ask.any() and not blocks.any()
+    assert np.array_equal(state, fresh[2])

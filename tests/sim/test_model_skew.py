@@ -54,7 +54,7 @@ def test_a_prediction_leans_the_quotes_only_once_the_strategy_has_seen_it(model_
     first = int(next(iter(SOURCE.chunks()))["local_ts"][0])
     seen_at = first + 3_000_000_000  # a certain up move, sampled 3 s in
     monkeypatch.setattr(
-        signal, "grid_predictions", lambda *a: (np.array([seen_at], np.int64), np.array([1.0]))
+        signal, "grid_predictions", lambda *a, **kw: (np.array([seen_at], np.int64), np.array([1.0]))
     )
     plain = orders(run(PARAMS))
     leaned = orders(run({**PARAMS, "model": str(model_dir), "model_skew": 1.0}))

@@ -141,13 +141,15 @@ def _flush_compiled(rec: CompiledRecord, log: CompiledLog, recorder: _Recorder) 
 
 def _use_model(ex: SimExchange, directory: str, source: DataSource, config: SimConfig) -> None:
     """The model's predictions on the run's decision grid, for the compiled rule to lean by
-    (:mod:`quotewise.intelligence.signal`): sampled on the strategy's clock less its feed latency."""
+    (:mod:`quotewise.intelligence.signal`): sampled on the strategy's clock less its feed latency, by a
+    replay on the exchange's own (still empty) book."""
     from quotewise.intelligence.signal import grid_predictions
 
     origin = _grid_origin(source, config)
     if origin is None:
         return
-    ex.use_signal(*grid_predictions(directory, source, origin - config.feed_latency_ns, config.interval_ns))
+    start = origin - config.feed_latency_ns
+    ex.use_signal(*grid_predictions(directory, source, start, config.interval_ns, book=ex.xbook))
 
 
 def _use_lead(ex: SimExchange, lead: str, halflife_ns: int, source: DataSource, config: SimConfig) -> None:

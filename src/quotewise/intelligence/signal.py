@@ -24,17 +24,25 @@ from quotewise.model.events import EventSource, empty_events
 
 
 def grid_predictions(
-    directory: str | Path, source: EventSource, origin_ns: int, interval_ns: int
+    directory: str | Path,
+    source: EventSource,
+    origin_ns: int,
+    interval_ns: int,
+    book: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sample times (local ns) and P(next mid move up) of the GBM in ``directory`` on ``source``,
-    sampled at ``origin_ns + k x interval_ns`` (local time: the strategy's clock less its feed latency)."""
+    sampled at ``origin_ns + k x interval_ns`` (local time: the strategy's clock less its feed latency).
+
+    ``book``: empty book arrays covering the source's prices to replay on (left empty again), such as
+    the backtest's own before its run: their pages are then mapped once for both replays."""
     meta, arrays = load_model(Path(directory))
     if "gbm" not in arrays:
         raise ConfigError(
             f"model directory {directory} holds no GBM: train it with mm model train --model gbm"
         )
     window_ns = int(meta["config"]["window_ns"])
-    bid, ask, st = core.new_book(source.price_lo, source.price_hi)
+    bid, ask, st = book if book is not None else core.new_book(source.price_lo, source.price_hi)
+    blocks = core.new_blocks(st)
     state, clock, ring_t, ring_x = new_state(origin_ns, interval_ns)
     times, rows = [], []
     for chunk in source.chunks():
@@ -44,10 +52,12 @@ def grid_predictions(
             )
             times.append(t)
             rows.append(x)
+            core.mark_blocks(chunk, st, blocks)
     t, _, x, _, _ = flow_pass(
         empty_events(0), bid, ask, st, state, clock, ring_t, ring_x, window_ns, 1, False, True
     )
     times.append(t)
     rows.append(x)
+    core.empty_blocks(bid, ask, st, blocks)
     x = np.ascontiguousarray(np.concatenate(rows))
     return np.concatenate(times), score_rows(*gbm_arrays(arrays["gbm"]), x)
