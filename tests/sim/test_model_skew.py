@@ -3,6 +3,7 @@ model_skew half-spreads toward the predicted move, and not at all at model_skew 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,22 @@ def test_a_live_maker_refuses_a_model_it_would_ignore(model_dir):
     with pytest.raises(ConfigError, match="backtest only"):
         live_strategy("skew", {**PARAMS, "model": str(model_dir)})
     assert live_strategy("skew", PARAMS).name == "skew"
+
+
+def test_a_new_prediction_in_a_quiet_market_is_decided_on(model_dir, monkeypatch):
+    """A model's signal moves with time alone: the engine, which skips the decision grid while nothing
+    changes, must wake for it even when no market event comes (here none for 4 s)."""
+    first = int(next(iter(SOURCE.chunks()))["local_ts"][0])
+    quiet_from, quiet_to = first + 2_000_000_000, first + 6_000_000_000
+    events = np.concatenate(list(SOURCE.chunks()))
+    events = events[(events["local_ts"] < quiet_from) | (events["local_ts"] >= quiet_to)]
+    quiet = dataclasses.replace(SOURCE, n_events=len(events), chunks=lambda: iter([events]))
+    seen_at = first + 3_000_000_000  # sampled inside the silence
+    monkeypatch.setattr(
+        signal, "grid_predictions", lambda *a, **kw: (np.array([seen_at], np.int64), np.array([1.0]))
+    )
+    strategy = make_strategy("skew", {**PARAMS, "model": str(model_dir), "model_skew": 1.0})
+    sent = orders(run_backtest(quiet, strategy, SimConfig(feed_latency_ns=FEED_NS)))
+    in_silence = sent[(sent[:, 0] >= seen_at + FEED_NS) & (sent[:, 0] < quiet_to)]
+    # the first decision after the strategy received the sample requotes at once, not at the next event
+    assert len(in_silence) > 0 and in_silence[0, 0] < seen_at + FEED_NS + 100_000_000 + 1

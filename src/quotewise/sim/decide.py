@@ -17,6 +17,7 @@ from quotewise.sim.records import (
     ACT_CANCEL,
     ACT_SUBMIT,
     F_CASH,
+    INT64_MAX,
     R_ACT_N,
     R_CHANGED,
     R_EQ_N,
@@ -98,6 +99,18 @@ def _prediction(reg, sig_t, sig_p):
         k += 1
     reg[R_SIGNAL] = k
     return sig_p[k - 1] if k > 0 else np.nan
+
+
+@nb.njit(cache=True, inline="always")
+def next_signal_change(reg, sig_t, sig_p):
+    """When the strategy first sees a signal other than the one it last decided on (local time,
+    INT64_MAX: never). A model's prediction or a lead's fair value moves with time and with another
+    market, so a quiet book is no reason to skip the decisions before it."""
+    k = reg[R_SIGNAL]
+    last = sig_p[k - 1] if k > 0 else np.nan
+    while k < sig_t.shape[0] and (sig_p[k] == last or (np.isnan(sig_p[k]) and np.isnan(last))):
+        k += 1
+    return sig_t[k] + reg[R_FEED_LAT] if k < sig_t.shape[0] else INT64_MAX
 
 
 @nb.njit(cache=True, inline="always")

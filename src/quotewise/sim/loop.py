@@ -282,8 +282,9 @@ def run_segment(
         if reg[R_CHANGED] == 0 and reg[R_NEXT_DECISION] < ls:
             # nothing changed since the last decision, so the grid times until the next change would
             # decide the same: the next decision is the first grid time at or after that change (a
-            # response from the exchange's next piece of work is a possible change too)
+            # response from the exchange's next piece of work, or a new signal, is a possible change)
             change = min(ls, reg[R_PENDING_WAKE], reg[R_TIMER], first_undelivered(reg, resp))
+            change = min(change, decide.next_signal_change(reg, sig_t, sig_p))
             kxa = min(kx, ka)
             if kxa < INT64_MAX and kxa + entry + latency.response_delay(reg, kxa + entry) < change:
                 change = kxa + entry + latency.response_delay(reg, kxa + entry)
