@@ -160,31 +160,14 @@ def _depletion(price_now, size_now, price_then, size_then, advance_sign):
 
 
 @nb.njit(cache=True, inline="always")
-def _close_group(
-    bid,
-    ask,
-    st,
-    state,
-    clock,
-    ring_t,
-    ring_x,
-    window_ns,
-    stride,
-    by_mid,
-    x_out,
-    t_out,
-    m_out,
-    n_out,
-    ch_t,
-    ch_m,
-    n_ch,
-    next_ts,
-    prices,
-    sizes,
-):
+def _close_group(book, stream, outs, scratch, n_out, n_ch, next_ts):
     """Measure the book at the end of the group stamped ``clock[C_TS]`` (the next group is stamped
-    ``next_ts``; ``prices``/``sizes``: scratch for the imbalances); returns the new counts. Inlined:
-    as a call, passing its arrays cost a third of the group closes' time."""
+    ``next_ts``; ``scratch``: arrays for the imbalances); returns the new counts. Inlined: as a call,
+    passing its arrays cost a third of the group closes' time."""
+    bid, ask, st = book
+    state, clock, ring_t, ring_x, window_ns, stride, by_mid = stream
+    x_out, t_out, m_out, ch_t, ch_m = outs
+    prices, sizes = scratch
     t = clock[C_TS]
     bb = core.best_bid(st)
     ba = core.best_ask(st)
@@ -317,6 +300,10 @@ def _flow_pass(
     sizes,
 ):
     """:func:`flow_pass` into the caller's arrays; returns the numbers of samples and mid changes."""
+    book = (bid, ask, st)
+    stream = (state, clock, ring_t, ring_x, window_ns, stride, by_mid)
+    outs = (x_out, t_out, m_out, ch_t, ch_m)
+    scratch = (prices, sizes)
     n_out = 0
     n_ch = 0
     t_open = clock[C_TS]  # the open group's time and the stride count, in registers between closes
@@ -327,28 +314,7 @@ def _flow_pass(
         if ts != t_open:
             if t_open >= 0:
                 state[S_SINCE_SAMPLE] = since
-                n_out, n_ch = _close_group(
-                    bid,
-                    ask,
-                    st,
-                    state,
-                    clock,
-                    ring_t,
-                    ring_x,
-                    window_ns,
-                    stride,
-                    by_mid,
-                    x_out,
-                    t_out,
-                    m_out,
-                    n_out,
-                    ch_t,
-                    ch_m,
-                    n_ch,
-                    ts,
-                    prices,
-                    sizes,
-                )
+                n_out, n_ch = _close_group(book, stream, outs, scratch, n_out, n_ch, ts)
                 since = state[S_SINCE_SAMPLE]
             t_open = ts
             clock[C_TS] = ts
@@ -363,28 +329,7 @@ def _flow_pass(
         since += 1
     state[S_SINCE_SAMPLE] = since
     if flush and clock[C_TS] >= 0:
-        n_out, n_ch = _close_group(
-            bid,
-            ask,
-            st,
-            state,
-            clock,
-            ring_t,
-            ring_x,
-            window_ns,
-            stride,
-            by_mid,
-            x_out,
-            t_out,
-            m_out,
-            n_out,
-            ch_t,
-            ch_m,
-            n_ch,
-            END,
-            prices,
-            sizes,
-        )
+        n_out, n_ch = _close_group(book, stream, outs, scratch, n_out, n_ch, END)
         clock[C_TS] = -1
     return n_out, n_ch
 
