@@ -1,5 +1,5 @@
-"""The FIFO model's table of live tape orders behaves as a dict of order id -> (sequence, size left),
-however often it fills and grows."""
+"""The engine's own containers: the FIFO model's table of live tape orders behaves as a dict of order
+id -> (sequence, size left), however often it fills and grows; the row log gives back what it took."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from quotewise.backtest.source import synthetic
 from quotewise.quoting.loader import make_strategy
 from quotewise.sim import records as E
 from quotewise.sim import tape
-from quotewise.sim.exchange import SimConfig
+from quotewise.sim.exchange import RowLog, SimConfig
 
 MS = 1_000_000
 IDS = st.one_of(st.integers(0, 40), st.integers(-(2**62), 2**62))
@@ -59,3 +59,19 @@ def test_a_table_that_grows_all_run_long_gives_the_same_fills(monkeypatch):
     assert grows_often.summary["fills"] == roomy.summary["fills"] > 0
     assert grows_often.fills.equals(roomy.fills)
     assert grows_often.orders.equals(roomy.orders)
+
+
+def test_the_row_log_returns_each_batch_of_rows_as_appended():
+    """Compiled rows are copied out as raw bytes into one growing array (sim.exchange.RowLog)."""
+    log = RowLog(E.RESPONSE_DTYPE)
+    rng = np.random.default_rng(1)
+    for batches in ([3], [1, 5, 40], [0, 2]):  # growth within a take, and reuse after one
+        parts = []
+        for n in batches:
+            part = np.zeros(n, E.RESPONSE_DTYPE)
+            part["order_id"] = rng.integers(0, 1 << 40, n)
+            part["cash"] = rng.normal(size=n)
+            parts.append(part)
+            log.append(part[::-1][::-1])  # a view: copied, not kept
+        assert np.array_equal(log.take(), np.concatenate(parts))
+    assert len(log.take()) == 0
