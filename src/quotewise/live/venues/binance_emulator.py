@@ -1258,7 +1258,10 @@ class BinanceEmulator:
         held: str | None = None
         while True:
             try:
-                text, control = await asyncio.wait_for(conn.queue.get(), REORDER_HOLD_S if held else None)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancel that comes as
+                # the queue yields, and this loop then waited forever (a hang at asyncio.run's end)
+                async with asyncio.timeout(REORDER_HOLD_S if held else None):
+                    text, control = await conn.queue.get()
             except TimeoutError:
                 await self._send(conn, held or "")
                 held = None
