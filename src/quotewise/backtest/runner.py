@@ -145,11 +145,9 @@ def _use_model(ex: SimExchange, directory: str, source: DataSource, config: SimC
     replay on the exchange's own (still empty) book."""
     from quotewise.intelligence.signal import grid_predictions
 
-    origin = _grid_origin(source, config)
-    if origin is None:
-        return
-    start = origin - config.feed_latency_ns
-    ex.use_signal(*grid_predictions(directory, source, start, config.interval_ns, book=ex.xbook))
+    start = _sample_origin(source, config)
+    if start is not None:
+        ex.use_signal(*grid_predictions(directory, source, start, config.interval_ns, book=ex.xbook))
 
 
 def _use_lead(ex: SimExchange, lead: str, halflife_ns: int, source: DataSource, config: SimConfig) -> None:
@@ -157,14 +155,13 @@ def _use_lead(ex: SimExchange, lead: str, halflife_ns: int, source: DataSource, 
     (:mod:`quotewise.signals.lead`), sampled on the strategy's clock less its feed latency."""
     from quotewise.signals.lead import lead_fair_value
 
-    origin = _grid_origin(source, config)
-    if origin is None:
+    start = _sample_origin(source, config)
+    if start is None:
         return
     try:
         lead_source = from_path(data_paths(lead))
     except (ConfigError, DataError) as exc:
         raise type(exc)(f"lead={lead}: {exc}") from None
-    start = origin - config.feed_latency_ns
     fair = lead_fair_value(
         lead_source,
         lead_source.instrument.tick_size,
@@ -177,13 +174,14 @@ def _use_lead(ex: SimExchange, lead: str, halflife_ns: int, source: DataSource, 
     ex.use_signal(*fair)
 
 
-def _grid_origin(source: DataSource, config: SimConfig) -> int | None:
-    """The first decision time on the strategy's clock (None: no data)."""
+def _sample_origin(source: DataSource, config: SimConfig) -> int | None:
+    """Where a signal's samples start: the first decision time on the strategy's clock less its feed
+    latency, on the data's local clock (None: no data)."""
     first = next((chunk for chunk in source.chunks() if len(chunk)), None)
     if first is None:
         return None
     origin = config.decision_origin_ns
-    return int(first["local_ts"][0]) + config.feed_latency_ns if origin is None else origin
+    return int(first["local_ts"][0]) if origin is None else origin - config.feed_latency_ns
 
 
 def _start_price(source: DataSource) -> float | None:

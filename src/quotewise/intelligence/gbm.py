@@ -215,17 +215,17 @@ def _mask_layout(feature, threshold, left, right, value, roots):
 
 
 @nb.njit(cache=True)
-def _plain_rows_only(x, zero_nodes):
+def _rows_to_walk(x, zero_nodes):
     """Rows the masks cannot score: a NaN takes LightGBM's missing-value rule, and so does a value
     near zero when a node treats zero as missing."""
-    plain = np.zeros(x.shape[0], np.bool_)
+    walk = np.zeros(x.shape[0], np.bool_)
     for k in range(x.shape[0]):
         for f in range(x.shape[1]):
             v = x[k, f]
             if np.isnan(v) or (zero_nodes and abs(v) <= ZERO_THRESHOLD):
-                plain[k] = True
+                walk[k] = True
                 break
-    return plain
+    return walk
 
 
 @nb.njit(cache=True)
@@ -237,13 +237,13 @@ def score_rows(feature, threshold, left, right, value, default_left, missing, ro
     )
     if not ok or f_start.shape[0] - 1 > x.shape[1]:
         return gbm_probabilities(feature, threshold, left, right, value, default_left, missing, roots, x)
-    plain = _plain_rows_only(x, np.any(missing == 1))
+    walk = _rows_to_walk(x, np.any(missing == 1))
     table = _bit_table()
     n_trees = roots.shape[0]
     live = np.empty(n_trees, np.uint64)
     out = np.empty(x.shape[0], np.float64)
     for k in range(x.shape[0]):
-        if plain[k]:
+        if walk[k]:
             out[k] = gbm_probability(
                 feature, threshold, left, right, value, default_left, missing, roots, x[k]
             )

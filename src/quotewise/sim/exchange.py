@@ -342,7 +342,7 @@ class SimExchange:
                 self.signal_p,
             )
             self._drain()
-            if tape.is_full(self.l3, self.reg):
+            if code == E.BUFFER_FULL and tape.is_full(self.l3, self.reg):
                 self.l3 = tape.grown(self.l3, self.reg)
             if code == E.CHUNK_END and self._next is not None:
                 self._leave_bridge()
