@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quotewise.book import L3Book, OrderBook, core
-from quotewise.model.events import ADD, ASK, BID, CLEAR, DELETE, EVENT_DTYPE, EXECUTE, REDUCE, SET
+from quotewise.model.events import ADD, ASK, BID, CLEAR, DELETE, EVENT_DTYPE, EXECUTE, REDUCE, SET, TRADE
 
 LO, HI = 100, 130  # a narrow range so that updates collide on the same levels
 SETTINGS = settings(max_examples=200, deadline=None)
@@ -243,7 +243,7 @@ def test_unknown_order_and_snapshot_volume_queue_ahead() -> None:
 
 LEVEL_EVENTS = st.lists(
     st.tuples(
-        st.sampled_from([SET, ADD, REDUCE]),
+        st.sampled_from([SET, ADD, REDUCE, TRADE, CLEAR]),
         st.sampled_from([BID, ASK]),
         st.integers(0, 3_000),
         st.integers(0, 9),
@@ -267,3 +267,18 @@ def test_emptying_the_marked_blocks_leaves_a_fresh_book(rows):
     fresh = core.new_book(0, 2_999)
     assert not bid.any() and not ask.any() and not blocks.any()
     assert np.array_equal(state, fresh[2])
+
+
+def test_emptying_leaves_the_other_sides_blocks_unwritten():
+    """A block only bids were written to is cleared on the bid side alone: clearing the ask side too
+    would map a page of the ask array that nothing wrote (a sentinel there must survive)."""
+    events = np.zeros(2, EVENT_DTYPE)
+    events["kind"], events["side"], events["price"], events["size"] = SET, BID, [100, 5_000], 3
+    bid, ask, state = core.new_book(0, 9_999)
+    blocks = core.new_blocks(state)
+    core.apply_events(bid, ask, state, events)
+    core.mark_blocks(events, state, blocks)
+    ask[101] = ask[5_001] = 7  # untouched by any event: emptying must not write here
+    core.empty_blocks(bid, ask, state, blocks)
+    assert not bid.any()
+    assert ask[101] == 7 and ask[5_001] == 7

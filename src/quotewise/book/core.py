@@ -14,7 +14,7 @@ skipped; reductions larger than the level are clamped to zero and counted in ``s
 import numba as nb
 import numpy as np
 
-from quotewise.model.events import ADD, BID, CLEAR, EXECUTE, REDUCE, SET
+from quotewise.model.events import ADD, ASK, BID, CLEAR, EXECUTE, REDUCE, SET, TRADE
 
 BASE = 0
 N = 1
@@ -178,24 +178,33 @@ def clear_side(bid, ask, st, side):
         st[ASK_HI] = -1
 
 
-BLOCK_SHIFT = 9  # 512 ticks: one 4 KiB page of levels
+BLOCK_SHIFT = 6  # 64 ticks, 512 bytes a side: fastest to empty (spot: 9 bits 0.71 ms, 6 0.41, 4 0.51)
 
 
 def new_blocks(st: np.ndarray) -> np.ndarray:
-    """Marks for a book's 512-tick blocks (see :func:`mark_blocks`), none set."""
-    return np.zeros((int(st[N]) >> BLOCK_SHIFT) + 1, np.bool_)
+    """Marks for a book's 64-tick blocks (see :func:`mark_blocks`), none set."""
+    return np.zeros((int(st[N]) >> BLOCK_SHIFT) + 1, np.uint8)
+
+
+MARK_BID = 1
+MARK_ASK = 2
 
 
 @nb.njit(cache=True, _nrt=False)
 def mark_blocks(events, st, blocks):
-    """Mark the blocks of 512 ticks that ``events`` write to: a book that took only marked events
-    holds size in marked blocks only, which is all :func:`empty_blocks` needs to clear."""
+    """Mark, per side, the blocks of 64 ticks that ``events`` write to: a book that took only marked
+    events holds size in marked blocks only, which is all :func:`empty_blocks` needs to clear. By
+    side, because clearing the other side's block too would map (and have the kernel zero) a page of
+    its array that nothing wrote: on spot that tripled the cost of a fresh book's feature pass."""
     base = st[BASE]
     n = st[N]
     for k in range(events.shape[0]):
+        kind = events[k]["kind"]
         i = events[k]["price"] - base
-        if 0 <= i < n:
-            blocks[i >> BLOCK_SHIFT] = True
+        if kind != TRADE and kind != CLEAR and 0 <= i < n:
+            side = events[k]["side"]
+            mark = MARK_BID if side == BID else (MARK_ASK if side == ASK else MARK_BID | MARK_ASK)
+            blocks[i >> BLOCK_SHIFT] |= mark
 
 
 @nb.njit(cache=True, _nrt=False)
@@ -207,10 +216,13 @@ def empty_blocks(bid, ask, st, blocks):
     n = st[N]
     for b in range(blocks.shape[0]):
         if blocks[b]:
-            blocks[b] = False
-            for i in range(b << BLOCK_SHIFT, min((b + 1) << BLOCK_SHIFT, n)):
-                bid[i] = 0
-                ask[i] = 0
+            lo = b << BLOCK_SHIFT
+            hi = min(lo + (1 << BLOCK_SHIFT), n)
+            if blocks[b] & MARK_BID:
+                bid[lo:hi] = 0
+            if blocks[b] & MARK_ASK:
+                ask[lo:hi] = 0
+            blocks[b] = 0
     st[BB] = -1
     st[BA] = n
     st[BID_LO] = n

@@ -14,6 +14,7 @@ from typing import Any
 
 import numba as nb
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from quotewise.errors import ConfigError
 
@@ -135,24 +136,12 @@ def gbm_probabilities(feature, threshold, left, right, value, default_left, miss
 # test the row fails (``x[feature] > threshold``: it goes right) clears the leaves of that node's left
 # subtree. The row's leaf is then the lowest bit left standing: the leftmost leaf whose path it passes.
 # The failed tests of one feature are a prefix of that feature's nodes sorted by threshold, so a row
-# costs a scan of independent mask updates instead of chains of data-dependent branches.
+# costs a scan of independent mask updates instead of chains of data-dependent branches. Rows go
+# through in blocks (the vectorised variant of Lucchese et al., SIGIR 2016): each node's update is
+# applied to the block's rows at once, without a branch, which the compiler turns into vector code.
 MAX_MASK_LEAVES = 64  # one uint64 mask per tree
 ALL_LEAVES = np.uint64(0xFFFFFFFFFFFFFFFF)
-DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)  # lowest set bit -> index by one multiply and a lookup
-
-
-@nb.njit(cache=True)
-def _lowest_bit_index(m, table):
-    """Index of the lowest set bit of ``m`` (non-zero)."""
-    return table[((m & (~m + np.uint64(1))) * DE_BRUIJN) >> np.uint64(58)]
-
-
-@nb.njit(cache=True)
-def _bit_table():
-    table = np.zeros(64, np.int64)
-    for k in range(64):
-        table[((np.uint64(1) << np.uint64(k)) * DE_BRUIJN) >> np.uint64(58)] = k
-    return table
+ROW_BLOCK = 32  # rows scored together (3,450 rows, 200 trees: 8 rows 2.18 ms, 16 1.44, 32 1.45, 64 1.35)
 
 
 @nb.njit(cache=True)
@@ -228,38 +217,60 @@ def _rows_to_walk(x, zero_nodes):
     return walk
 
 
-@nb.njit(cache=True)
 def score_rows(feature, threshold, left, right, value, default_left, missing, roots, x):
     """:func:`gbm_probabilities`, equal to the last bit (each row's leaves are summed in tree order),
     at a fraction of its cost: by masks where they apply (see above), else by walking the trees."""
+    return _score_rows(feature, threshold, left, right, value, default_left, missing, roots, x, ROW_BLOCK)
+
+
+@nb.njit(cache=True)
+def _score_rows(feature, threshold, left, right, value, default_left, missing, roots, x, block):
+    """:func:`score_rows` in blocks of ``block`` rows. A block's row that is walked, or past the end,
+    takes -inf: it fails no test, and the scan of a feature stops at the block's largest value.
+
+    What the speed hangs on (measured): the loops stay in this one function, the scratch allocated
+    here (a call per block, scratch passed in or allocated per call, ran at half the speed), and the
+    block size comes as a run-time value (a compile-time constant 16 also halved it: the row loops are
+    then unrolled instead of vectorised)."""
     ok, f_start, thr, tree, mask, leaf_start, leaf_value = _mask_layout(
         feature, threshold, left, right, value, roots
     )
     if not ok or f_start.shape[0] - 1 > x.shape[1]:
         return gbm_probabilities(feature, threshold, left, right, value, default_left, missing, roots, x)
     walk = _rows_to_walk(x, np.any(missing == 1))
-    table = _bit_table()
-    n_trees = roots.shape[0]
-    live = np.empty(n_trees, np.uint64)
-    out = np.empty(x.shape[0], np.float64)
-    for k in range(x.shape[0]):
+    n = x.shape[0]
+    out = np.empty(n, np.float64)
+    live = np.empty((roots.shape[0], block), np.uint64)
+    v = np.empty(block, np.float64)
+    total = np.empty(block, np.float64)
+    for k0 in range(0, n, block):
+        live[:, :] = ALL_LEAVES
+        for f in range(f_start.shape[0] - 1):
+            top = -np.inf
+            for r in range(block):
+                v[r] = x[k0 + r, f] if k0 + r < n and not walk[k0 + r] else -np.inf
+                top = max(top, v[r])
+            j = f_start[f]
+            end = f_start[f + 1]
+            while j < end and thr[j] < top:
+                t = tree[j]
+                m = mask[j]
+                th = thr[j]
+                for r in range(block):
+                    live[t, r] &= m if th < v[r] else ALL_LEAVES
+                j += 1
+        total[:] = 0.0
+        for t in range(roots.shape[0]):
+            first = leaf_start[t]
+            for r in range(block):
+                total[r] += leaf_value[first + trailing_zeros(live[t, r])]
+        for r in range(min(block, n - k0)):
+            out[k0 + r] = 1.0 / (1.0 + np.exp(-total[r]))
+    for k in range(n):
         if walk[k]:
             out[k] = gbm_probability(
                 feature, threshold, left, right, value, default_left, missing, roots, x[k]
             )
-            continue
-        live[:] = ALL_LEAVES
-        for f in range(f_start.shape[0] - 1):
-            v = x[k, f]
-            j = f_start[f]
-            end = f_start[f + 1]
-            while j < end and thr[j] < v:
-                live[tree[j]] &= mask[j]
-                j += 1
-        total = 0.0
-        for r in range(n_trees):
-            total += leaf_value[leaf_start[r] + _lowest_bit_index(live[r], table)]
-        out[k] = 1.0 / (1.0 + np.exp(-total))
     return out
 
 
