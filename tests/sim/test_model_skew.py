@@ -43,7 +43,10 @@ def orders(result) -> np.ndarray:
     return sent[["ts", "side", "price"]].to_numpy()
 
 
-def test_a_model_at_zero_skew_changes_nothing(model_dir):
+@pytest.mark.parametrize("clear_whole_ticks", [signal.CLEAR_WHOLE_TICKS, 0])
+def test_a_model_at_zero_skew_changes_nothing(model_dir, monkeypatch, clear_whole_ticks):
+    """Also on the book the feature pass emptied by its marked blocks (a wide book's way, forced here)."""
+    monkeypatch.setattr(signal, "CLEAR_WHOLE_TICKS", clear_whole_ticks)
     plain = run(PARAMS)
     leaned = run({**PARAMS, "model": str(model_dir), "model_skew": 0.0})
     assert leaned.summary["compiled"]

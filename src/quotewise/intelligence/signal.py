@@ -22,6 +22,8 @@ from quotewise.intelligence.flow_model import load_model
 from quotewise.intelligence.gbm import gbm_arrays, score_rows
 from quotewise.model.events import EventSource, empty_events
 
+CLEAR_WHOLE_TICKS = 1 << 16  # a book this narrow (1 MiB a side) is emptied whole, not by marked blocks
+
 
 def grid_predictions(
     directory: str | Path,
@@ -43,6 +45,9 @@ def grid_predictions(
     window_ns = int(meta["config"]["window_ns"])
     bid, ask, st = book if book is not None else core.new_book(source.price_lo, source.price_hi)
     blocks = core.new_blocks(st)
+    narrow = st[core.N] <= CLEAR_WHOLE_TICKS
+    if narrow:  # emptied whole: cheaper than marking every event's block
+        blocks[:] = core.MARK_BID | core.MARK_ASK
     state, clock, ring_t, ring_x = new_state(origin_ns, interval_ns)
     times, rows = [], []
     for chunk in source.chunks():
@@ -52,7 +57,8 @@ def grid_predictions(
             )
             times.append(t)
             rows.append(x)
-            core.mark_blocks(chunk, st, blocks)
+            if not narrow:
+                core.mark_blocks(chunk, st, blocks)
     t, _, x, _, _ = flow_pass(
         empty_events(0), bid, ask, st, state, clock, ring_t, ring_x, window_ns, 1, False, True
     )
