@@ -38,6 +38,7 @@ from quotewise.risk import MarketState, RiskConfig, RiskEngine
 # the event loop keeps serving the other makers
 SLOW_DECISION_S = 0.005
 NO_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
+MAX_SEEN_BATCHES = 64  # a Python strategy's unread update batches, joined into one past this
 
 
 # upper bounds (seconds) of the tick-to-quote histogram's buckets (/metrics)
@@ -371,7 +372,9 @@ class Maker:
         for batch in events:  # one by one: joining structured arrays costs more than applying
             self.book.apply(batch)
         if self._kernel is None:
-            self._seen = [*self._seen, *events][-64:]
+            self._seen = [*self._seen, *events]
+            if len(self._seen) > MAX_SEEN_BATCHES:  # joined, not dropped: a replay needs every event
+                self._seen = [np.concatenate(self._seen)[-MAX_VIEW_EVENTS:]]
         self._last_update = events[-1]
 
     @property

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from quotewise.book import core
-from quotewise.book.view import MarketView
+from quotewise.book.view import MAX_VIEW_EVENTS, MarketView
 from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
 from quotewise.quoting.base import Quote, QuoteSet
@@ -95,7 +95,10 @@ class DirectionSignal:
 
     The features are computed by the same streaming pass the model was trained with
     (:func:`quotewise.intelligence.features.flow_pass`) on a private book, sampled at every group end;
-    the probability is that of the latest closed group."""
+    the probability is that of the latest closed group. When the view's events were cut (more than
+    :data:`~quotewise.book.view.MAX_VIEW_EVENTS` since the last decision) or the replay's touch
+    disagrees with the live book's, the private book is copied from the live one (``resyncs``
+    counts it): a replay with events missing would leave levels on it that are gone, silently."""
 
     def __init__(self, directory: str | Path) -> None:
         from quotewise.intelligence.features import new_state
@@ -110,6 +113,7 @@ class DirectionSignal:
         self.state, self.clock, self.ring_t, self.ring_x = new_state()
         self.book: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.p_up: float | None = None
+        self.resyncs = 0
 
     def update(self, view: MarketView) -> float | None:
         from quotewise.intelligence.features import flow_pass
@@ -123,6 +127,9 @@ class DirectionSignal:
                 self.book = core.new_book(max(1, mid - BOOK_MARGIN_TICKS), mid + BOOK_MARGIN_TICKS)
         if view.events is None or not len(view.events):
             return self.p_up
+        if len(view.events) >= MAX_VIEW_EVENTS and view.book is not None:
+            self._resync(view)
+            return self.p_up
         _, _, rows, _, _ = flow_pass(
             view.events,
             *self.book,
@@ -135,9 +142,31 @@ class DirectionSignal:
             False,
             False,
         )
+        if view.book is not None and self._touch() != (
+            view.best_bid,
+            view.bid_size,
+            view.best_ask,
+            view.ask_size,
+        ):
+            self._resync(view)
         if len(rows):
             self.p_up = float(gbm_probability(*self.gbm, rows[-1]))
         return self.p_up
+
+    def _touch(self) -> tuple[int | None, int, int | None, int]:
+        bid, ask, st = self.book
+        bb, ba = core.best_bid(st), core.best_ask(st)
+        return (
+            None if bb < 0 else bb,
+            int(bid[st[core.BB]]) if bb >= 0 else 0,
+            None if ba < 0 else ba,
+            int(ask[st[core.BA]]) if ba >= 0 else 0,
+        )
+
+    def _resync(self, view: MarketView) -> None:
+        live = view.book
+        self.book = (live.bid.copy(), live.ask.copy(), live.st.copy())
+        self.resyncs += 1
 
 
 # -- toxicity -----------------------------------------------------------------------------------
