@@ -26,6 +26,20 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def synthetic_gbm(tmp_path_factory) -> Path:
+    """A `mm model train` directory holding a GBM fitted on a synthetic market (the feature defaults),
+    trained once per session for the tests that lean quotes on a model."""
+    pytest.importorskip("lightgbm")
+    from quotewise.backtest.source import synthetic
+    from quotewise.intelligence.features import FeatureConfig
+    from quotewise.intelligence.flow_model import train
+
+    out = tmp_path_factory.mktemp("flow") / "model"
+    train(synthetic(40_000, seed=3), ["synthetic"], out, FeatureConfig(), model="gbm")
+    return out
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.exists():

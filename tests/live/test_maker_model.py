@@ -14,8 +14,8 @@ from venues_for_tests import RecordingVenue
 from quotewise.backtest.source import synthetic
 from quotewise.book import OrderBook, core
 from quotewise.book.view import MarketView
-from quotewise.intelligence.features import FeatureConfig, flow_pass, new_state
-from quotewise.intelligence.flow_model import load_model, train
+from quotewise.intelligence.features import flow_pass, new_state
+from quotewise.intelligence.flow_model import load_model
 from quotewise.intelligence.gbm import gbm_arrays, gbm_probability
 from quotewise.live.maker import MAX_SEEN_BATCHES, Maker
 from quotewise.live.store import Store, db_url
@@ -27,11 +27,9 @@ SOURCE = synthetic(20_000, seed=5)
 PARAMS = {"spread": "1tick", "size": 1, "improve": False}
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("flow") / "model"
-    train(SOURCE, ["synthetic"], out, FeatureConfig(), model="gbm")
-    return out
+@pytest.fixture
+def model_dir(synthetic_gbm) -> Path:
+    return synthetic_gbm
 
 
 def offline_p_up(model_dir: Path, events: np.ndarray, lo: int, hi: int) -> float:

@@ -13,8 +13,6 @@ import quotewise.intelligence.signal as signal
 from quotewise.backtest.runner import run_backtest
 from quotewise.backtest.source import synthetic
 from quotewise.errors import ConfigError
-from quotewise.intelligence.features import FeatureConfig
-from quotewise.intelligence.flow_model import train
 from quotewise.quoting.loader import make_strategy
 from quotewise.risk import RiskConfig
 from quotewise.sim.exchange import SimConfig
@@ -25,11 +23,9 @@ FEED_NS = 2_000_000
 PARAMS = {"spread": "1tick", "size": 2, "improve": False}
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("flow") / "model"
-    train(SOURCE, ["synthetic"], out, FeatureConfig(), model="gbm")
-    return out
+@pytest.fixture
+def model_dir(synthetic_gbm) -> Path:
+    return synthetic_gbm
 
 
 def run(params: dict, risk: RiskConfig | None = None):
