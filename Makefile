@@ -8,7 +8,7 @@ BENCH_VENV := .venv-bench
 BENCH_BIN := $(BENCH_VENV)/bin
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test lint install bench bench-model bench-data clean
 BENCH_DATA := runs/bench
 
 $(STAMP): pyproject.toml
@@ -35,15 +35,21 @@ test: $(STAMP)
 
 # Quotewise vs hftbacktest, same strategy and events (bench/compare_hftbacktest.py), in $(BENCH_VENV) so
 # that .venv keeps its numpy; writes data under runs/bench
-bench: $(BENCH_STAMP)
+bench: bench-data
+	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/synth_10m.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
+	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/btcusdt_usdm.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
+	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/btcusdt_spot.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
+
+# what a model's skew costs the compiled backtest (bench/model_skew.py), on the same data files
+bench-model: bench-data
+	$(BENCH_BIN)/python bench/model_skew.py
+
+bench-data: $(BENCH_STAMP)
 	mkdir -p $(BENCH_DATA)
 	test -f $(BENCH_DATA)/small.npz || $(BENCH_BIN)/python bench/make_bench_data.py synthetic 200000 $(BENCH_DATA)/small.npz
 	test -f $(BENCH_DATA)/synth_10m.npz || $(BENCH_BIN)/python bench/make_bench_data.py synthetic 10000000 $(BENCH_DATA)/synth_10m.npz
 	test -f $(BENCH_DATA)/btcusdt_usdm.json || $(BENCH_BIN)/python bench/make_bench_data.py binance ../shared/data/binance/usdm/btcusdt_20240808.gz $(BENCH_DATA)/btcusdt_usdm.npz
 	test -f $(BENCH_DATA)/btcusdt_spot.json || $(BENCH_BIN)/python bench/make_bench_data.py binance ../shared/data/binance/spot/btcusdt_20240808.gz $(BENCH_DATA)/btcusdt_spot.npz
-	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/synth_10m.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
-	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/btcusdt_usdm.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
-	$(BENCH_BIN)/python bench/compare_hftbacktest.py $(BENCH_DATA)/btcusdt_spot.npz --runs 5 --warmup $(BENCH_DATA)/small.npz
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
