@@ -189,7 +189,6 @@ def test_a_database_of_version_4_gets_venue_trade_ids_and_one_fill_per_trade(sto
     again.close()
 
 
-
 def _version_1(path, stamped: bool) -> None:
     """A database of schema version 1 (before ``makers.instrument``) holding a stopped maker with a fill;
     ``stamped``: with its version stored, else from before versioning (no ``schema_version`` table)."""

@@ -13,8 +13,13 @@ from pydantic import ValidationError
 from quotewise.model.instrument import Instrument
 
 ETHUSD_PERP = Instrument(
-    symbol="ETHUSD_PERP", tick_size=0.01, lot_size=1.0, contract="inverse", contract_size=10.0,
-    base="ETH", quote="USD",
+    symbol="ETHUSD_PERP",
+    tick_size=0.01,
+    lot_size=1.0,
+    contract="inverse",
+    contract_size=10.0,
+    base="ETH",
+    quote="USD",
 )
 BTCUSDT = Instrument(symbol="BTCUSDT", tick_size=0.1, lot_size=0.001, base="BTC", quote="USDT")
 

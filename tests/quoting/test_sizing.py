@@ -56,8 +56,14 @@ def test_sizes_follow_the_venues_step_when_the_data_is_finer():
     """Spot BTCUSDT books show sizes to 1e-6 BTC (partial fills leave remainders) while orders step by
     1e-5: 5.5 USDT at 61,800 is 0.000089 BTC, rounded up to the step: 0.00009."""
     spot = Instrument(
-        symbol="BTCUSDT", tick_size=0.01, lot_size=0.000001, order_lots=10, min_size_lots=10,
-        min_notional=5.0, quote="USDT", base="BTC",
+        symbol="BTCUSDT",
+        tick_size=0.01,
+        lot_size=0.000001,
+        order_lots=10,
+        min_size_lots=10,
+        min_notional=5.0,
+        quote="USDT",
+        base="BTC",
     )
     strat = make_strategy("skew")
     resolve_size(strat, spot, 6_180_000)
