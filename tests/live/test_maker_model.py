@@ -87,4 +87,4 @@ def test_a_view_with_events_missing_resyncs_the_models_book(model_dir):
     cut = DirectionSignal(model_dir)
     cut.update(view(events[len(events) // 2 :]))  # the first half never shown: the replay cannot match
     assert cut.resyncs == 1
-    assert cut._touch() == (bb, live.size_at(1, bb), ba, live.size_at(-1, ba))
+    assert OrderBook.over(*cut.book).touch() == live.touch()

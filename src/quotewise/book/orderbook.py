@@ -117,6 +117,20 @@ class OrderBook:
         """Resting size at one level (0 when empty or off the book's range)."""
         return int(level_size(self.bid, self.ask, self.st, _side(side), price))
 
+    def touch(self) -> tuple[int | None, int, int | None, int]:
+        """Best bid, its size, best ask, its size (None and 0 for an empty side), as a view carries them."""
+        bb, ba = self.best_bid, self.best_ask
+        return (
+            bb,
+            0 if bb is None else self.size_at(BID, bb),
+            ba,
+            0 if ba is None else self.size_at(ASK, ba),
+        )
+
+    def copy_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Copies of the core arrays: a private book that starts as this one (a replay's resync)."""
+        return self.bid.copy(), self.ask.copy(), self.st.copy()
+
     @property
     def two_sided(self) -> bool:
         """Both sides have a level (read straight from the state, no compiled call)."""

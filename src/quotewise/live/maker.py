@@ -498,7 +498,7 @@ class Maker:
         return MarketState(now, self.book.mid, self.last_event)
 
     def _view(self, now: int, with_events: bool = False) -> MarketView:
-        bb, ba = self.book.best_bid, self.book.best_ask
+        bb, bid_size, ba, ask_size = self.book.touch()
         events = None
         if with_events and self._seen:
             seen, self._seen = self._seen, []
@@ -508,8 +508,8 @@ class Maker:
             instrument=self.inst,
             best_bid=bb,
             best_ask=ba,
-            bid_size=self.book.size_at(1, bb) if bb is not None else 0,
-            ask_size=self.book.size_at(-1, ba) if ba is not None else 0,
+            bid_size=bid_size,
+            ask_size=ask_size,
             position=self.ledger.position,
             book=self.book,
             events=events,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from quotewise.book import core
+from quotewise.book import OrderBook, core
 from quotewise.book.view import MAX_VIEW_EVENTS, MarketView
 from quotewise.errors import ConfigError
 from quotewise.model.instrument import Instrument
@@ -142,30 +142,15 @@ class DirectionSignal:
             False,
             False,
         )
-        if view.book is not None and self._touch() != (
-            view.best_bid,
-            view.bid_size,
-            view.best_ask,
-            view.ask_size,
-        ):
+        live_touch = (view.best_bid, view.bid_size, view.best_ask, view.ask_size)
+        if view.book is not None and OrderBook.over(*self.book).touch() != live_touch:
             self._resync(view)
         if len(rows):
             self.p_up = float(gbm_probability(*self.gbm, rows[-1]))
         return self.p_up
 
-    def _touch(self) -> tuple[int | None, int, int | None, int]:
-        bid, ask, st = self.book
-        bb, ba = core.best_bid(st), core.best_ask(st)
-        return (
-            None if bb < 0 else bb,
-            int(bid[st[core.BB]]) if bb >= 0 else 0,
-            None if ba < 0 else ba,
-            int(ask[st[core.BA]]) if ba >= 0 else 0,
-        )
-
     def _resync(self, view: MarketView) -> None:
-        live = view.book
-        self.book = (live.bid.copy(), live.ask.copy(), live.st.copy())
+        self.book = view.book.copy_arrays()
         self.resyncs += 1
 
 

@@ -250,7 +250,7 @@ class TopTape:
         return out
 
     def _resync(self, book: OrderBook, now: list[int]) -> np.ndarray:
-        self._book = (book.bid.copy(), book.ask.copy(), book.st.copy())
+        self._book = book.copy_arrays()
         self.resyncs += 1
         return np.array((now, now), np.int64)
 
