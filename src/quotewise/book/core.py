@@ -25,7 +25,13 @@ ASK_HI = 5  # highest index ever occupied on the ask side (scan bound)
 CROSS_FIXES = 6
 OUT_OF_RANGE = 7
 NEG_CLAMPS = 8
-STATE_LEN = 9
+# the window (:mod:`quotewise.book.window`): the indexes ``WLO..WHI - 1`` where events are applied
+# (the whole array for a plain book) and how many far levels each side holds in its far log
+WLO = 9
+WHI = 10
+FAR_BIDS = 11
+FAR_ASKS = 12
+STATE_LEN = 13
 
 MAX_DENSE_TICKS = 50_000_000
 
@@ -47,6 +53,7 @@ def new_book(lo_tick: int, hi_tick: int) -> tuple[np.ndarray, np.ndarray, np.nda
     st[BA] = n
     st[BID_LO] = n
     st[ASK_HI] = -1
+    st[WHI] = n
     return np.zeros(n, np.int64), np.zeros(n, np.int64), st
 
 
@@ -167,15 +174,17 @@ def change_level(bid, ask, st, side, price, delta):
 
 @nb.njit(cache=True, inline="always")
 def clear_side(bid, ask, st, side):
-    """Remove every level on ``side`` (0 = both)."""
+    """Remove every level on ``side`` (0 = both), and the side's far levels (a window's log)."""
     if side >= 0:
         bid[st[BID_LO] : st[BB] + 1] = 0  # nothing rests outside these bounds: leave the rest untouched
         st[BB] = -1
         st[BID_LO] = st[N]
+        st[FAR_BIDS] = 0
     if side <= 0:
         ask[st[BA] : st[ASK_HI] + 1] = 0
         st[BA] = st[N]
         st[ASK_HI] = -1
+        st[FAR_ASKS] = 0
 
 
 BLOCK_SHIFT = 6  # 64 ticks, 512 bytes a side: fastest to empty (spot: 9 bits 0.71 ms, 6 0.41, 4 0.51)

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from quotewise.book import core
+from quotewise.book import core, window
 from quotewise.book.orderbook import OrderBook
 from quotewise.errors import ConfigError
 from quotewise.execution.kernel import LOCAL_DTYPE, best_working
@@ -154,6 +154,10 @@ class SimExchange:
         self.freg = np.zeros(E.FREG_LEN, np.float64)
         self.resp = np.zeros(config.response_buffer, E.RESPONSE_DTYPE)
         self.l3 = tape.new_table()  # FIFO: each tape order's arrival sequence and size left
+        # a wide exchange book is windowed around its first price (quotewise.book.window), placed at
+        # the first chunk; its far levels wait in this log until something needs them
+        self.far: np.ndarray | None = None  # None: a plain book (the engine compiles without the window)
+        self._window_tried = False
         self.quote_params = np.zeros(1, QUOTE_PARAMS)
         # a model's predictions for compiled quoting: sample times (local ns) and P(up); none by default
         self.signal_t = np.zeros(0, np.int64)
@@ -229,6 +233,10 @@ class SimExchange:
         engine goes on in the chunk itself, so a chunk is never copied. :meth:`end` says that
         nothing more comes.
         """
+        if len(events) and not self._window_tried:
+            self._window_tried = True  # at the first events, before any is applied
+            if window.place(self.xbook.st, events):
+                self.far = window.new_log()
         done = self._done()
         if done == len(self._events):
             self._rebase(events, done, last)
@@ -337,6 +345,7 @@ class SimExchange:
                 self.act,
                 self.samples,
                 self.l3,
+                self.far,
                 self.quote_params,
                 self.signal_t,
                 self.signal_p,
@@ -344,6 +353,8 @@ class SimExchange:
             self._drain()
             if code == E.BUFFER_FULL and tape.is_full(self.l3, self.reg):
                 self.l3 = tape.grown(self.l3, self.reg)
+            if code == E.BUFFER_FULL and self.far is not None and window.is_full(self.xbook.st, self.far):
+                self.far = window.compacted(self.xbook.st, self.far)
             if code == E.CHUNK_END and self._next is not None:
                 self._leave_bridge()
             elif code != E.BUFFER_FULL:
@@ -554,6 +565,10 @@ class SimExchange:
             if o["state"] == E.S_RESTING:
                 mine = fp.mine_bid if o["side"] == 1 else fp.mine_ask
                 mine[o["price"] - base] += 1
+        st = self.xbook.st
+        resting = self.ords["price"][self.ords["state"] == E.S_RESTING] - base
+        if self.far is not None and np.any((resting < st[core.WLO]) | (resting >= st[core.WHI])):
+            window.open_window(*self.xbook, self.far)  # an order of ours rests outside the window
         matching.refresh_own(self.reg, self.ords)
         self.reg[E.R_NEXT_ARRIVAL] = matching.next_arrival(self.reg, self.ords)
         self._pending = deque(snap["pending"])

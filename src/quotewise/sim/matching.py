@@ -8,7 +8,7 @@ one of them; ``reg[R_OWN_BID]``/``reg[R_OWN_ASK]`` are our most aggressive resti
 
 import numba as nb
 
-from quotewise.book import core
+from quotewise.book import core, window
 from quotewise.model.events import ASK, BID
 from quotewise.model.fees import fee_of
 from quotewise.sim import latency
@@ -288,8 +288,12 @@ def next_arrival(reg, ords):
 
 
 @nb.njit(cache=True)
-def process_arrivals(reg, freg, resp, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, until):
-    """Deliver every request that reaches the exchange at or before ``until``, in time order."""
+def process_arrivals(
+    reg, freg, resp, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, until, far
+):
+    """Deliver every request that reaches the exchange at or before ``until``, in time order (``far``:
+    a windowed book's far log, :mod:`quotewise.book.window`, None for a plain book; an order outside
+    the window opens it)."""
     reg[R_MID2] = mid2(bst)
     while reg[R_NEXT_ARRIVAL] <= until:
         if reg[R_RESP_N] + RESPONSE_HEADROOM > resp.shape[0]:
@@ -297,6 +301,10 @@ def process_arrivals(reg, freg, resp, ords, bid, ask, bst, taken_bid, taken_ask,
         t = reg[R_NEXT_ARRIVAL]
         for s in range(reg[R_SLOTS]):
             if ords[s]["state"] == S_INFLIGHT and ords[s]["arrive"] == t:
+                if far is not None:
+                    i = ords[s]["price"] - bst[core.BASE]
+                    if i < bst[core.WLO] or i >= bst[core.WHI]:
+                        window.open_window(bid, ask, bst, far)
                 _arrive_new(
                     reg, freg, resp, ords, bid, ask, bst, taken_bid, taken_ask, mine_bid, mine_ask, s, t
                 )

@@ -1,0 +1,135 @@
+"""A windowed book (quotewise.book.window) answers as the dense book does: the same touch after every
+event, the same levels once opened, and the same backtest fill for fill."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import shared_path
+from quotewise.backtest.runner import run_backtest
+from quotewise.backtest.source import from_path, synthetic
+from quotewise.book import core, window
+from quotewise.model.events import ASK, BID, CLEAR, EVENT_DTYPE, SET, TRADE
+from quotewise.quoting.loader import make_strategy
+from quotewise.sim.exchange import SimConfig
+
+MS = 1_000_000
+TICKS = 400  # the book's range; the window is 2 x 6 + 1 ticks around tick 200
+START = np.zeros(2, EVENT_DTYPE)  # a bid at 200 and an ask at 201 first: a window centred on 200
+START["kind"], START["side"], START["price"] = SET, [BID, ASK], [200, 201]
+EVENT = st.one_of(
+    st.tuples(st.just(SET), st.sampled_from([BID, ASK]), st.integers(0, TICKS - 1), st.integers(0, 3)),
+    st.tuples(st.just(SET), st.sampled_from([BID, ASK]), st.integers(185, 215), st.integers(0, 3)),
+    st.tuples(st.just(CLEAR), st.sampled_from([BID, ASK, 0]), st.sampled_from([0, 200]), st.just(0)),
+    st.tuples(st.just(TRADE), st.sampled_from([BID, ASK]), st.integers(0, TICKS - 1), st.just(1)),
+)
+
+
+def windowed_step(bid, ask, s, far, kind, side, price, size):
+    """What the engine's loop does with one event (sim/loop.py `_exchange_until`); returns the log,
+    compacted when it filled (the engine returns to Python for that)."""
+    ix = price - s[core.BASE]
+    if ix < s[core.WLO] or ix >= s[core.WHI]:
+        done = window.handle_far(bid, ask, s, far, kind, side, ix, size)
+        while done == window.LOG_FULL:
+            far = window.compacted(s, far)
+            done = window.handle_far(bid, ask, s, far, kind, side, ix, size)
+        if done == window.LOGGED:
+            return far
+    core.apply_event(bid, ask, s, kind, side, price, size)
+    window.check_sides(bid, ask, s, far)
+    return far
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(EVENT, max_size=200))
+def test_a_windowed_book_has_the_dense_books_touch_after_every_event(events):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(window, "MIN_TICKS", 0)
+        mp.setattr(window, "HALF_WIDTH", 6)
+        mp.setattr(window, "LOG_ROWS", 2)  # full, compacted and grown many times
+        check_against_dense(events)
+
+
+def check_against_dense(events):
+    dense = core.new_book(0, TICKS - 1)
+    bid, ask, s = core.new_book(0, TICKS - 1)
+    assert window.place(s, START)
+    far = window.new_log()
+    for kind, side, price, size in events:
+        core.apply_event(*dense, kind, side, price, size)
+        far = windowed_step(bid, ask, s, far, kind, side, price, size)
+        assert (core.best_bid(s), core.best_ask(s)) == (core.best_bid(dense[2]), core.best_ask(dense[2]))
+        assert s[core.CROSS_FIXES] == dense[2][core.CROSS_FIXES]
+        # inside the window the levels are the dense book's; outside, nothing was written
+        lo, hi = s[core.WLO], s[core.WHI]
+        assert np.array_equal(bid[lo:hi], dense[0][lo:hi]) and np.array_equal(ask[lo:hi], dense[1][lo:hi])
+        assert not bid[:lo].any() and not ask[hi:].any()
+    window.open_window(bid, ask, s, far)
+    assert np.array_equal(bid, dense[0]) and np.array_equal(ask, dense[1])
+    assert (core.best_bid(s), core.best_ask(s)) == (core.best_bid(dense[2]), core.best_ask(dense[2]))
+
+
+def test_far_levels_stay_logged_while_the_window_holds_the_touch(monkeypatch):
+    monkeypatch.setattr(window, "HALF_WIDTH", 6)
+    bid, ask, s = core.new_book(0, TICKS - 1)
+    assert window.place(s, START) is False  # a narrow book is never windowed
+    monkeypatch.setattr(window, "MIN_TICKS", 0)
+    assert window.place(s, START)
+    far = window.new_log()
+    rows = [(SET, BID, 199, 5), (SET, ASK, 201, 5), (SET, BID, 50, 7), (SET, ASK, 350, 2)]
+    for kind, side, price, size in rows:
+        far = windowed_step(bid, ask, s, far, kind, side, price, size)
+    assert (s[core.FAR_BIDS], s[core.FAR_ASKS]) == (1, 1) and bid[50] == 0 and ask[350] == 0
+    far = windowed_step(bid, ask, s, far, SET, BID, 199, 0)  # the window's last bid goes: the log is replayed
+    assert core.best_bid(s) == 50 and s[core.WHI] == TICKS and ask[350] == 2
+
+
+def test_a_bid_above_the_window_opens_it_and_a_clear_drops_the_log():
+    bid, ask, s = core.new_book(0, TICKS - 1)
+    s[core.WLO], s[core.WHI] = 190, 211
+    far = window.new_log()
+    for kind, side, price, size in [(SET, BID, 195, 1), (SET, ASK, 205, 1), (SET, BID, 20, 4)]:
+        far = windowed_step(bid, ask, s, far, kind, side, price, size)
+    far = windowed_step(bid, ask, s, far, CLEAR, BID, 0, 0)
+    assert s[core.FAR_BIDS] == 0 and core.best_bid(s) == -1
+    far = windowed_step(bid, ask, s, far, SET, BID, 300, 1)  # through the asks, beyond the window
+    assert s[core.WLO] == 0 and s[core.WHI] == TICKS
+    assert core.best_bid(s) == 300 and core.best_ask(s) == -1 and bid[20] == 0
+
+
+def skew_run(monkeypatch, source, windowed: bool, half_width: int):
+    monkeypatch.setattr(window, "MIN_TICKS", 0 if windowed else 1 << 62)
+    monkeypatch.setattr(window, "HALF_WIDTH", half_width)
+    monkeypatch.setattr(window, "LOG_ROWS", 4)
+    strat = make_strategy("skew", {"spread": "1tick", "size": 2, "interval": "20ms"})
+    config = SimConfig(interval_ns=strat.interval_ns, entry_latency_ns=2 * MS, response_latency_ns=MS)
+    return run_backtest(source, strat, config, compiled=True)
+
+
+@pytest.mark.parametrize("half_width", [3, 40, 5_000])
+def test_a_windowed_backtest_fills_as_the_plain_one(monkeypatch, half_width):
+    """Windows that open on the first move (3 ticks), later (40) and never (5,000, the whole range)."""
+    source = synthetic(40_000, seed=11)
+    windowed = skew_run(monkeypatch, source, True, half_width)
+    plain = skew_run(monkeypatch, source, False, half_width)
+    assert windowed.summary["fills"] == plain.summary["fills"] > 0
+    assert windowed.fills.equals(plain.fills)
+    assert windowed.orders.equals(plain.orders)
+    assert windowed.equity.to_pandas().equals(plain.equity.to_pandas())  # NaN mids where a side is empty
+    assert windowed.summary["book"] == plain.summary["book"]
+
+
+def test_spot_btcusdt_runs_windowed_and_fills_as_the_dense_book(monkeypatch):
+    source = from_path(str(shared_path("binance", "spot", "btcusdt_20240808.gz")))
+    strat = make_strategy("skew", {"spread": "1tick", "size": 0.001, "interval": "100ms"})
+    config = SimConfig(interval_ns=strat.interval_ns, entry_latency_ns=MS, response_latency_ns=MS)
+    runs = {}
+    for windowed in (True, False):
+        monkeypatch.setattr(window, "MIN_TICKS", 1 << 20 if windowed else 1 << 62)
+        runs[windowed] = run_backtest(source, strat, config, compiled=True)
+    assert runs[True].fills.equals(runs[False].fills) and runs[True].summary["fills"] > 0
+    assert runs[True].orders.equals(runs[False].orders)
