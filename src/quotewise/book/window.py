@@ -4,20 +4,22 @@ A depth stream updates levels far from the touch (Binance spot BTCUSDT at a 0.01
 its events more than 1,000 ticks away, over a 20M-tick range). Written into the dense arrays, each
 first write to a page of them costs the kernel a fresh zeroed page; most of spot's backtest was
 that. With a window, the exchange's book applies events only at indexes ``WLO..WHI - 1`` (state
-slots of :mod:`quotewise.book.core`); a SET below the window on the bid side or above it on the ask
+slots of :mod:`quotewise.book.core`). A SET below the window on the bid side, or above it on the ask
 side, while the window holds a level of that side, goes to the side's far log, in order, and
-nothing else happens: such a level cannot be the touch then, cannot cross the other side (which rests inside
-the window or beyond it on its own side), and holds none of our orders (an order of ours outside
-the window opens it first). Everything else the window cannot answer exactly opens it: the log is
-replayed into the arrays in order and the window becomes the whole array, so a run gives the same
-book, touch and fills whether or not a window was used; the window only changes what it costs.
-What opens it: an event outside it that is not such a far SET, a side whose levels in the window
-are all gone while its far log holds levels, and an order of ours outside it. A CLEAR of a side
-drops that side's log (its far levels are gone too).
+nothing else happens: such a level is not the touch then, cannot cross the other side (which rests
+inside the window or beyond it on its own side), and holds none of our orders.
+
+The window follows the touch (:func:`recentre`, between two wake-ups of the engine): the log's rows
+that come inside are written then. Everything the window cannot answer exactly opens it for good
+(:func:`open_window`: the log replayed in order, the window made the whole array): an event outside
+it that is not such a far SET, a side left with no level in the window while its log holds levels,
+an order of ours outside it. A CLEAR of a side drops that side's log (:func:`core.clear_side`). So a
+run gives the same book, touch and fills with or without a window; the window changes what it costs.
 
 The far log is a ``(2, capacity, 2)`` int64 array: per side (0 bid, 1 ask) rows of (index, size).
 When a side's log is full the engine returns to Python, which keeps the last row per level
-(:func:`compacted`) and grows the array if that is not enough.
+(:func:`compacted`) and grows the array if that is not enough. The engine takes ``far=None`` for a
+plain book and compiles without any of this (sim/loop.py).
 """
 
 import numba as nb
@@ -26,7 +28,7 @@ import numpy as np
 from quotewise.book import core
 from quotewise.model.events import ADD, ASK, BID, CLEAR, SET, TRADE
 
-HALF_WIDTH = 1 << 17  # ticks each side of the first price: 2 MB of each array, wider than most days' range
+HALF_WIDTH = 1 << 15  # ticks each side of the touch: 256 KB of each array; recentred as the touch moves
 MIN_TICKS = 1 << 20  # a book narrower than this is plain: its pages cost little, a window saves nothing
 LOG_ROWS = 1 << 16  # far-log rows per side to start with; grown by Python when compaction is not enough
 
@@ -94,8 +96,8 @@ def handle_far(bid, ask, st, far, kind, side, ix, size):
         # a CLEAR's price means nothing (it drops the side's far log itself, core.clear_side); an
         # event off the array is counted as out of range, as in a plain book
         return APPLY
-    below = side == BID and ix < st[core.WLO] and st[core.BB] >= 0
-    above = side == ASK and ix >= st[core.WHI] and st[core.BA] < st[core.N]
+    below = side == BID and ix < st[core.WLO] and st[core.BB] >= st[core.WLO]
+    above = side == ASK and ix >= st[core.WHI] and st[core.BA] < st[core.WHI]
     if kind == SET and size >= 0 and (below or above):
         s = 0 if side == BID else 1
         slot = core.FAR_BIDS if side == BID else core.FAR_ASKS
@@ -113,8 +115,53 @@ def handle_far(bid, ask, st, far, kind, side, ix, size):
 @nb.njit(cache=True)
 def check_sides(bid, ask, st, far):
     """After an event that left a side with no level in the window: its best comes from the far log."""
-    if (st[core.BB] < 0 and st[core.FAR_BIDS] > 0) or (st[core.BA] >= st[core.N] and st[core.FAR_ASKS] > 0):
+    if (st[core.BB] < st[core.WLO] and st[core.FAR_BIDS] > 0) or (
+        st[core.BA] >= st[core.WHI] and st[core.FAR_ASKS] > 0
+    ):
         open_window(bid, ask, st, far)
+
+
+@nb.njit(cache=True, inline="always")
+def drifted(st):
+    """Whether the touch has come within an eighth of the window's width of one of its edges (never
+    for a window that is the whole array, or one that does not hold both sides)."""
+    lo = st[core.WLO]
+    hi = st[core.WHI]
+    if (lo == 0 and hi == st[core.N]) or st[core.BB] < lo or st[core.BA] >= hi:
+        return False
+    margin = (hi - lo) >> 3
+    return st[core.BB] - lo < margin or hi - 1 - st[core.BA] < margin
+
+
+@nb.njit(cache=True, _nrt=False)
+def recentre(bid, ask, st, far, keep_lo, keep_hi):
+    """Centre a :func:`drifted` window on the touch again, unless indexes ``keep_lo..keep_hi`` (our
+    resting orders; none when ``keep_lo > keep_hi``) would fall outside it. The log's rows now
+    inside go into the arrays, in order. Levels left outside keep their values in the arrays; later
+    updates to them are logged and replayed after those values, and no scan reaches them while the
+    window holds a level of their side (:func:`check_sides`)."""
+    width = st[core.WHI] - st[core.WLO]
+    new_lo = min(max((st[core.BB] + st[core.BA]) // 2 - width // 2, 0), st[core.N] - width)
+    new_hi = new_lo + width
+    if keep_lo <= keep_hi and (keep_lo < new_lo or keep_hi >= new_hi):
+        return
+    for s in range(2):
+        slot = core.FAR_BIDS if s == 0 else core.FAR_ASKS
+        kept = 0
+        for k in range(st[slot]):
+            i = far[s, k, 0]
+            if new_lo <= i < new_hi:
+                if s == 0:
+                    core._set_bid(bid, ask, st, i, far[s, k, 1])
+                else:
+                    core._set_ask(bid, ask, st, i, far[s, k, 1])
+            else:
+                far[s, kept, 0] = i
+                far[s, kept, 1] = far[s, k, 1]
+                kept += 1
+        st[slot] = kept
+    st[core.WLO] = new_lo
+    st[core.WHI] = new_hi
 
 
 @nb.njit(cache=True, inline="always")

@@ -28,7 +28,7 @@ import numba as nb
 from quotewise.book import core, window
 from quotewise.model.events import ADD, ASK, BID, DELETE, EXECUTE, SET
 from quotewise.sim import decide, latency, queues, tape
-from quotewise.sim.matching import RESPONSE_HEADROOM, mid2, process_arrivals, through_book
+from quotewise.sim.matching import RESPONSE_HEADROOM, mid2, process_arrivals, resting_span, through_book
 from quotewise.sim.records import (
     BUFFER_FULL,
     CHUNK_END,
@@ -217,7 +217,7 @@ def _exchange_until(ev, touch, xi, limit, must, to_end, xb, fp, ords, reg, freg,
             if (kind == SET or kind == ADD) and new > old and crosses_own:
                 through_book(reg, freg, resp, ords, mine_bid, mine_ask, bst, side, price, new - old, exch)
             if far is not None:  # noqa: SIM102 (pruned for a plain book, as above)
-                if bst[core.BB] < 0 or bst[core.BA] >= bst[core.N]:
+                if bst[core.BB] < bst[core.WLO] or bst[core.BA] >= bst[core.WHI]:
                     window.check_sides(bid, ask, bst, far)  # a side left empty in the window
             touch[xi, 0] = core.best_bid(bst)
             touch[xi, 1] = core.best_ask(bst)
@@ -291,6 +291,10 @@ def run_segment(
     if not final:
         bound = ev[n - 1]["exch_ts"] - entry if n > 0 else -INT64_MAX
     while True:
+        if far is not None:  # noqa: SIM102 (a windowed book follows the touch; pruned for a plain one)
+            if window.drifted(x_st):
+                lo, hi = resting_span(reg, ords)
+                window.recentre(x_bid, x_ask, x_st, far, lo - x_st[core.BASE], hi - x_st[core.BASE])
         if si < n and reg[R_STARTED] == 0:
             reg[R_STARTED] = 1
             reg[R_NEXT_DECISION] = ev[si]["local_ts"] + feed

@@ -122,6 +122,19 @@ def refresh_own(reg, ords):
     reg[R_OWN_ASK] = own_ask
 
 
+@nb.njit(cache=True)
+def resting_span(reg, ords):
+    """The lowest and highest price of our resting orders (INT64_MAX, -1 when none rests)."""
+    lo = INT64_MAX
+    hi = -1
+    for s in range(reg[R_SLOTS]):
+        o = ords[s]
+        if o["state"] == S_RESTING:
+            lo = min(lo, o["price"])
+            hi = max(hi, o["price"])
+    return lo, hi
+
+
 @nb.njit(cache=True, inline="always")
 def retire(reg, ords, mine_bid, mine_ask, bst, slot):
     """The order in ``slot`` is finished at the exchange."""
