@@ -34,7 +34,7 @@ LOG_ROWS = 1 << 16  # far-log rows per side to start with; grown by Python when 
 
 # what handle_far did with an event
 APPLY = 0  # nothing: apply the event as usual (the window may have opened)
-LOGGED = 1  # a far SET, logged: the book's touch is unchanged
+LOGGED = 1  # a far SET, logged (or one that empties an empty level): the book's touch is unchanged
 LOG_FULL = 2  # a far SET with no room in its log: return to Python before this event
 
 
@@ -96,6 +96,14 @@ def handle_far(bid, ask, st, far, kind, side, ix, size):
         # a CLEAR's price means nothing (it drops the side's far log itself, core.clear_side); an
         # event off the array is counted as out of range, as in a plain book
         return APPLY
+    if (
+        kind == SET
+        and size == 0
+        and ((side == BID and ix >= st[core.WHI]) or (side == ASK and ix < st[core.WLO]))
+    ):
+        # a level beyond the window on the far side of the touch is empty (setting one opens the
+        # window): emptying it again changes nothing (Binance streams do, for levels long gone)
+        return LOGGED
     below = side == BID and ix < st[core.WLO] and st[core.BB] >= st[core.WLO]
     above = side == ASK and ix >= st[core.WHI] and st[core.BA] < st[core.WHI]
     if kind == SET and size >= 0 and (below or above):
