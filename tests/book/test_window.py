@@ -211,3 +211,32 @@ def test_spot_btcusdt_runs_windowed_and_fills_as_the_dense_book(monkeypatch):
         runs[windowed] = run_backtest(source, strat, config, compiled=True)
     assert runs[True].fills.equals(runs[False].fills) and runs[True].summary["fills"] > 0
     assert runs[True].orders.equals(runs[False].orders)
+
+
+def predictions(monkeypatch, model, source, windowed: bool, half_width: int):
+    from quotewise.intelligence.signal import grid_predictions
+
+    monkeypatch.setattr(window, "MIN_TICKS", 0 if windowed else 1 << 62)
+    monkeypatch.setattr(window, "HALF_WIDTH", half_width)
+    origin = int(next(iter(source.chunks()))["local_ts"][0])
+    return grid_predictions(model, source, origin, 20 * MS)
+
+
+@pytest.mark.parametrize("half_width", [6, 100])
+def test_the_models_feature_pass_on_a_windowed_book_predicts_as_on_the_dense_one(
+    monkeypatch, synthetic_gbm, half_width
+):
+    """A window narrower than the 5 levels the imbalances read (6 ticks: opened) and one that follows
+    the touch (100): the same predictions at every grid time, bit for bit."""
+    source = walking_l2(3_000, seed=5)
+    times, p = predictions(monkeypatch, synthetic_gbm, source, True, half_width)
+    dense_times, dense_p = predictions(monkeypatch, synthetic_gbm, source, False, half_width)
+    assert len(times) > 100 and np.array_equal(times, dense_times)
+    assert np.array_equal(p, dense_p)
+
+
+def test_the_models_feature_pass_on_spot_predicts_as_on_the_dense_book(monkeypatch, synthetic_gbm):
+    source = from_path(str(shared_path("binance", "spot", "btcusdt_20240808.gz")))
+    times, p = predictions(monkeypatch, synthetic_gbm, source, True, window.HALF_WIDTH)
+    dense_times, dense_p = predictions(monkeypatch, synthetic_gbm, source, False, window.HALF_WIDTH)
+    assert np.array_equal(times, dense_times) and np.array_equal(p, dense_p)

@@ -31,6 +31,7 @@ from quotewise.backtest.outputs import (
 )
 from quotewise.backtest.settlement import settlement
 from quotewise.backtest.source import DataSource, data_paths, from_path
+from quotewise.book import window
 from quotewise.book.view import MAX_VIEW_EVENTS, MarketView
 from quotewise.errors import ConfigError, DataError, QuotewiseError, RunError
 from quotewise.execution.core import DecisionCore
@@ -147,7 +148,9 @@ def _use_model(ex: SimExchange, directory: str, source: DataSource, config: SimC
 
     start = _sample_origin(source, config)
     if start is not None:
-        ex.use_signal(*grid_predictions(directory, source, start, config.interval_ns, book=ex.xbook))
+        # a wide book is windowed, in the feature pass as in the run: each replays on a book of its own
+        book = None if len(ex.xbook.bid) >= window.MIN_TICKS else ex.xbook
+        ex.use_signal(*grid_predictions(directory, source, start, config.interval_ns, book=book))
 
 
 def _use_lead(ex: SimExchange, lead: str, halflife_ns: int, source: DataSource, config: SimConfig) -> None:

@@ -173,6 +173,42 @@ def recentre(bid, ask, st, far, keep_lo, keep_hi):
 
 
 @nb.njit(cache=True, inline="always")
+def apply_windowed(bid, ask, st, far, kind, side, price, size):
+    """For a replay that cannot stop for Python (the model's feature pass): a far SET logged (True),
+    else the window opened if the event needs it (False: apply the event as usual). A full log
+    opens the window."""
+    ix = price - st[core.BASE]
+    if ix >= st[core.WLO] and ix < st[core.WHI]:
+        return False
+    done = handle_far(bid, ask, st, far, kind, side, ix, size)
+    if done == LOG_FULL:
+        open_window(bid, ask, st, far)
+        return False
+    return done == LOGGED
+
+
+@nb.njit(cache=True)
+def hold_levels(bid, ask, st, far, levels):
+    """Open the window unless each side's best ``levels`` occupied levels (or all it has) are in it:
+    a scan that reached the window's edge would miss far levels, or find stale ones."""
+    found = 0
+    i = st[core.BB]
+    while i >= st[core.WLO] and found < levels:
+        found += bid[i] > 0
+        i -= 1
+    if found < levels and (st[core.FAR_BIDS] > 0 or st[core.BID_LO] < st[core.WLO]):
+        open_window(bid, ask, st, far)
+        return
+    found = 0
+    i = st[core.BA]
+    while i < st[core.WHI] and found < levels:
+        found += ask[i] > 0
+        i += 1
+    if found < levels and (st[core.FAR_ASKS] > 0 or st[core.ASK_HI] >= st[core.WHI]):
+        open_window(bid, ask, st, far)
+
+
+@nb.njit(cache=True, inline="always")
 def is_full(st, far):
     return st[core.FAR_BIDS] >= far.shape[1] or st[core.FAR_ASKS] >= far.shape[1]
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numba as nb
 import numpy as np
 
-from quotewise.book import core
+from quotewise.book import core, window
 from quotewise.errors import ConfigError, DataError
 from quotewise.model.events import ASK, BID, EXECUTE, TRADE, empty_events
 from quotewise.signals.flow import ofi_step
@@ -160,10 +160,11 @@ def _depletion(price_now, size_now, price_then, size_then, advance_sign):
 
 
 @nb.njit(cache=True, inline="always")
-def _close_group(book, stream, outs, scratch, n_out, n_ch, next_ts):
+def _close_group(book, stream, outs, scratch, n_out, n_ch, next_ts, far):
     """Measure the book at the end of the group stamped ``clock[C_TS]`` (the next group is stamped
-    ``next_ts``; ``scratch``: arrays for the imbalances); returns the new counts. Inlined: as a call,
-    passing its arrays cost a third of the group closes' time."""
+    ``next_ts``; ``scratch``: arrays for the imbalances; ``far``: a windowed book's far log, opened
+    when the best 5 levels of a side may lie outside the window); returns the new counts. Inlined: as
+    a call, passing its arrays cost a third of the group closes' time."""
     bid, ask, st = book
     state, clock, ring_t, ring_x, window_ns, stride, by_mid = stream
     x_out, t_out, m_out, ch_t, ch_m = outs
@@ -230,6 +231,8 @@ def _close_group(book, stream, outs, scratch, n_out, n_ch, next_ts):
         return n_out, n_ch
     state[S_SINCE_SAMPLE] = 0
     row = x_out[n_out]
+    if far is not None:
+        window.hold_levels(bid, ask, st, far, 5)
     _imbalances(bid, ask, st, row, prices, sizes)
     groups = state[S_GROUPS] - ring_x[head, R_GROUPS]
     depth = (state[S_DEPTH] - ring_x[head, R_DEPTH]) / groups if groups > 0 else (qb + qa) / 2.0
@@ -263,17 +266,19 @@ def flow_pass(
     stride: int,
     by_mid: bool,
     flush: bool,
+    far: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Apply ``events`` (one chunk) and measure every group that closes; with ``flush`` also close the
     last open group (the end of the stream). Returns sample times, mids, feature rows, and the times and
-    mids of the mid changes seen."""
+    mids of the mid changes seen. ``far``: the far log of a windowed book (:mod:`quotewise.book.window`;
+    a full log opens the window here, the pass does not stop for Python to compact it)."""
     cap = events.shape[0] + 1
     # room for a sample and a mid change per event; only the first n of each are written and returned
     x_out = np.empty((cap, N_FEATURES), np.float64)
     t_out, m_out, ch_t, ch_m = (np.empty(cap, np.int64) for _ in range(4))
     scratch = (np.empty(5, np.int64), np.empty((2, 5), np.int64))
     args = (state, clock, ring_t, ring_x, window_ns, stride, by_mid, flush)
-    n_out, n_ch = _flow_pass(events, bid, ask, st, *args, x_out, t_out, m_out, ch_t, ch_m, *scratch)
+    n_out, n_ch = _flow_pass(events, bid, ask, st, *args, x_out, t_out, m_out, ch_t, ch_m, *scratch, far)
     return t_out[:n_out], m_out[:n_out], x_out[:n_out], ch_t[:n_ch], ch_m[:n_ch]
 
 
@@ -298,6 +303,7 @@ def _flow_pass(
     ch_m,
     prices,
     sizes,
+    far,
 ):
     """:func:`flow_pass` into the caller's arrays; returns the numbers of samples and mid changes."""
     book = (bid, ask, st)
@@ -314,7 +320,10 @@ def _flow_pass(
         if ts != t_open:
             if t_open >= 0:
                 state[S_SINCE_SAMPLE] = since
-                n_out, n_ch = _close_group(book, stream, outs, scratch, n_out, n_ch, ts)
+                if far is not None:  # noqa: SIM102 (a plain book, far None, compiles without this)
+                    if window.drifted(st):
+                        window.recentre(bid, ask, st, far, 1, 0)
+                n_out, n_ch = _close_group(book, stream, outs, scratch, n_out, n_ch, ts, far)
                 since = state[S_SINCE_SAMPLE]
             t_open = ts
             clock[C_TS] = ts
@@ -325,11 +334,20 @@ def _flow_pass(
             else:
                 state[S_SELL] += e["size"]
             clock[C_LAST_TRADE] = ts
+        logged = False  # a plain book (far None) compiles without the window's checks
+        if far is not None:
+            logged = window.apply_windowed(bid, ask, st, far, kind, e["side"], e["price"], e["size"])
+        if logged:
+            since += 1
+            continue
         core.apply_event(bid, ask, st, kind, e["side"], e["price"], e["size"])
+        if far is not None:  # noqa: SIM102 (as above)
+            if st[core.BB] < st[core.WLO] or st[core.BA] >= st[core.WHI]:
+                window.check_sides(bid, ask, st, far)
         since += 1
     state[S_SINCE_SAMPLE] = since
     if flush and clock[C_TS] >= 0:
-        n_out, n_ch = _close_group(book, stream, outs, scratch, n_out, n_ch, END)
+        n_out, n_ch = _close_group(book, stream, outs, scratch, n_out, n_ch, END, far)
         clock[C_TS] = -1
     return n_out, n_ch
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quotewise.book import core
+from quotewise.book import core, window
 from quotewise.errors import ConfigError
 from quotewise.intelligence.features import flow_pass, new_state
 from quotewise.intelligence.flow_model import load_model
@@ -36,7 +36,9 @@ def grid_predictions(
     sampled at ``origin_ns + k x interval_ns`` (local time: the strategy's clock less its feed latency).
 
     ``book``: empty book arrays covering the source's prices to replay on (left empty again), such as
-    the backtest's own before its run: their pages are then mapped once for both replays."""
+    the backtest's own before its run: their pages are then mapped once for both replays. Without
+    one, a book of its own, windowed when wide (the backtest's is windowed too, so sharing its pages
+    saves nothing there)."""
     meta, arrays = load_model(Path(directory))
     if "gbm" not in arrays:
         raise ConfigError(
@@ -50,20 +52,24 @@ def grid_predictions(
         blocks[:] = core.MARK_BID | core.MARK_ASK
     state, clock, ring_t, ring_x = new_state(origin_ns, interval_ns)
     times, rows = [], []
+    far = None  # a wide book of its own is windowed (quotewise.book.window) and thrown away after
     for chunk in source.chunks():
         if len(chunk):
+            if book is None and far is None and not times and window.place(st, chunk):
+                far = window.new_log()
             t, _, x, _, _ = flow_pass(
-                chunk, bid, ask, st, state, clock, ring_t, ring_x, window_ns, 1, False, False
+                chunk, bid, ask, st, state, clock, ring_t, ring_x, window_ns, 1, False, False, far
             )
             times.append(t)
             rows.append(x)
-            if not narrow:
+            if not narrow and book is not None:
                 core.mark_blocks(chunk, st, blocks)
     t, _, x, _, _ = flow_pass(
-        empty_events(0), bid, ask, st, state, clock, ring_t, ring_x, window_ns, 1, False, True
+        empty_events(0), bid, ask, st, state, clock, ring_t, ring_x, window_ns, 1, False, True, far
     )
     times.append(t)
     rows.append(x)
-    core.empty_blocks(bid, ask, st, blocks)
+    if book is not None:
+        core.empty_blocks(bid, ask, st, blocks)
     x = np.ascontiguousarray(np.concatenate(rows))
     return np.concatenate(times), score_rows(*gbm_arrays(arrays["gbm"]), x)
