@@ -57,3 +57,15 @@ def test_a_clear_forgets_the_far_levels_of_its_side():
     rows += [(4, "set", 1, 100, 3), (5, "set", 1, 100, 0)]
     ex, _ = run(rows, lambda ex: None)
     assert ex.best_bid() is None
+
+
+def test_a_restored_order_outside_the_window_opens_it():
+    """A paper venue restarted: the market is replayed without our orders (the window stays narrow),
+    then our resting bid at 60 comes back, and the far level it rests at must be in the book."""
+    rows = [*book(), (2, "set", 1, 60, 5)]
+    first, _ = run(rows, at(5, lambda ex: ex.place(BUY, 60, 1)))
+    replayed, _ = run(rows, lambda ex: None)
+    st = replayed.xbook.st
+    assert st[core.WLO] > 0 and replayed.xbook.bid[60] == 0  # logged, not written
+    replayed.restore_orders(first.snapshot_orders())
+    assert st[core.WLO] == 0 and st[core.WHI] == st[core.N] and replayed.xbook.bid[60] == 5

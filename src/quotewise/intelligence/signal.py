@@ -37,39 +37,40 @@ def grid_predictions(
 
     ``book``: empty book arrays covering the source's prices to replay on (left empty again), such as
     the backtest's own before its run: their pages are then mapped once for both replays. Without
-    one, a book of its own, windowed when wide (the backtest's is windowed too, so sharing its pages
-    saves nothing there)."""
+    one, a book of its own, windowed when wide (as the backtest's is), and dropped after."""
     meta, arrays = load_model(Path(directory))
     if "gbm" not in arrays:
         raise ConfigError(
             f"model directory {directory} holds no GBM: train it with mm model train --model gbm"
         )
     window_ns = int(meta["config"]["window_ns"])
-    bid, ask, st = book if book is not None else core.new_book(source.price_lo, source.price_hi)
-    blocks = core.new_blocks(st)
-    narrow = st[core.N] <= CLEAR_WHOLE_TICKS
-    if narrow:  # emptied whole: cheaper than marking every event's block
-        blocks[:] = core.MARK_BID | core.MARK_ASK
+    shared = book is not None
+    bid, ask, st = book if shared else core.new_book(source.price_lo, source.price_hi)
+    if shared:  # marks what to empty after
+        blocks = core.new_blocks(st)
+        mark = st[core.N] > CLEAR_WHOLE_TICKS
+        if not mark:  # emptied whole: cheaper than marking every event's block
+            blocks[:] = core.MARK_BID | core.MARK_ASK
     state, clock, ring_t, ring_x = new_state(origin_ns, interval_ns)
     times, rows = [], []
-    far = None  # a wide book of its own is windowed (quotewise.book.window) and thrown away after
+    far = None  # the far log when the book of its own is windowed (quotewise.book.window)
     for chunk in source.chunks():
         if len(chunk):
-            if book is None and far is None and not times and window.place(st, chunk):
+            if not shared and not times and window.place(st, chunk):
                 far = window.new_log()
             t, _, x, _, _ = flow_pass(
                 chunk, bid, ask, st, state, clock, ring_t, ring_x, window_ns, 1, False, False, far
             )
             times.append(t)
             rows.append(x)
-            if not narrow and book is not None:
+            if shared and mark:
                 core.mark_blocks(chunk, st, blocks)
     t, _, x, _, _ = flow_pass(
         empty_events(0), bid, ask, st, state, clock, ring_t, ring_x, window_ns, 1, False, True, far
     )
     times.append(t)
     rows.append(x)
-    if book is not None:
+    if shared:
         core.empty_blocks(bid, ask, st, blocks)
     x = np.ascontiguousarray(np.concatenate(rows))
     return np.concatenate(times), score_rows(*gbm_arrays(arrays["gbm"]), x)

@@ -565,9 +565,9 @@ class SimExchange:
             if o["state"] == E.S_RESTING:
                 mine = fp.mine_bid if o["side"] == 1 else fp.mine_ask
                 mine[o["price"] - base] += 1
+        lo, hi = matching.resting_span(self.reg, self.ords)
         st = self.xbook.st
-        resting = self.ords["price"][self.ords["state"] == E.S_RESTING] - base
-        if self.far is not None and np.any((resting < st[core.WLO]) | (resting >= st[core.WHI])):
+        if self.far is not None and lo <= hi and (lo - base < st[core.WLO] or hi - base >= st[core.WHI]):
             window.open_window(*self.xbook, self.far)  # an order of ours rests outside the window
         matching.refresh_own(self.reg, self.ords)
         self.reg[E.R_NEXT_ARRIVAL] = matching.next_arrival(self.reg, self.ords)
