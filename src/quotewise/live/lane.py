@@ -28,6 +28,16 @@ NEVER = -2  # a touch no book has (-1 is an empty side): a maker that has not de
 
 
 @nb.njit(cache=True)
+def _queue(buf, slot_of, n, events, slot):
+    """Copy ``events`` to ``buf[n:]`` for ``slot``; the new count. (numpy's copy of a structured slice
+    cost ~2 us an update, a fifth of a busy loop at 1,000 instruments; this call ~0.5.)"""
+    for i in range(len(events)):
+        buf[n + i] = events[i]
+        slot_of[n + i] = slot
+    return n + len(events)
+
+
+@nb.njit(cache=True)
 def _apply_pass(buf, slot_of, n, bids, asks, sts, decided, seen, touched, moved):
     """Apply ``buf[:n]`` (event k to the book of slot ``slot_of[k]``), in order; write to ``moved``
     the slots whose touch now differs from ``decided[slot]`` and return how many."""
@@ -120,12 +130,10 @@ class Lane:
 
     def push(self, slot: int, events: np.ndarray) -> None:
         """Queue ``events`` for ``slot``'s book, applied on the loop's next pass."""
-        n, k = self._n, len(events)
-        if n + k > len(self._buf):
-            self._grow_buffer(n + k)
-        self._buf[n : n + k] = events
-        self._slot_of[n : n + k] = slot
-        self._n = n + k
+        n = self._n
+        if n + len(events) > len(self._buf):
+            self._grow_buffer(n + len(events))
+        self._n = _queue(self._buf, self._slot_of, n, events, slot)
         self._schedule()
 
     def _grow_buffer(self, need: int) -> None:
