@@ -3,11 +3,11 @@ decision reaching the venue interface, with 1, 100 and 1,000 instruments.
 
 The real path runs: ``Maker`` objects in one asyncio loop (the same class the engine runs), each with
 the built-in ``symmetric`` strategy deciding on every update (interval 1 us), the order manager, and
-a store on a SQLite file (order states flushed every 100 ms, as the engine does). Only the venue is
-a bench venue: it delivers synthetic book updates (Poisson arrivals, each moving the touch by a
-tick now and then), stamps the moment its listener is called (the event reaches the engine), and
-stamps the first place/cancel of the decision that follows (the decision reaches the venue); it acks
-orders and cancels on the next loop turn, off the measured path.
+a store on a SQLite file (order states flushed every 100 ms by the store's writer thread, as the
+engine does). Only the venue is a bench venue: it delivers synthetic book updates (Poisson arrivals,
+each moving the touch by a tick now and then), stamps the moment its listener is called (the event
+reaches the engine), and stamps the first place/cancel of the decision that follows (the decision
+reaches the venue); it acks orders and cancels on the next loop turn, off the measured path.
 
 A share of updates (``--touch-moves``, default 8%, as measured on real streams) moves the touch, so
 the maker cancels and places both sides. Updates arrive on a Poisson schedule; when the loop is
@@ -217,7 +217,7 @@ async def run_case(
     async def flusher() -> None:
         while True:
             await asyncio.sleep(0.1)
-            store.flush_orders()
+            store.flush_orders_behind()  # as the engine does
 
     tasks.append(asyncio.create_task(flusher()))
     if keep_warm_s:

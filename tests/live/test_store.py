@@ -101,6 +101,44 @@ def test_queued_order_states_of_every_maker_are_written_in_one_flush(store):
     assert store.flush_orders() == 0
 
 
+def test_order_states_written_behind_the_loop_stay_in_order_and_a_failed_write_loses_none(store, tmp_path):
+    store.queue_orders("mm-1", [OrderRecord(1, 1, 99, 2, 2, "submitted", 5)])
+    assert store.flush_orders_behind() == 1  # to the writer thread
+    store.queue_orders("mm-1", [OrderRecord(1, 1, 99, 2, 0, "filled", 9)])
+    assert store.flush_orders() == 1  # after the writer's batch: the newer state stays
+    assert [(o.order_id, o.status, o.ts) for o in store.orders("mm-1")] == [(1, "filled", 9)]
+
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON orders WHEN NEW.status = 'doomed' "
+        "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+    )
+    db.commit()
+    store.queue_orders("mm-1", [OrderRecord(2, -1, 101, 1, 1, "doomed", 10)])
+    store.queue_orders("mm-1", [OrderRecord(3, -1, 102, 1, 1, "doomed", 10)])
+    assert store.flush_orders_behind() == 2
+    store.queue_orders("mm-1", [OrderRecord(3, -1, 102, 1, 1, "working", 11)])  # newer than the batch
+    with pytest.raises(Exception, match="the disk is full"):
+        store.flush_orders()
+    db.execute("DROP TRIGGER refuse")
+    db.commit()
+    db.close()
+    assert store.flush_orders() == 2  # the failed batch's states are back, the newer one kept
+    assert [(o.order_id, o.status) for o in store.orders("mm-1")] == [
+        (1, "filled"),
+        (2, "doomed"),
+        (3, "working"),
+    ]
+
+
+def test_an_in_memory_store_writes_order_states_in_the_loop():
+    store = Store("sqlite://")
+    store.queue_orders("mm-1", [OrderRecord(1, 1, 99, 2, 2, "submitted", 5)])
+    assert store.flush_orders_behind() == 1
+    assert [o.status for o in store.orders("mm-1")] == ["submitted"]
+    store.close()
+
+
 def test_a_restarted_store_updates_the_open_orders_it_finds_and_lists_them_per_maker(store, tmp_path):
     store.upsert_orders(
         "mm-1", [OrderRecord(1, 1, 99, 2, 2, "working", 5), OrderRecord(2, -1, 101, 2, 2, "working", 5)]

@@ -788,7 +788,7 @@ class LiveEngine:
     async def _flush_orders(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_EVERY_S)
-            self.store.flush_orders()
+            self.store.flush_orders_behind()
 
     def _run(self, maker_id: str, maker: Maker, venue: Any) -> None:
         if self._flusher is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,6 +296,19 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
+@dataclass
+class _OrderWrite:
+    """A batch of order states on its way to the database, with what it changes in the store's
+    bookkeeping once written."""
+
+    rows: dict[tuple[str, int], OrderRecord]  # (maker id, order id) -> latest state
+    inserts: list[tuple]
+    updates: list[tuple]
+    opened: dict[tuple[str, int], int]  # open orders -> row id
+    closed: list[tuple[str, int]]
+    next_row_id: int
+
+
 @dataclass(frozen=True)
 class MakerRecord:
     maker_id: str
@@ -436,9 +450,21 @@ class Store:
         self._open_rows = self._load_open_rows()  # (maker_id, order_id) -> row id, for open orders
         with self.engine.connect() as conn:
             self._next_row_id = (conn.execute(select(func.max(orders.c.id))).scalar() or 0) + 1
+        # the periodic order flush writes in this thread (flush_orders_behind); an in-memory SQLite
+        # database is one connection on one thread, so there the loop writes itself
+        database = self.engine.url.database
+        in_memory = self.engine.dialect.name == "sqlite" and database in (None, "", ":memory:")
+        self._writer = None if in_memory else ThreadPoolExecutor(1, thread_name_prefix="order-writer")
+        self._writing: tuple[_OrderWrite, Future] | None = None
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Finish the writer's batch (its error is raised, after the database is released)."""
+        try:
+            self._settle_write()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown()
+            self.engine.dispose()
 
     # -- the schema and its versions ------------------------------------------------------------------
     def _upgrade_schema(self) -> None:
@@ -651,43 +677,97 @@ class Store:
             self._order_queue[(maker_id, r.order_id)] = r
 
     def flush_orders(self) -> int:
-        """Write every queued order state, all makers in one transaction; returns how many."""
-        queued, self._order_queue = self._order_queue, {}
-        self._write_orders([(maker_id, *r) for (maker_id, _), r in queued.items()])
-        return len(queued)
+        """Write every queued order state now, all makers in one transaction (after the write under
+        way, if any); returns how many. A failed write puts its states back in the queue."""
+        self._settle_write()
+        batch = self._prepare_orders(self._take_order_queue())
+        try:
+            self._commit_orders(batch)
+        except Exception:
+            self._requeue_orders(batch)
+            raise
+        self._apply_orders(batch)
+        return len(batch.rows)
+
+    def flush_orders_behind(self) -> int:
+        """Write every queued order state in the store's writer thread (the engine's periodic flush):
+        the database's work leaves the event loop. A write still under way is left to finish; what
+        is queued meanwhile goes with the next call. Returns how many states went to the writer; an
+        earlier write's error is raised here, its states back in the queue."""
+        if self._writing is not None:
+            if not self._writing[1].done():
+                return 0
+            self._settle_write()
+        if not self._order_queue:
+            return 0
+        batch = self._prepare_orders(self._take_order_queue())
+        if self._writer is None:  # an in-memory database lives in one connection, on one thread
+            self._commit_orders(batch)
+            self._apply_orders(batch)
+        else:
+            self._writing = (batch, self._writer.submit(self._commit_orders, batch))
+        return len(batch.rows)
 
     def upsert_orders(self, maker_id: str, rows: list[OrderRecord]) -> None:
         """Write the latest state of each order now (one transaction)."""
-        self._write_orders([(maker_id, *r) for r in rows])
+        self._settle_write()
+        batch = self._prepare_orders({(maker_id, r.order_id): r for r in rows})
+        self._commit_orders(batch)
+        self._apply_orders(batch)
 
-    def _write_orders(self, rows: list[tuple]) -> None:
-        """New orders appended, open ones updated by row id: two statements for the whole batch, handed
-        to the driver as they are (at tens of thousands of order states a second, building
-        SQLAlchemy's parameters row by row would cost the event loop more than the database does)."""
-        if not rows:
-            return
-        inserts, updates = [], []
-        opened, closed = {}, []
-        next_id = self._next_row_id
-        for row in rows:
-            key = (row[0], row[1])
+    def _take_order_queue(self) -> dict[tuple[str, int], OrderRecord]:
+        queued, self._order_queue = self._order_queue, {}
+        return queued
+
+    def _prepare_orders(self, states: dict[tuple[str, int], OrderRecord]) -> _OrderWrite:
+        """New orders to append, open ones to update by row id: two statements for the whole batch,
+        handed to the driver as they are (at tens of thousands of order states a second, building
+        SQLAlchemy's parameters row by row would cost the event loop more than the database does).
+        Nothing changes here until :meth:`_apply_orders`."""
+        batch = _OrderWrite(states, [], [], {}, [], self._next_row_id)
+        for key, record in states.items():
+            row = (*key, *record[1:])
             row_id = self._open_rows.get(key)
             if row_id is None:
-                row_id, next_id = next_id, next_id + 1
-                inserts.append((row_id, *row))
+                row_id, batch.next_row_id = batch.next_row_id, batch.next_row_id + 1
+                batch.inserts.append((row_id, *row))
             else:
-                updates.append((*row[2:], row_id))
+                batch.updates.append((*row[2:], row_id))
             if row[ORDER_STATUS] in TERMINAL:
-                closed.append(key)
+                batch.closed.append(key)
             else:
-                opened[key] = row_id
-        with self.engine.begin() as conn:
-            self._insert_orders.run(conn, inserts)
-            self._update_orders.run(conn, updates)
-        self._next_row_id = next_id
-        self._open_rows.update(opened)
-        for key in closed:
+                batch.opened[key] = row_id
+        return batch
+
+    def _commit_orders(self, batch: _OrderWrite) -> None:
+        if batch.inserts or batch.updates:
+            with self.engine.begin() as conn:
+                self._insert_orders.run(conn, batch.inserts)
+                self._update_orders.run(conn, batch.updates)
+
+    def _apply_orders(self, batch: _OrderWrite) -> None:
+        """The batch is in the database: its row ids are taken, its open orders known by row id."""
+        self._next_row_id = batch.next_row_id
+        self._open_rows.update(batch.opened)
+        for key in batch.closed:
             self._open_rows.pop(key, None)
+
+    def _requeue_orders(self, batch: _OrderWrite) -> None:
+        """A failed write's states go back to the queue, behind any newer state of the same order."""
+        for key, record in batch.rows.items():
+            self._order_queue.setdefault(key, record)
+
+    def _settle_write(self) -> None:
+        """Wait for the writer's batch, if any, and take its outcome (its error is raised here)."""
+        if self._writing is None:
+            return
+        (batch, done), self._writing = self._writing, None
+        try:
+            done.result()
+        except Exception:
+            self._requeue_orders(batch)
+            raise
+        self._apply_orders(batch)
 
     def _load_open_rows(self) -> dict[tuple[str, int], int]:
         query = select(orders.c.id, orders.c.maker_id, orders.c.order_id).where(OPEN_ORDERS)
