@@ -4,10 +4,13 @@ sees the far level's queue, and a CLEAR forgets the far levels it removed."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from simkit import MS, T0, at, book, fills, run
+from simkit import INST, MS, T0, at, book, events, fills, run
 
 from quotewise.book import core, window
+from quotewise.sim.exchange import SimConfig, SimExchange
 
 BUY, SELL = 1, -1
 
@@ -69,3 +72,55 @@ def test_a_restored_order_outside_the_window_opens_it():
     assert st[core.WLO] > 0 and replayed.xbook.bid[60] == 0  # logged, not written
     replayed.restore_orders(first.snapshot_orders())
     assert st[core.WLO] == 0 and st[core.WHI] == st[core.N] and replayed.xbook.bid[60] == 5
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads resident memory from /proc")
+def test_closing_or_restoring_a_wide_book_writes_only_where_our_orders_rested(monkeypatch):
+    """A book 20M ticks wide (spot BTCUSDT at 0.01): its footprint arrays are 160 MB each, and the
+    market's end and a restore clear only our orders' levels instead of writing every page."""
+    monkeypatch.setattr(window, "HALF_WIDTH", 1 << 15)  # the real window
+    monkeypatch.setattr(window, "MIN_TICKS", 1 << 20)
+    mid = 10_000_000
+    rows = [
+        (0, "set", 1, mid, 10),
+        (0, "set", -1, mid + 1, 10),
+        (1, "set", 1, mid, 9),
+        (20, "set", 1, mid, 8),
+    ]
+
+    def exchange() -> SimExchange:
+        config = SimConfig(entry_latency_ns=MS, response_latency_ns=MS, interval_ns=MS)
+        ex = SimExchange(INST, 0, 20_000_000, config)
+        ex.feed(events(rows))
+        return ex
+
+    def replay(ex: SimExchange, place: bool) -> list:
+        seen = []
+        while ex.advance():
+            seen.extend(ex.responses())
+            if ex.decision_due:
+                if place and ex.best_bid() == mid and not ex.ords["state"].any():
+                    ex.place(BUY, mid, 1)
+                ex.schedule_next_decision()
+        return seen
+
+    first = exchange()
+    replay(first, place=True)
+    snap = first.snapshot_orders()
+    before = resident_mb()
+    first.close_market("the data has ended")
+    assert resident_mb() - before < 20
+    assert [r.kind for r in first.pending_responses()] == ["cancelled"]
+    assert not first.footprint.mine_bid.any()
+
+    again = exchange()
+    replay(again, place=False)
+    before = resident_mb()
+    again.restore_orders(snap)
+    assert resident_mb() - before < 20
+    assert again.footprint.mine_bid[mid] == 1
