@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from pathlib import Path
 
@@ -191,6 +192,33 @@ def test_a_slow_strategy_moves_to_a_thread_and_does_not_stall_the_others(store):
         await engine.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_a_refused_order_write_is_logged_and_its_states_go_with_a_later_one(store, tmp_path, caplog):
+    db = sqlite3.connect(tmp_path / "live.db")
+
+    def refused() -> bool:
+        return any(r.getMessage() == "order states not written" for r in caplog.records)
+
+    async def scenario():
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON orders BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+        db.commit()
+        engine = LiveEngine(store)
+        maker = await engine.start_maker(spec(), actor="test")
+        await until(refused, what="a refused write")
+        assert store.orders(maker) == [] and engine.makers[maker].state == "running"
+        db.execute("DROP TRIGGER refuse")
+        db.commit()
+        await until(lambda: store.orders(maker), what="the order states written")
+        await engine.shutdown()
+
+    with caplog.at_level(logging.ERROR, logger="quotewise.live.engine"):
+        asyncio.run(scenario())
+    db.close()
+    [first, *_] = [r for r in caplog.records if r.getMessage() == "order states not written"]
+    assert "disk full" in first.kv["error"] and first.kv["queued"] > 0
 
 
 def test_bad_requests_change_nothing(store):

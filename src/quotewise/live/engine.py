@@ -786,9 +786,17 @@ class LiveEngine:
         return report
 
     async def _flush_orders(self) -> None:
+        """Every ``FLUSH_EVERY_S``, queued order states to the store's writer. A write the database
+        refused is logged and its states go with the next one (a locked or full database may recover;
+        the makers keep trading meanwhile)."""
         while True:
             await asyncio.sleep(FLUSH_EVERY_S)
-            self.store.flush_orders_behind()
+            try:
+                self.store.flush_orders_behind()
+            except Exception as exc:
+                logger.error(
+                    "order states not written", extra=kv(error=repr(exc), queued=self.store.queued_orders)
+                )
 
     def _run(self, maker_id: str, maker: Maker, venue: Any) -> None:
         if self._flusher is None:

@@ -676,6 +676,11 @@ class Store:
         for r in rows:
             self._order_queue[(maker_id, r.order_id)] = r
 
+    @property
+    def queued_orders(self) -> int:
+        """Order states waiting for a write (a failed write's are back here)."""
+        return len(self._order_queue)
+
     def flush_orders(self) -> int:
         """Write every queued order state now, all makers in one transaction (after the write under
         way, if any); returns how many. A failed write puts its states back in the queue."""
