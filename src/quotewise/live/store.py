@@ -686,12 +686,7 @@ class Store:
         way, if any); returns how many. A failed write puts its states back in the queue."""
         self._settle_write()
         batch = self._prepare_orders(self._take_order_queue())
-        try:
-            self._commit_orders(batch)
-        except Exception:
-            self._requeue_orders(batch)
-            raise
-        self._apply_orders(batch)
+        self._write_now(batch)
         return len(batch.rows)
 
     def flush_orders_behind(self) -> int:
@@ -707,8 +702,7 @@ class Store:
             return 0
         batch = self._prepare_orders(self._take_order_queue())
         if self._writer is None:  # an in-memory database lives in one connection, on one thread
-            self._commit_orders(batch)
-            self._apply_orders(batch)
+            self._write_now(batch)
         else:
             self._writing = (batch, self._writer.submit(self._commit_orders, batch))
         return len(batch.rows)
@@ -743,6 +737,14 @@ class Store:
             else:
                 batch.opened[key] = row_id
         return batch
+
+    def _write_now(self, batch: _OrderWrite) -> None:
+        try:
+            self._commit_orders(batch)
+        except Exception:
+            self._requeue_orders(batch)
+            raise
+        self._apply_orders(batch)
 
     def _commit_orders(self, batch: _OrderWrite) -> None:
         if batch.inserts or batch.updates:
