@@ -17,9 +17,10 @@ first touch move a maker has not yet acted on.
 
 Reported per case: p50 / p99 / p99.9 in microseconds of "to venue call" (from the touch move to the
 first place/cancel) and "decision" (to the end of the decision), the updates delivered, the
-decisions taken (updates that leave the touch alone need none), and how late updates were read
-against their schedule (a backlog is a delay that keeps growing: its
-last-second mean is over 10 ms). Prints one JSON object.
+decisions taken (updates that leave the touch alone need none), how late updates were read against
+their schedule (a backlog is a delay that keeps growing: its last-second mean is over 10 ms), and
+how busy the event loop was (its thread's CPU time over the run's wall time: the headroom left on
+this machine, which a slower one eats into). Prints one JSON object.
 
 Every case runs as ``mm engine start`` does by default: idle makers rehearse their decision every
 ``--keep-warm`` (1ms; 0 turns it off). The 1-instrument case also runs without it, for comparison.
@@ -235,6 +236,7 @@ async def run_case(
         for k, i in enumerate(who)
     ]
     start = time.perf_counter()
+    busy_from = time.thread_time()  # the event loop's own CPU time (the order writer's is its thread's)
     lags = np.zeros(len(schedule))
     k = 0
     while k < len(schedule):
@@ -248,6 +250,7 @@ async def run_case(
             venues[who[k]].deliver(updates[k * UPDATE_LEN : (k + 1) * UPDATE_LEN], moves[k])
             k += 1
         await asyncio.sleep(0)
+    loop_busy = (time.thread_time() - busy_from) / (time.perf_counter() - start)
     await asyncio.sleep(0.2)
     for m in makers:
         m.state = "stopping"
@@ -278,6 +281,7 @@ async def run_case(
             "last_second_mean": float(last_second.mean() * 1e3) if len(last_second) else 0.0,
         },
         "backlog": bool(len(last_second) and last_second.mean() > 0.010),
+        "loop_busy": loop_busy,
     }
 
 
@@ -335,7 +339,8 @@ def main() -> None:
                 f"{n:>5} instruments x {rate:g}/s, {warmed}: to venue p50 {t['p50']:.0f} p99 {t['p99']:.0f} "
                 f"p99.9 {t['p99.9']:.0f} us ({result['venue_samples']} samples); "
                 f"decision p99 {d['p99']:.0f} us; "
-                f"loop lag p99 {result['loop_lag_ms']['p99']:.1f} ms; backlog {result['backlog']}",
+                f"loop lag p99 {result['loop_lag_ms']['p99']:.1f} ms; backlog {result['backlog']}; "
+                f"loop busy {result['loop_busy']:.0%}",
                 flush=True,
             )
         store.close()
