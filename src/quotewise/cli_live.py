@@ -160,7 +160,8 @@ def engine_stop(
 @engine_app.command("status")
 def engine_status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Whether an engine runs, where (its URL), on which database, whether it keeps idle makers warm,
-    and which API key this shell uses (QW_API_KEY, else the engine's token file)."""
+    which API key this shell uses (QW_API_KEY, else the engine's token file), and how busy its event
+    loop is (with a warning when it is saturated: quotes then follow the market late)."""
     info = running_engine()
     if info is None:
         fail(EngineNotRunning("no engine running (start one with: mm engine start)"))
@@ -177,6 +178,7 @@ def engine_status(as_json: Annotated[bool, typer.Option("--json", help="print JS
                     "keep_warm": info.get("keep_warm"),
                     "key_file": client.key_source,
                     "role": health.get("role"),
+                    **{k: health.get(k) for k in ("loop_busy", "loop_lag_ms", "loop_saturated")},
                 }
             )
         )
@@ -186,6 +188,16 @@ def engine_status(as_json: Annotated[bool, typer.Option("--json", help="print JS
     console.print(
         f"engine pid {info['pid']} on port {info['port']}, db {info['db']}, {health['makers']} makers, {warm}"
     )
+    if health.get("loop_busy") is not None:
+        console.print(
+            f"event loop {health['loop_busy']:.0%} busy, timers up to {health['loop_lag_ms']:.1f} ms late "
+            "(last 10 s)"
+        )
+    if health.get("loop_saturated"):
+        console.print(
+            "[yellow]the event loop is saturated: quotes follow the market late; run fewer makers in this "
+            "engine (docs/live.md, Latency)[/yellow]"
+        )
 
 
 # -- makers -------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,9 @@ def test_two_paper_makers_config_stop_and_consistent_records(mm, shared_data):
     assert mm.json("config", a)["params"]["spread"] == "15ticks"
 
     mm.wait(lambda: mm.json("status", b, "--json")["decisions"] > 0, what="the AMZN maker to decide")
+    engine = mm.json("engine", "status", "--json")  # sampled every second while makers run
+    assert 0 <= engine["loop_busy"] <= 1 and engine["loop_lag_ms"] >= 0
+    assert re.search(r"event loop \d+% busy, timers up to [\d.]+ ms late", mm("engine", "status").stdout)
     mm("stop", b)
     assert mm.json("status", b, "--json")["status"] == "stopped"
     mm("stop", a)

@@ -41,6 +41,8 @@ FAMILIES = {
     "quotewise_engine_uptime_seconds": "gauge",
     "quotewise_engine_makers_running": "gauge",
     "quotewise_engine_makers": "gauge",
+    "quotewise_engine_loop_busy_ratio": "gauge",
+    "quotewise_engine_loop_lag_seconds": "gauge",
     "quotewise_maker_info": "gauge",
     "quotewise_maker_decisions": "counter",
     "quotewise_maker_decision_seconds": "summary",

@@ -17,6 +17,15 @@ class Health(BaseModel):
     makers: int = Field(description="makers this engine process runs")
     db: str
     role: str = Field(description="the caller's role: viewer, trader or admin")
+    loop_busy: float | None = Field(
+        None, description="share of the last 10 s the engine's event loop computed (null before makers run)"
+    )
+    loop_lag_ms: float | None = Field(
+        None, description="the latest a 1 s timer of the loop woke in the last 10 s"
+    )
+    loop_saturated: bool = Field(
+        False, description="the loop is 80% busy or 20 ms late: quotes follow the market late"
+    )
 
 
 class MakerSummary(BaseModel):

@@ -41,6 +41,7 @@ from quotewise.live.books import (
     check_book_name,
 )
 from quotewise.live.lane import Lane
+from quotewise.live.loopload import LoopLoad
 from quotewise.live.maker import Maker
 from quotewise.live.paper import PaperVenue
 from quotewise.live.paths import data_dir
@@ -248,6 +249,8 @@ class LiveEngine:
         self._tasks: dict[str, list[asyncio.Task]] = {}
         self._flusher: asyncio.Task | None = None
         self._book_watch: asyncio.Task | None = None
+        self.load = LoopLoad()  # how busy the event loop is (sampled while makers run)
+        self._load_watch: asyncio.Task | None = None
         self.book_of: dict[str, str] = {}  # maker id -> its book, for the makers started or resumed here
         self.book_limits: dict[str, dict[str, Any]] = store.book_limits()
         self._book_window_end: dict[str, int] = {}  # maker id -> end of its book's pause/reduce (its clock)
@@ -351,7 +354,7 @@ class LiveEngine:
             await self._end_tasks(maker_id)
         for m in live:
             await self._close_venue(m.venue)
-        for name in ("_flusher", "_book_watch"):
+        for name in ("_flusher", "_book_watch", "_load_watch"):
             task = getattr(self, name)
             if task is not None:
                 task.cancel()
@@ -803,6 +806,8 @@ class LiveEngine:
             self._flusher = asyncio.create_task(self._flush_orders(), name="order-flusher")
         if self._book_watch is None:
             self._book_watch = asyncio.create_task(self._watch_books(), name="book-limits")
+        if self._load_watch is None:
+            self._load_watch = asyncio.create_task(self.load.run(), name="loop-load")
         if self.keep_warm_s:
             self.scheduler.keep_warm(self.makers.values, self.keep_warm_s)
         self.makers[maker_id] = maker

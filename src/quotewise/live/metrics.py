@@ -12,6 +12,7 @@ compute is a summary beside it (``_count`` and ``_sum``).
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,19 @@ class EngineCollector(Collector):
         uptime = GaugeMetricFamily("quotewise_engine_uptime_seconds", "Seconds since the engine started.")
         uptime.add_metric([], max(time.time() - engine.started_at, 0.0))
         yield uptime
+        load = engine.load  # NaN until the first sample, a second after the first maker starts
+        busy = GaugeMetricFamily(
+            "quotewise_engine_loop_busy_ratio",
+            "Share of the last 10 s the engine's event loop computed (near 1: no headroom left).",
+        )
+        busy.add_metric([], load.busy if load.busy is not None else math.nan)
+        yield busy
+        lag = GaugeMetricFamily(
+            "quotewise_engine_loop_lag_seconds",
+            "The latest a 1 s timer of the event loop woke in the last 10 s.",
+        )
+        lag.add_metric([], load.lag_s if load.lag_s is not None else math.nan)
+        yield lag
         running = GaugeMetricFamily(
             "quotewise_engine_makers_running", "Makers of this engine quoting now (state running)."
         )

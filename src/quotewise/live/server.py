@@ -168,6 +168,7 @@ def create_app(
             "makers": len(engine.makers),
             "db": store.url,
             "role": who.role,
+            **engine.load.figures(),
         }
 
     @app.get("/makers", response_model=list[MakerSummary])
