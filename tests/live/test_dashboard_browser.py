@@ -6,6 +6,7 @@ a copy of one, committed; a test run never changes the tree)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -135,6 +136,10 @@ def test_a_viewer_sees_the_makers_and_no_controls(engine, browser):
     wait(browser, lambda d: row(d, "admin-mm") is not None, "the running maker's row")
     wait(browser, lambda d: cell(d, "admin-mm", "status") == "running", "its status")
     assert cell(browser, "admin-mm", "market") == "SYNTH"
+    # the engine's loop load, read with the table (every 5 s) once a maker has run a second
+    load = wait(browser, lambda d: d.find_element(By.ID, "load").is_displayed(), "the loop's load")
+    assert load and re.fullmatch(r"loop \d+% busy", browser.find_element(By.ID, "load").text)
+    assert "ms late (last 10 s)" in browser.find_element(By.ID, "load").get_attribute("title")
     light = row(browser, "admin-mm").find_element(By.CSS_SELECTOR, "td.risk span")
     assert light.get_attribute("class") == "light green" and light.get_attribute("title") == "ok"
     row(browser, "admin-mm").click()

@@ -76,6 +76,7 @@
     sessionStorage.setItem(STORE_KEY, key);
     state.role = health.role;
     $("who").textContent = health.role;
+    showLoad(health);
     $("login").hidden = true;
     $("main").hidden = false;
     $("logout").hidden = false;
@@ -106,10 +107,24 @@
     return "ok";
   }
 
+  // The engine's event loop: how busy over the last 10 s, and whether quotes now follow the market late.
+  function showLoad(health) {
+    const el = $("load");
+    if (health.loop_busy === null || health.loop_busy === undefined) return;
+    el.hidden = false;
+    el.textContent = `loop ${Math.round(health.loop_busy * 100)}% busy`;
+    el.className = health.loop_saturated ? "load saturated" : "load";
+    el.title =
+      `event loop: ${Math.round(health.loop_busy * 100)}% busy, timers up to ` +
+      `${health.loop_lag_ms.toFixed(1)} ms late (last 10 s)` +
+      (health.loop_saturated ? "; saturated: quotes follow the market late, run fewer makers here" : "");
+  }
+
   async function refresh() {
     let rows;
     try {
       rows = await api("GET", "/maker/status");
+      showLoad(await api("GET", "/health"));
     } catch (err) {
       if (err.status === 401) signOut("The key was refused.");
       return;
