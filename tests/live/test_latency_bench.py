@@ -49,3 +49,5 @@ def test_tick_to_quote_reports_every_case_it_ran():
     assert 0 < busy["to_venue_us"]["p50"] <= busy["to_venue_us"]["p99"] <= busy["to_venue_us"]["p99.9"]
     # whether it kept up is the benchmark's figure to print, not this test's to time (shared CI machines)
     assert all(c["touch_moves"] == 0.08 and isinstance(c["backlog"], bool) for c in cases)
+    assert all(0 < c["loop_busy"] <= 1 for c in cases)
+    assert f"loop busy {cases[-1]['loop_busy']:.0%}" in out
