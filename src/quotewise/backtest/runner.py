@@ -149,7 +149,7 @@ def _use_model(ex: SimExchange, directory: str, source: DataSource, config: SimC
     start = _sample_origin(source, config)
     if start is not None:
         # a wide book is windowed, in the feature pass as in the run: each replays on a book of its own
-        book = None if len(ex.xbook.bid) >= window.MIN_TICKS else ex.xbook
+        book = None if window.is_wide(ex.xbook.st) else ex.xbook
         ex.use_signal(*grid_predictions(directory, source, start, config.interval_ns, book=book))
 
 

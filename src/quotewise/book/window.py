@@ -42,11 +42,16 @@ def new_log() -> np.ndarray:
     return np.zeros((2, LOG_ROWS, 2), np.int64)
 
 
+def is_wide(st: np.ndarray) -> bool:
+    """Whether the book ``st`` is wide enough to gain by a window."""
+    return int(st[core.N]) >= MIN_TICKS
+
+
 def place(st: np.ndarray, events: np.ndarray) -> bool:
     """Window the book ``st``, to take ``events`` from the start, around where they start
     (:func:`centre_of`) when it is wide enough to gain by it; returns whether it did."""
     n = int(st[core.N])
-    if n < MIN_TICKS or st[core.BID_LO] < n or st[core.ASK_HI] >= 0:
+    if not is_wide(st) or st[core.BID_LO] < n or st[core.ASK_HI] >= 0:
         return False  # narrow, or levels were set before: a window needs every far level logged
     centre = centre_of(events)
     if centre is None:

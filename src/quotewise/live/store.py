@@ -710,9 +710,7 @@ class Store:
     def upsert_orders(self, maker_id: str, rows: list[OrderRecord]) -> None:
         """Write the latest state of each order now (one transaction)."""
         self._settle_write()
-        batch = self._prepare_orders({(maker_id, r.order_id): r for r in rows})
-        self._commit_orders(batch)
-        self._apply_orders(batch)
+        self._write_now(self._prepare_orders({(maker_id, r.order_id): r for r in rows}))
 
     def _take_order_queue(self) -> dict[tuple[str, int], OrderRecord]:
         queued, self._order_queue = self._order_queue, {}
@@ -739,8 +737,13 @@ class Store:
         return batch
 
     def _write_now(self, batch: _OrderWrite) -> None:
+        self._take_outcome(batch, lambda: self._commit_orders(batch))
+
+    def _take_outcome(self, batch: _OrderWrite, written: Callable[[], object]) -> None:
+        """``written()`` returns once the batch is in the database: then its bookkeeping is applied; if
+        it raises, the batch's states go back to the queue and the error on."""
         try:
-            self._commit_orders(batch)
+            written()
         except Exception:
             self._requeue_orders(batch)
             raise
@@ -769,12 +772,7 @@ class Store:
         if self._writing is None:
             return
         (batch, done), self._writing = self._writing, None
-        try:
-            done.result()
-        except Exception:
-            self._requeue_orders(batch)
-            raise
-        self._apply_orders(batch)
+        self._take_outcome(batch, done.result)
 
     def _load_open_rows(self) -> dict[tuple[str, int], int]:
         query = select(orders.c.id, orders.c.maker_id, orders.c.order_id).where(OPEN_ORDERS)
