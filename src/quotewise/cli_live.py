@@ -20,7 +20,7 @@ from rich.table import Table
 from quotewise.cli_settings import STRATEGIES, ConfigFile, Pairs, given, with_settings
 from quotewise.console import compile_notice, console, fail
 from quotewise.errors import ConfigError, QuotewiseError
-from quotewise.live import KEEP_WARM, paths
+from quotewise.live import KEEP_WARM, MAX_WORKERS, paths
 from quotewise.live.client import EngineClient, EngineNotRunning, engine_url, running_engine
 from quotewise.parsing import parse_duration
 from quotewise.settings import DEFAULT_STRATEGY
@@ -84,6 +84,16 @@ def engine_start(
             "CPU while markets move, next to nothing once they are quiet; 0 turns it off"
         ),
     ] = KEEP_WARM,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="run the makers in this many worker processes, each with its own event loop (when one "
+            "loop is saturated: mm engine status says so); the engine process keeps the API and the store. "
+            "Needs a database file or URL",
+            min=1,
+            max=MAX_WORKERS,
+        ),
+    ] = 1,
 ) -> None:
     """Start the engine: it resumes every maker its database has as running."""
     info = running_engine()
@@ -91,8 +101,11 @@ def engine_start(
         fail(QuotewiseError(f"an engine is already running (pid {info['pid']}, port {info['port']})"))
     try:
         from quotewise.live.server import listen_address
+        from quotewise.live.store import db_url, default_db_url
+        from quotewise.live.workers import check_workers
 
         parse_duration(keep_warm, "--keep-warm")
+        check_workers(workers, db_url(db) if db else default_db_url())
         listen_address(listen, tls_cert, tls_key, insecure)  # refused here, in one line, not in the log
     except QuotewiseError as exc:
         fail(exc)
@@ -100,7 +113,7 @@ def engine_start(
     args = [sys.executable, "-m", "quotewise.live.server", "--port", str(port)]
     if db:
         args += ["--db", db]
-    args += ["--keep-warm", keep_warm]
+    args += ["--keep-warm", keep_warm, "--workers", str(workers)]
     for flag, value in (("--listen", listen), ("--tls-cert", tls_cert), ("--tls-key", tls_key)):
         if value:
             args += [flag, value]
@@ -178,25 +191,35 @@ def engine_status(as_json: Annotated[bool, typer.Option("--json", help="print JS
                     "keep_warm": info.get("keep_warm"),
                     "key_file": client.key_source,
                     "role": health.get("role"),
-                    **{k: health.get(k) for k in ("loop_busy", "loop_lag_ms", "loop_saturated")},
+                    **{k: health.get(k) for k in ("loop_busy", "loop_lag_ms", "loop_saturated", "workers")},
                 }
             )
         )
         return
     warm = info.get("keep_warm")
     warm = f"kept warm every {warm}" if warm and parse_duration(warm) else "not kept warm"
+    workers = health.get("workers")
+    spread = f" over {len(workers)} worker processes" if workers else ""
     console.print(
-        f"engine pid {info['pid']} on port {info['port']}, db {info['db']}, {health['makers']} makers, {warm}"
+        f"engine pid {info['pid']} on port {info['port']}, db {info['db']}, {health['makers']} makers"
+        f"{spread}, {warm}"
     )
-    if health.get("loop_busy") is not None:
-        console.print(
-            f"event loop {health['loop_busy']:.0%} busy, timers up to {health['loop_lag_ms']:.1f} ms late "
-            "(last 10 s)"
-        )
+    for worker in workers or [health]:
+        if worker.get("loop_busy") is not None:
+            where = f"worker {worker['index']} ({worker['makers']} makers): " if workers else ""
+            console.print(
+                f"{where}event loop {worker['loop_busy']:.0%} busy, timers up to "
+                f"{worker['loop_lag_ms']:.1f} ms late (last 10 s)"
+            )
+        elif workers and not worker.get("alive"):
+            console.print(
+                f"[red]worker {worker['index']} (pid {worker['pid']}) has exited: its makers resume at the "
+                "next engine start[/red]"
+            )
     if health.get("loop_saturated"):
         console.print(
-            "[yellow]the event loop is saturated: quotes follow the market late; run fewer makers in this "
-            "engine (docs/live.md, Latency)[/yellow]"
+            "[yellow]an event loop is saturated: quotes follow the market late; run fewer makers in this "
+            "engine, or start it with more --workers (docs/live.md, Latency)[/yellow]"
         )
 
 

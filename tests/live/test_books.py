@@ -200,7 +200,8 @@ def test_a_book_holds_one_quote_currency(tmp_path):
 
 
 # -- through the API: limits set first, a flattening breach, the roles ------------------------------------
-def test_limits_set_before_the_makers_flatten_the_whole_book_and_need_an_admin(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-loop", "two-workers"])
+def test_limits_set_before_the_makers_flatten_the_whole_book_and_need_an_admin(tmp_path, workers):
     import time
     import warnings
 
@@ -215,7 +216,8 @@ def test_limits_set_before_the_makers_flatten_the_whole_book_and_need_an_admin(t
     store = Store(db_url(str(tmp_path / "api.db")))
     viewer, trader = store.add_api_key("vic", "viewer"), store.add_api_key("tess", "trader")
     body = {"data": "synthetic:3000000", "speed": 20, "strategy": "symmetric", "spread": "1tick", "book": "F"}
-    with TestClient(create_app(store, "admin-token"), headers={"Authorization": "Bearer admin-token"}) as api:
+    app = create_app(store, "admin-token", workers=workers)  # two: a book's makers share one worker
+    with TestClient(app, headers={"Authorization": "Bearer admin-token"}) as api:
         as_trader = {"Authorization": f"Bearer {trader}"}
         refused = api.put("/books/F/limits", json={"max_net": 5}, headers=as_trader)
         assert refused.status_code == 403
@@ -224,6 +226,8 @@ def test_limits_set_before_the_makers_flatten_the_whole_book_and_need_an_admin(t
         made = api.put("/books/F/limits", json={"max_net": 5, "flatten": True}).json()
         assert made["makers"] == [] and made["limits"]["max_net"] == 5.0 and made["limits"]["flatten"]
         ids = [api.post("/maker/start", json={**body, "name": n}).json()["id"] for n in ("f1", "f2")]
+        if workers > 1:  # the book's two makers in one worker, the other idle
+            assert sorted(w["makers"] for w in api.get("/health").json()["workers"]) == [0, 2]
         deadline = time.monotonic() + 30
         while True:  # each halted at its book's first breach, then flat
             book = api.get("/books/F").json()

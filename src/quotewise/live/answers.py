@@ -11,6 +11,16 @@ class Started(BaseModel):
     id: str = Field(description="the new maker's id")
 
 
+class WorkerHealth(BaseModel):
+    index: int
+    pid: int | None
+    alive: bool = Field(description="false: the worker exited; its makers resume at the next engine start")
+    makers: int | None = None
+    loop_busy: float | None = None
+    loop_lag_ms: float | None = None
+    loop_saturated: bool = False
+
+
 class Health(BaseModel):
     ok: bool
     pid: int
@@ -25,6 +35,11 @@ class Health(BaseModel):
     )
     loop_saturated: bool = Field(
         False, description="the loop is 80% busy or 20 ms late: quotes follow the market late"
+    )
+    workers: list[WorkerHealth] | None = Field(
+        None,
+        description="with --workers N: each worker process (its makers and loop); the loop_* fields above "
+        "are then the busiest worker's",
     )
 
 

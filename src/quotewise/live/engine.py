@@ -26,7 +26,7 @@ import secrets
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -47,6 +47,7 @@ from quotewise.live.paper import PaperVenue
 from quotewise.live.paths import data_dir
 from quotewise.live.scheduler import Scheduler
 from quotewise.live.store import FillRecord, MakerRecord, OrderRecord, Store
+from quotewise.live.stream import snapshot
 from quotewise.live.venues import is_exchange, live_market
 from quotewise.live.venues.endpoint import endpoint_origins
 from quotewise.live.venues.prediction import MARKET_HELP, credential_names, is_prediction_venue
@@ -58,6 +59,9 @@ from quotewise.quoting.loader import make_strategy
 from quotewise.risk.config import risk_config
 from quotewise.risk.engine import RiskEvent
 from quotewise.settings import DEFAULT_STRATEGY, VenueSettings, split_settings
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 STOP_WAIT_S = 2.0
 HALT, UNHALT = "halt", "resume_quoting"  # the audit's actions for an operator's halt and its end
@@ -259,11 +263,14 @@ class LiveEngine:
         self.started_at = time.time()
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    async def start(self) -> list[str]:
-        """Resume every maker the store has as running (after a restart or a crash)."""
+    async def start(self, only: list[str] | None = None) -> list[str]:
+        """Resume every maker the store has as running (after a restart or a crash); ``only``: those
+        of them named there (an engine worker's share)."""
         resumed = []
         open_orders = self.store.open_orders()
         for rec in self.store.makers(status="running"):
+            if only is not None and rec.maker_id not in only:
+                continue
             try:
                 report = await self._launch(rec, open_orders.get(rec.maker_id, []))
             except QuotewiseError as exc:
@@ -425,6 +432,10 @@ class LiveEngine:
         logger.info("book limits set", extra=kv(book=name, actor=actor, **limits))
         return self.book(name)
 
+    def take_book_limits(self, name: str, limits: dict[str, Any]) -> None:
+        """A book's limits set (and stored) elsewhere: an engine worker's share of ``set_book_limits``."""
+        self.book_limits[name] = limits
+
     async def check_books(self) -> list[str]:
         """Each book with limits, from its makers' live state: beyond a limit, every running maker of the
         book not halted yet is halted (the operator's halt, actor ``book-limit:NAME``), flattening when
@@ -513,7 +524,7 @@ class LiveEngine:
 
     def _figures(self, rec: MakerRecord) -> MakerFigures:
         maker = self.makers.get(rec.maker_id)
-        status = self._summary(rec)["status"]
+        status = self._summary(rec, self._live_state(rec.maker_id))["status"]
         if maker is not None:
             return self._live_figures(maker, rec.market, status)
         pos = self.store.position(rec.maker_id)
@@ -542,11 +553,44 @@ class LiveEngine:
 
     # -- observation and control -------------------------------------------------------------------
     def list_makers(self) -> list[dict[str, Any]]:
-        return [self._summary(rec) for rec in self.store.makers()]
+        live = self.live_states()
+        return [self._summary(rec, live.get(rec.maker_id)) for rec in self.store.makers()]
+
+    def live_states(self) -> dict[str, tuple[str, int]]:
+        """Each maker run here: (its state, its fills)."""
+        return {maker_id: (m.state, m.fills) for maker_id, m in self.makers.items()}
+
+    def _live_state(self, maker_id: str) -> tuple[str, int] | None:
+        maker = self.makers.get(maker_id)
+        return None if maker is None else (maker.state, maker.fills)
+
+    def snapshots(self, wanted: dict[str, bool]) -> dict[str, dict[str, Any]]:
+        """The dashboard's view of each maker named (:func:`~quotewise.live.stream.snapshot`; True: with
+        its book), skipping one half torn down (the next push has it)."""
+        out = {}
+        for maker_id, with_book in wanted.items():
+            maker = self.makers.get(maker_id)
+            if maker is None:
+                continue
+            try:
+                out[maker_id] = snapshot(maker, with_book)
+            except Exception:
+                logger.debug("no snapshot of %s", maker_id, exc_info=True)
+        return out
+
+    def health(self) -> dict[str, Any]:
+        """``/health``'s figures of the makers: how many run here, how busy their event loop is."""
+        return {"makers": len(self.makers), **self.load.figures()}
+
+    def metric_collector(self) -> Collector:
+        """What ``/metrics`` reads (:mod:`quotewise.live.metrics`)."""
+        from quotewise.live.metrics import EngineCollector
+
+        return EngineCollector(self)
 
     def status(self, maker_id: str) -> dict[str, Any]:
         rec = self._record(maker_id)
-        out = self._summary(rec)
+        out = self._summary(rec, self._live_state(maker_id))
         maker = self.makers.get(maker_id)
         if maker is not None:
             out.update(maker.status())
@@ -870,11 +914,11 @@ class LiveEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def _summary(self, rec: MakerRecord) -> dict[str, Any]:
-        maker = self.makers.get(rec.maker_id)
+    def _summary(self, rec: MakerRecord, live: tuple[str, int] | None) -> dict[str, Any]:
+        """``live``: (state, fills) of a maker run by this engine, else None (the store's figures)."""
         status = rec.status
-        if maker is not None and maker.state != "running" and status == "running":
-            status = maker.state
+        if live is not None and live[0] != "running" and status == "running":
+            status = live[0]
         return {
             "id": rec.maker_id,
             "venue": rec.venue,
@@ -884,7 +928,7 @@ class LiveEngine:
             "strategy": rec.strategy,
             "status": status,
             "reason": rec.reason,
-            "fills": maker.fills if maker is not None else self._stored_fills(rec.maker_id),
+            "fills": live[1] if live is not None else self._stored_fills(rec.maker_id),
             "book": rec.book,
         }
 

@@ -236,10 +236,60 @@ class EngineCollector(Collector):
         yield from (position, pnl, fees, risk, stale, operator, actions)
 
 
+# engine-wide gauges whose merge over workers is the worst worker's, not the sum
+WORST_OF_WORKERS = frozenset(
+    {
+        "quotewise_engine_uptime_seconds",
+        "quotewise_engine_loop_busy_ratio",
+        "quotewise_engine_loop_lag_seconds",
+    }
+)
+
+
+def merge_families(shares: list[list[Metric]]) -> list[Metric]:
+    """One family list from each worker's (:class:`EngineCollector` there): a maker's samples come
+    from its worker alone; the engine-wide ones add up (makers by state), or are the worst worker's
+    (:data:`WORST_OF_WORKERS`: the busiest loop is the one that quotes late)."""
+    merged: dict[str, Metric] = {}
+    values: dict[str, dict[tuple, float]] = {}
+    for families in shares:
+        for family in families:
+            if family.name not in merged:
+                merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+                values[family.name] = {}
+            seen = values[family.name]
+            worst = family.name in WORST_OF_WORKERS
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                old = seen.get(key)
+                if old is None or math.isnan(old):
+                    seen[key] = sample.value
+                elif not math.isnan(sample.value):
+                    seen[key] = max(old, sample.value) if worst else old + sample.value
+    for name, family in merged.items():
+        for (sample_name, labels), value in values[name].items():
+            family.add_sample(sample_name, dict(labels), value)
+    return list(merged.values())
+
+
+class WorkersCollector(Collector):
+    """The metrics of an engine whose makers run in worker processes
+    (:class:`~quotewise.live.workers.ShardedEngine`): each worker's, merged (:func:`merge_families`)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield from merge_families(self.engine.metric_families())
+
+
 def engine_registry(engine: LiveEngine) -> CollectorRegistry:
     """A registry of its own (never the process-wide one) holding ``engine``'s collector."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(EngineCollector(engine))
+    registry.register(engine.metric_collector())
     return registry
 
 

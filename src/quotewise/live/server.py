@@ -43,6 +43,7 @@ from quotewise.live.engine import LiveEngine, MakerSpec, UnknownMaker
 from quotewise.live.metrics import add_metrics_route
 from quotewise.live.store import Store, db_url, default_db_url
 from quotewise.live.stream import add_stream_route
+from quotewise.live.workers import ShardedEngine, check_workers
 from quotewise.parsing import parse_duration
 
 HOST = "127.0.0.1"
@@ -76,10 +77,18 @@ def create_app(
     info: dict[str, Any] | None = None,
     keep_warm_s: float | None = None,
     public_metrics: bool = False,
+    workers: int = 1,
+    log: Path | None = None,
 ) -> FastAPI:
     """The API over a new engine on ``store``; ``info`` is written to the engine file once it runs;
-    ``/metrics`` answers without a key when ``public_metrics`` (a scraper inside a trusted network)."""
-    engine = LiveEngine(store, keep_warm_s=keep_warm_s)
+    ``/metrics`` answers without a key when ``public_metrics`` (a scraper inside a trusted network).
+    ``workers`` > 1: the makers run in that many worker processes (:mod:`quotewise.live.workers`),
+    each logging beside ``log``."""
+    engine = (
+        ShardedEngine(store, workers, keep_warm_s=keep_warm_s, log=log)
+        if workers > 1
+        else LiveEngine(store, keep_warm_s=keep_warm_s)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -165,10 +174,9 @@ def create_app(
         return {
             "ok": True,
             "pid": os.getpid(),
-            "makers": len(engine.makers),
             "db": store.url,
             "role": who.role,
-            **engine.load.figures(),
+            **engine.health(),
         }
 
     @app.get("/makers", response_model=list[MakerSummary])
@@ -350,6 +358,7 @@ def serve(
     tls_key: str | None = None,
     insecure: bool = False,
     public_metrics: bool = False,
+    workers: int = 1,
 ) -> None:
     """Run the engine and its API until SIGTERM/SIGINT or ``POST /engine/stop``. Its log (and
     uvicorn's warnings) go to :func:`quotewise.live.paths.log_path` and stderr."""
@@ -357,6 +366,7 @@ def serve(
     keep_warm_s = parse_duration(keep_warm, "keep_warm") / 1e9 or None
     host, listen_port = listen_address(listen, tls_cert, tls_key, insecure)
     url = db_url(db) if db else default_db_url()
+    check_workers(workers, url)
     store = Store(url)
     port = listen_port or port or free_port()
     scheme = "https" if tls_cert else "http"
@@ -369,14 +379,17 @@ def serve(
         "db": url,
         "started": time.time(),
         "keep_warm": keep_warm,
+        "workers": workers,
         "log": str(log),
     }
     where = store.engine.url.render_as_string(hide_password=True)
     logger.info(
         "engine starting",
-        extra=logs.kv(pid=info["pid"], url=info["url"], listen=host, db=where, keep_warm=keep_warm),
+        extra=logs.kv(
+            pid=info["pid"], url=info["url"], listen=host, db=where, keep_warm=keep_warm, workers=workers
+        ),
     )
-    app = create_app(store, paths.ensure_token(), info, keep_warm_s, public_metrics)
+    app = create_app(store, paths.ensure_token(), info, keep_warm_s, public_metrics, workers, log)
     config = uvicorn.Config(
         app,
         host=host,
@@ -411,6 +424,9 @@ def main() -> None:
         default=KEEP_WARM,
         help=f"idle makers rehearse their decision this often (0: off; default {KEEP_WARM})",
     )
+    ap.add_argument(
+        "--workers", type=int, default=1, help="run the makers in this many processes (default 1: this one)"
+    )
     args = ap.parse_args()
     try:
         serve(
@@ -422,6 +438,7 @@ def main() -> None:
             args.tls_key,
             args.insecure,
             args.public_metrics,
+            args.workers,
         )
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None

@@ -46,7 +46,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
 from quotewise.errors import ConfigError
@@ -391,6 +391,12 @@ def db_url(path_or_url: str) -> str:
     return f"sqlite:///{Path(path_or_url).expanduser().resolve()}"
 
 
+def in_memory(url: str) -> bool:
+    """An in-memory SQLite database: it lives in one connection of one process."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 class _DriverStatement:
     """A statement compiled once for the database in use, run with plain tuples through the driver's
     executemany (a dialect with named parameters gets them as dicts)."""
@@ -427,8 +433,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Store:
     """All reads and writes of the live engine's state."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, row_lane: tuple[int, int] = (0, 1)) -> None:
+        """``row_lane`` ``(k, n)``: the order rows this store inserts take the ids that leave ``k`` over
+        ``n``, so that ``n`` engine workers (:mod:`quotewise.live.workers`) write one database without
+        ever taking the same id (each knows only the ids it gave)."""
         self.url = url
+        self._lane, self._lanes = row_lane
+        if not 0 <= self._lane < self._lanes:
+            raise ValueError(f"row lane {row_lane}: k in 0..n-1")
         self._order_queue: dict[tuple[str, int], OrderRecord] = {}
         try:
             self.engine: Engine = create_engine(url)
@@ -449,12 +461,12 @@ class Store:
         self._update_orders = _DriverStatement(self.engine, by_id, (*changing, "row_id"))
         self._open_rows = self._load_open_rows()  # (maker_id, order_id) -> row id, for open orders
         with self.engine.connect() as conn:
-            self._next_row_id = (conn.execute(select(func.max(orders.c.id))).scalar() or 0) + 1
+            after = (conn.execute(select(func.max(orders.c.id))).scalar() or 0) + 1
+        self._next_row_id = after + (self._lane - after) % self._lanes
         # the periodic order flush writes in this thread (flush_orders_behind); an in-memory SQLite
         # database is one connection on one thread, so there the loop writes itself
-        database = self.engine.url.database
-        in_memory = self.engine.dialect.name == "sqlite" and database in (None, "", ":memory:")
-        self._writer = None if in_memory else ThreadPoolExecutor(1, thread_name_prefix="order-writer")
+        self.in_memory = in_memory(url)
+        self._writer = None if self.in_memory else ThreadPoolExecutor(1, thread_name_prefix="order-writer")
         self._writing: tuple[_OrderWrite, Future] | None = None
 
     def close(self) -> None:
@@ -726,7 +738,7 @@ class Store:
             row = (*key, *record[1:])
             row_id = self._open_rows.get(key)
             if row_id is None:
-                row_id, batch.next_row_id = batch.next_row_id, batch.next_row_id + 1
+                row_id, batch.next_row_id = batch.next_row_id, batch.next_row_id + self._lanes
                 batch.inserts.append((row_id, *row))
             else:
                 batch.updates.append((*row[2:], row_id))

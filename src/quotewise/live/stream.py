@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -37,8 +36,6 @@ BOOK_LEVELS = 10
 HISTORY_ROWS = 200  # audit rows and risk events a new client gets from before it connected
 ROWS_PER_PUSH = 500  # at most this many new rows of each table per push (the rest come next push)
 BID, ASK = 1, -1
-
-logger = logging.getLogger(__name__)
 
 
 def _clean(value: Any) -> Any:
@@ -152,16 +149,14 @@ class _Client:
         now = time.time()
         audit, risk = self.audit.new(), self.risk.new()
         messages: dict[str, dict[str, Any]] = {}
-        for maker_id, maker in list(self.engine.makers.items()):
+        wanted = {}  # maker id -> with its book
+        for maker_id, (state, _) in self.engine.live_states().items():
             before = self.sent.get(maker_id)
-            if maker.state != "running" and (before is None or before.get("status") == maker.state):
+            if state != "running" and (before is None or before.get("status") == state):
                 continue  # not running, and the client already knows
-            with_book = maker.state == "running" and self.focus in (None, maker_id)
-            try:
-                now_state = snapshot(maker, with_book)
-            except Exception:  # a maker half torn down: next push
-                logger.debug("no snapshot of %s", maker_id, exc_info=True)
-                continue
+            wanted[maker_id] = state == "running" and self.focus in (None, maker_id)
+        for maker_id, now_state in self.engine.snapshots(wanted).items():
+            before = self.sent.get(maker_id)
             if before is None:
                 changed = {"market": self._market(maker_id), **now_state}
             else:
