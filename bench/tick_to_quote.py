@@ -28,8 +28,12 @@ The machine's floor is printed beside: one empty compiled call after idling as l
 between updates (on a shared machine, caches go cold within a millisecond, and no code is faster
 than that).
 
+``--workers N`` spreads each case's makers over N processes, one event loop each on the shared
+database (each in its row lane), as ``mm engine start --workers N`` does; the latencies are pooled
+and the busiest loop is reported (each one's too).
+
     .venv/bin/python bench/tick_to_quote.py [--seconds 10] [--rate 50] [--touch-moves 0.08]
-        [--keep-warm 1ms] [--instruments 1,100,1000]
+        [--keep-warm 1ms] [--instruments 1,100,1000] [--workers 1]
 """
 
 from __future__ import annotations
@@ -37,9 +41,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -186,6 +193,17 @@ class BenchVenue:
         self.listener.on_market(update)
 
 
+@dataclass
+class Part:
+    """What one event loop measured in a case: the whole case, or one worker's share of it."""
+
+    to_venue: list[int]  # ns
+    decided: list[int]  # ns
+    lags: np.ndarray  # s, per update
+    schedule: np.ndarray  # s from the start, per update
+    loop_busy: float
+
+
 async def run_case(
     n: int,
     rate: float,
@@ -194,7 +212,7 @@ async def run_case(
     seed: int = 0,
     keep_warm_s: float | None = None,
     touch_moves: float = TOUCH_MOVES,
-) -> dict:
+) -> Part:
     rng = np.random.default_rng(seed)
     venues = [BenchVenue(i) for i in range(n)]
     decided: list[int] = []
@@ -259,18 +277,28 @@ async def run_case(
     await asyncio.gather(*tasks, return_exceptions=True)
     await scheduler.close()
     store.flush_orders()
+    return Part([x for v in venues for x in v.to_venue], decided, lags, schedule, loop_busy)
+
+
+def summary(
+    parts: list[Part], n: int, rate: float, seconds: float, keep_warm_s: float | None, touch_moves: float
+) -> dict:
+    """A case's figures over its parts (one per event loop): latencies pooled, the busiest loop."""
 
     def pct(values: list[int], q: float) -> float:
         return float(np.percentile(np.asarray(values) / 1e3, q)) if values else float("nan")
 
-    to_venue = [x for v in venues for x in v.to_venue]
-    last_second = lags[schedule > seconds - 1.0]
+    to_venue = [x for p in parts for x in p.to_venue]
+    decided = [x for p in parts for x in p.decided]
+    lags = np.concatenate([p.lags for p in parts])
+    last_second = np.concatenate([p.lags[p.schedule > seconds - 1.0] for p in parts])
     return {
         "instruments": n,
         "updates_per_second_each": rate,
         "keep_warm_us": keep_warm_s * 1e6 if keep_warm_s else None,
         "touch_moves": touch_moves,
-        "updates": len(schedule),
+        "workers": len(parts),
+        "updates": len(lags),
         "decisions": len(decided),
         "venue_samples": len(to_venue),
         "to_venue_us": {"p50": pct(to_venue, 50), "p99": pct(to_venue, 99), "p99.9": pct(to_venue, 99.9)},
@@ -281,8 +309,79 @@ async def run_case(
             "last_second_mean": float(last_second.mean() * 1e3) if len(last_second) else 0.0,
         },
         "backlog": bool(len(last_second) and last_second.mean() > 0.010),
-        "loop_busy": loop_busy,
+        "loop_busy": max(p.loop_busy for p in parts),
+        "loop_busy_each": [p.loop_busy for p in parts],
     }
+
+
+def warm_up(store: Store) -> None:
+    """Compiled code loaded (or compiled, on a fresh install), caches filled; a busy case too, since
+    only a loaded engine passes updates through the lane (a compile mid-run held the loop for seconds)."""
+    asyncio.run(run_case(1, 200.0, 1.0, store))
+    asyncio.run(run_case(200, 50.0, 1.0, store))
+
+
+def worker(
+    index: int, count: int, url: str, cases: list, args: argparse.Namespace, start: Any, out: Any
+) -> None:
+    """One engine worker's share of every case (``mm engine start --workers``: its own process and
+    loop, on the shared database in its row lane), each case begun with the others (``start``)."""
+    store = Store(url, row_lane=(index, count))
+    warm_up(store)
+    parts: list[Part | None] = []
+    for n, rate, keep in cases:
+        share = n // count + (index < n % count)
+        start.wait()
+        if share == 0:  # fewer instruments than workers
+            parts.append(None)
+            continue
+        parts.append(
+            asyncio.run(
+                run_case(
+                    share,
+                    rate,
+                    args.seconds,
+                    store,
+                    1 + index,
+                    keep_warm_s=keep,
+                    touch_moves=args.touch_moves,
+                )
+            )
+        )
+    store.close()
+    out.send(parts)
+
+
+def run_cases(cases: list, args: argparse.Namespace, url: str) -> list[list[Part]]:
+    """Each case's parts: in this process (``--workers 1``), or one per worker process."""
+    if args.workers == 1:
+        store = Store(url)
+        warm_up(store)
+        parts = [
+            [
+                asyncio.run(
+                    run_case(n, rate, args.seconds, store, keep_warm_s=keep, touch_moves=args.touch_moves)
+                )
+            ]
+            for n, rate, keep in cases
+        ]
+        store.close()
+        return parts
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(args.workers)
+    pipes = [context.Pipe(duplex=False) for _ in range(args.workers)]
+    procs = [
+        context.Process(target=worker, args=(k, args.workers, url, cases, args, start, pipes[k][1]))
+        for k in range(args.workers)
+    ]
+    for p in procs:
+        p.start()
+    for _, writer in pipes:
+        writer.close()  # the worker's end: a worker that dies ends its reader with EOFError
+    shares = [reader.recv() for reader, _ in pipes]
+    for p in procs:
+        p.join()
+    return [[share[i] for share in shares if share[i] is not None] for i in range(len(cases))]
 
 
 def main() -> None:
@@ -305,14 +404,17 @@ def main() -> None:
         default=KEEP_WARM,
         help="idle makers rehearse their decision this often, as mm engine start --keep-warm (0: off)",
     )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="spread each case's makers over this many processes, one event loop each, as mm engine start "
+        "--workers does (1: this process)",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(db_url(str(Path(tmp) / "bench.db")))
-        # warm-up: compiled code loaded (or compiled, on a fresh install), caches filled; a busy case
-        # too, since only a loaded engine passes updates through the lane (a compile mid-run held the
-        # loop for seconds)
-        asyncio.run(run_case(1, 200.0, 1.0, store))
-        asyncio.run(run_case(200, 50.0, 1.0, store))
+        url = db_url(str(Path(tmp) / "bench.db"))
+        Store(url).close()  # the schema, before any worker opens it
         warm = parse_duration(args.keep_warm, "--keep-warm") / 1e9 or None
         floor = machine_floor(1.0 / args.rate)
         print(
@@ -328,10 +430,8 @@ def main() -> None:
             else:
                 cases.append((count, args.rate, warm))
         results = []
-        for n, rate, keep in cases:
-            result = asyncio.run(
-                run_case(n, rate, args.seconds, store, keep_warm_s=keep, touch_moves=args.touch_moves)
-            )
+        for (n, rate, keep), parts in zip(cases, run_cases(cases, args, url), strict=True):
+            result = summary(parts, n, rate, args.seconds, keep, args.touch_moves)
             results.append(result)
             t, d = result["to_venue_us"], result["decision_us"]
             warmed = f"kept warm every {keep * 1e6:g} us" if keep else "not kept warm"
@@ -340,10 +440,9 @@ def main() -> None:
                 f"p99.9 {t['p99.9']:.0f} us ({result['venue_samples']} samples); "
                 f"decision p99 {d['p99']:.0f} us; "
                 f"loop lag p99 {result['loop_lag_ms']['p99']:.1f} ms; backlog {result['backlog']}; "
-                f"loop busy {result['loop_busy']:.0%}",
+                f"loop busy {' / '.join(f'{b:.0%}' for b in result['loop_busy_each'])}",
                 flush=True,
             )
-        store.close()
     print(json.dumps({"cpu": cpu_name(), "machine_floor_us": floor, "cases": results}, indent=2))
 
 

@@ -51,3 +51,16 @@ def test_tick_to_quote_reports_every_case_it_ran():
     assert all(c["touch_moves"] == 0.08 and isinstance(c["backlog"], bool) for c in cases)
     assert all(0 < c["loop_busy"] <= 1 for c in cases)
     assert f"loop busy {cases[-1]['loop_busy']:.0%}" in out
+
+
+def test_tick_to_quote_spreads_makers_over_worker_processes_as_the_engine_does():
+    out = run("tick_to_quote.py", "--seconds", "0.5", "--instruments", "20", "--workers", "2")
+    (case,) = json.loads(out[out.index("{") :])["cases"]
+    assert case["instruments"] == 20 and case["workers"] == 2 and len(case["loop_busy_each"]) == 2
+    assert case["loop_busy"] == max(case["loop_busy_each"]) and all(
+        0 < b <= 1 for b in case["loop_busy_each"]
+    )
+    # both loops' updates pooled: 20 instruments x 50/s for 0.5 s, Poisson
+    assert 300 < case["updates"] < 700 and 0 < case["venue_samples"] <= case["decisions"]
+    busy = " / ".join(f"{b:.0%}" for b in case["loop_busy_each"])
+    assert f"loop busy {busy}" in out
