@@ -189,8 +189,9 @@ def token_only(authorization: str | None = Header(default=None)) -> None:
         raise HTTPException(401, "no")
 
 
-def test_the_endpoint_serves_the_text_format_behind_the_token(store):
-    app = create_app(store, TOKEN)
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-loop", "two-workers"])
+def test_the_endpoint_serves_the_text_format_behind_the_token(store, workers):
+    app = create_app(store, TOKEN, workers=workers)  # two: every family merged from the workers
     if not any(getattr(route, "path", None) == "/metrics" for route in app.routes):  # until server.py adds it
         add_metrics_route(app, app.state.engine, [Depends(token_only)])
     with TestClient(app, headers=AUTH) as api:

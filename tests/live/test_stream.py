@@ -33,8 +33,8 @@ def store(tmp_path):
     s.close()
 
 
-def engine_api(store: Store) -> TestClient:
-    app = create_app(store, TOKEN)
+def engine_api(store: Store, workers: int = 1) -> TestClient:
+    app = create_app(store, TOKEN, workers=workers)
     if not any(getattr(r, "path", None) == "/stream" for r in app.routes):  # until server.py adds it
         add_stream_route(app, app.state.engine)
     return TestClient(app, headers=AUTH)
@@ -49,9 +49,10 @@ def messages_until(ws, check, timeout: float = 20.0) -> list[dict]:
     return got
 
 
-def test_a_viewer_gets_each_running_makers_changes_and_book(store):
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-loop", "two-workers"])
+def test_a_viewer_gets_each_running_makers_changes_and_book(store, workers):
     viewer = store.add_api_key("ann", "viewer")
-    with engine_api(store) as api:
+    with engine_api(store, workers) as api:
         a = api.post("/maker/start", json={**START, "name": "a"}).json()["id"]
         b = api.post("/maker/start", json={**START, "name": "b"}).json()["id"]
         with api.websocket_connect("/stream") as ws:
