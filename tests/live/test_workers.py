@@ -1,7 +1,8 @@
 """Engine workers (``mm engine start --workers N``): makers spread over processes answer as one engine
 (status, list, halt, config, stop, the dashboard's snapshots, metrics), resume across a restart, keep
 a book in one worker (its limits act there), write one database without taking each other's order
-row ids, and a dead worker fails only the calls about its own makers, in one line."""
+row ids; a worker that dies is started again with its makers (past its restarts, only the calls
+about its makers fail, in one line)."""
 
 from __future__ import annotations
 
@@ -95,9 +96,32 @@ def test_makers_over_two_workers_answer_as_one_engine_and_resume_after_a_restart
     asyncio.run(scenario())
 
 
-def test_a_dead_worker_fails_the_calls_about_its_makers_in_one_line_and_the_others_go_on(store):
+def test_a_worker_that_dies_is_started_again_and_resumes_its_makers(store):
     async def scenario():
         engine = ShardedEngine(store, 2)
+        await engine.start()
+        a = await engine.start_maker(spec(name="a"), actor="test")
+        b = await engine.start_maker(spec(name="b"), actor="test")
+        await until(lambda: engine.status(a)["decisions"] > 0 and engine.status(b)["decisions"] > 0)
+        dead_pid, other_pid = owner_pid(engine, a), owner_pid(engine, b)
+        os.kill(dead_pid, signal.SIGKILL)
+        await until(lambda: owner_pid(engine, a) != dead_pid, what="a new worker for a")
+        assert owner_pid(engine, b) == other_pid  # the other worker was left alone
+        assert engine.status(a)["status"] == "running"
+        decided = engine.status(a)["decisions"]
+        await until(lambda: engine.status(a)["decisions"] > decided, what="a deciding in its new worker")
+        assert (await engine.halt(a, actor="test"))["halted"] == "halted"
+        restarts = [r for r in store.audit_rows() if r["action"] == "worker_restart"]
+        assert [r["details"]["resumed"] for r in restarts] == [[a]]
+        assert [w["alive"] for w in engine.health()["workers"]] == [True, True]
+        await engine.shutdown(actor="test")
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_past_its_restarts_stays_down_and_fails_only_its_makers_calls_in_one_line(store):
+    async def scenario():
+        engine = ShardedEngine(store, 2, restarts=0)
         await engine.start()
         a = await engine.start_maker(spec(name="a"), actor="test")
         b = await engine.start_maker(spec(name="b"), actor="test")
@@ -105,7 +129,9 @@ def test_a_dead_worker_fails_the_calls_about_its_makers_in_one_line_and_the_othe
         os.kill(owner_pid(engine, a), signal.SIGKILL)
         dead = next(link for link in engine.links if a in link.makers)
         await until(lambda: dead.gone, what="the dead worker noticed")
-        with pytest.raises(WorkerGone, match=r"engine worker \d \(pid \d+\) has exited: its makers resume"):
+        with pytest.raises(
+            WorkerGone, match=r"engine worker \d \(pid \d+\) has exited: its makers resume at"
+        ):
             await engine.halt(a)
         assert engine.status(a)["status"] == "running"  # the store's: resumed at the next start
         before = engine.status(b)["decisions"]

@@ -25,7 +25,8 @@ import os
 import pickle
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
     from prometheus_client.registry import Collector
 
+RESTARTS = 3  # a worker that exits is started again, at most this many times ...
+RESTART_WINDOW_S = 60.0  # ... within this long (then it stays down: something is wrong with it)
 CALL_WAIT_S = 30.0  # a worker answers a read within this, however busy its loop
 READY_WAIT_S = 120.0  # a worker's start: imports, and its makers resumed (venues opened, data read)
 # the worker engine's methods the engine process may call (everything else is refused by name)
@@ -189,6 +192,8 @@ class WorkerLink:
         self.books: set[str] = set()  # the books of those makers
         self.closing = False
         self.gone = False  # its pipe has closed: no answer will come
+        self.restarting = False  # another process is taking its place
+        self.on_gone: Callable[[WorkerLink], None] | None = None  # called on the reader thread
         self._ids = itertools.count()
         self._pending: dict[int, Future] = {}
         self._send = threading.Lock()
@@ -250,8 +255,12 @@ class WorkerLink:
             future = self._pending.pop(call_id, None)
             if future is not None:
                 _settle(future, False, self._gone())
+        if not self.closing and self.on_gone is not None:
+            self.on_gone(self)
 
     def _gone(self) -> WorkerGone:
+        if self.restarting:
+            return WorkerGone(f"{self.name} has exited: it is being restarted, its makers resume in a moment")
         return WorkerGone(
             f"{self.name} has exited: its makers resume at the next engine start (mm engine stop, start)"
         )
@@ -270,13 +279,71 @@ class ShardedEngine(LiveEngine):
     about a running maker asked of its worker, those of the store answered here."""
 
     def __init__(
-        self, store: Store, workers: int, keep_warm_s: float | None = None, log: Path | None = None
+        self,
+        store: Store,
+        workers: int,
+        keep_warm_s: float | None = None,
+        log: Path | None = None,
+        restarts: int = RESTARTS,
     ) -> None:
+        """``restarts``: how many times within :data:`RESTART_WINDOW_S` a worker that exits is started
+        again (its running makers resumed there, as at an engine start)."""
         check_workers(workers, store.url)
         super().__init__(store, keep_warm_s=keep_warm_s)
         self.worker_count = workers
         self.log = log
+        self.restarts = restarts
         self.links: list[WorkerLink] = []
+        self._restart_times: dict[int, list[float]] = {}  # worker index -> monotonic times of its restarts
+        self._restarting: set[asyncio.Task] = set()
+        self._stopping = False
+
+    def _new_link(self, index: int) -> WorkerLink:
+        link = WorkerLink(index, self.worker_count, self.store.url, self.keep_warm_s, self._worker_log(index))
+        loop = asyncio.get_running_loop()
+        link.on_gone = lambda gone: loop.call_soon_threadsafe(self._worker_gone, gone)
+        return link
+
+    def _worker_gone(self, link: WorkerLink) -> None:
+        """A worker exited on its own: started again unless it did so too often lately."""
+        if self._stopping or self.links[link.index] is not link:  # one still starting: its start fails
+            return
+        now = time.monotonic()
+        recent = [t for t in self._restart_times.get(link.index, []) if now - t < RESTART_WINDOW_S]
+        if len(recent) >= self.restarts:
+            logger.error(
+                "engine worker not restarted: it exited too often",
+                extra=kv(worker=link.index, restarts=len(recent), window_s=RESTART_WINDOW_S),
+            )
+            return
+        self._restart_times[link.index] = [*recent, now]
+        link.restarting = True
+        task = asyncio.get_running_loop().create_task(self._restart(link))
+        self._restarting.add(task)
+        task.add_done_callback(self._restarting.discard)
+
+    async def _restart(self, dead: WorkerLink) -> None:
+        """A new process in the dead one's place (its row lane too), resuming its makers the store has
+        as running; calls about them fail with a line saying so until it has."""
+        running = {
+            r.maker_id: r.book for r in self.store.makers(status="running") if r.maker_id in dead.makers
+        }
+        link = self._new_link(dead.index)
+        try:
+            await asyncio.wait_for(link.acall("live_states"), READY_WAIT_S)
+            for maker_id, book in running.items():
+                link.take(maker_id, book)
+            resumed = await link.acall("start", sorted(running))
+        except Exception as exc:
+            logger.error("engine worker restart failed", extra=kv(worker=dead.index, error=repr(exc)))
+            dead.restarting = False
+            await link.close(0.0)
+            return
+        self.links[dead.index] = link
+        self.store.audit("engine", "worker_restart", None, {"worker": dead.index, "resumed": resumed})
+        logger.warning(
+            "engine worker restarted", extra=kv(worker=dead.index, pid=link.process.pid, resumed=len(resumed))
+        )
 
     def _worker_log(self, index: int) -> str:
         """A worker's own log file beside the engine's (one writer a file: rotation stays safe)."""
@@ -287,9 +354,7 @@ class ShardedEngine(LiveEngine):
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self, only: list[str] | None = None) -> list[str]:
         """Start the workers, then deal out the makers the store has as running and resume them there."""
-        url, warm = self.store.url, self.keep_warm_s
-        count = self.worker_count
-        self.links = [WorkerLink(i, count, url, warm, self._worker_log(i)) for i in range(count)]
+        self.links = [self._new_link(i) for i in range(self.worker_count)]
         await asyncio.gather(
             *(asyncio.wait_for(link.acall("live_states"), READY_WAIT_S) for link in self.links)
         )
@@ -300,12 +365,17 @@ class ShardedEngine(LiveEngine):
             *(link.acall("start", sorted(link.makers)) for link in self.links if link.makers)
         )
         resumed = [maker_id for share in shares for maker_id in share]
-        logger.info("engine started", extra=kv(workers=count, resumed=len(resumed)))
+        logger.info("engine started", extra=kv(workers=self.worker_count, resumed=len(resumed)))
         return resumed
 
     async def shutdown(self, cancel_orders: bool = True, actor: str = "engine") -> None:
         """Every worker shuts its engine down (orders cancelled, makers left running in the store)."""
+        self._stopping = True
+        if self._restarting:  # a worker being restarted shuts down with the others
+            await asyncio.wait(self._restarting)
         live = [link for link in self.links if link.alive]
+        for link in live:
+            link.closing = True  # its exit is expected from now on
         results = await asyncio.gather(
             *(link.acall("shutdown", cancel_orders, actor) for link in live), return_exceptions=True
         )
