@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import pickle
 import signal
 import sqlite3
 import threading
@@ -274,3 +275,20 @@ def test_ctrl_c_on_a_foreground_engine_shuts_its_workers_down_in_order(mm):
     shutdowns = [r for r in store.audit_rows() if r["action"] == "shutdown"]
     assert sorted(m for r in shutdowns for m in r["details"]["makers"]) == makers
     store.close()
+
+
+class Unrebuildable(Exception):
+    def __init__(self, what: str, where: int) -> None:  # pickle rebuilds it from args: (message,) only
+        super().__init__(f"{what} at {where}")
+
+
+def test_an_error_that_cannot_cross_the_pipe_crosses_as_its_text():
+    from quotewise.errors import QuotewiseError
+    from quotewise.live.workers import answer
+
+    call_id, ok, error = pickle.loads(answer(7, False, Unrebuildable("bad", 3)))
+    assert (call_id, ok) == (7, False)
+    assert type(error) is QuotewiseError and str(error) == "Unrebuildable: bad at 3"
+    crossed = pickle.loads(answer(8, False, ConfigError("no maker x")))[2]
+    assert type(crossed) is ConfigError and str(crossed) == "no maker x"  # an error that can: itself
+    assert pickle.loads(answer(9, True, {"makers": 2})) == (9, True, {"makers": 2})

@@ -178,7 +178,7 @@ def test_gaps_and_dropped_streams_pause_quoting_until_resynced_and_reconciled(tm
             assert venue.counts["reconciles"] >= 1 and venue.stats.resyncs >= 2
             paused = [e for e in store.orders("m1") if e.status == "cancelled"]
             assert paused  # our quotes were pulled while the book was not trusted
-            await until(lambda: len(em.trades) >= 3, 30, "fills")
+            await until(lambda: len(em.trades) >= 3, 90, "fills")  # a bound: slow when CI is loaded
             assert engine.status("m1")["state"] == "running"
             await engine.stop_maker("m1")
             await engine.shutdown()

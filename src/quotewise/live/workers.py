@@ -104,6 +104,19 @@ def worker_main(
     asyncio.run(_serve(conn, url, lane, keep_warm_s))
 
 
+def answer(call_id: int, ok: bool, value: Any) -> bytes:
+    """A call's answer as the engine process reads it: ``(call_id, ok, value)`` pickled. An answer or
+    an error that cannot cross (an exception whose class is not rebuilt from its arguments) crosses
+    as a :class:`QuotewiseError` with its text: the engine process's reader must never fail on one."""
+    try:
+        message = pickle.dumps((call_id, ok, value))
+        if not ok:
+            pickle.loads(message)
+    except Exception:
+        message = pickle.dumps((call_id, False, QuotewiseError(f"{type(value).__name__}: {value}")))
+    return message
+
+
 async def _serve(conn: Connection, url: str, lane: tuple[int, int], keep_warm_s: float | None) -> None:
     store = Store(url, row_lane=lane)
     engine = LiveEngine(store, keep_warm_s=keep_warm_s)
@@ -113,12 +126,8 @@ async def _serve(conn: Connection, url: str, lane: tuple[int, int], keep_warm_s:
     tasks: set[asyncio.Task] = set()
 
     def reply(call_id: int, ok: bool, value: Any) -> None:
-        try:
-            message = pickle.dumps((call_id, ok, value))
-        except Exception as exc:  # an answer or error that cannot cross: its text does
-            message = pickle.dumps((call_id, False, QuotewiseError(f"{value!r} ({exc})")))
         with contextlib.suppress(OSError):
-            conn.send_bytes(message)
+            conn.send_bytes(answer(call_id, ok, value))
 
     async def run(call_id: int, method: str, args: tuple, kwargs: dict) -> None:
         try:
