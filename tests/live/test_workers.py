@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from live.test_engine import spec, until
 from quotewise.errors import ConfigError
+from quotewise.live.engine import UnknownMaker
 from quotewise.live.metrics import merge_families, metrics_text
 from quotewise.live.store import OrderRecord, Store, db_url
 from quotewise.live.workers import ShardedEngine, WorkerGone
@@ -70,6 +71,13 @@ def test_makers_over_two_workers_answer_as_one_engine_and_resume_after_a_restart
         with pytest.raises(ConfigError, match="m3 is not running"):
             await engine.halt("m3")
 
+        listed = engine.statuses(["m2", "m0", "m3"])  # one question to each worker, in the list's order
+        assert [m["id"] for m in listed] == ["m2", "m0", "m3"] and listed[2]["status"] == "stopped"
+        assert listed[1]["decisions"] > 0 and listed[0]["config"]["version"] == 2
+        results = engine.performances(["m3", "m1"])
+        assert [r["id"] for r in results] == ["m3", "m1"] and all(r["orders_placed"] > 0 for r in results)
+        with pytest.raises(UnknownMaker, match="nobody"):
+            engine.statuses(["m0", "nobody"])
         shots = engine.snapshots({"m0": True, "m3": False})
         assert set(shots) == {"m0", "m3"} and "book" in shots["m0"] and shots["m3"]["status"] == "stopped"
         text = metrics_text(engine).decode()

@@ -589,7 +589,10 @@ class LiveEngine:
         return EngineCollector(self)
 
     def status(self, maker_id: str) -> dict[str, Any]:
-        rec = self._record(maker_id)
+        return self._status(self._record(maker_id))
+
+    def _status(self, rec: MakerRecord) -> dict[str, Any]:
+        maker_id = rec.maker_id
         out = self._summary(rec, self._live_state(maker_id))
         maker = self.makers.get(maker_id)
         if maker is not None:
@@ -602,6 +605,16 @@ class LiveEngine:
         out["config"] = {"version": rec.config_version, "params": rec.params, "risk": rec.risk}
         out["traceback"] = rec.traceback or None  # of a failed maker's exception, when it had one
         return out
+
+    def statuses(self, maker_ids: list[str]) -> list[dict[str, Any]]:
+        """:meth:`status` of each maker named, in that order (one call for a whole list: with
+        workers, one question to each), the store's records read once."""
+        records = {rec.maker_id: rec for rec in self.store.makers()}
+        return [self._status(records[m]) if m in records else self.status(m) for m in maker_ids]
+
+    def performances(self, maker_ids: list[str]) -> list[dict[str, Any]]:
+        """:meth:`performance` of each maker named, in that order."""
+        return [self.performance(maker_id) for maker_id in maker_ids]
 
     def performance(self, maker_id: str) -> dict[str, Any]:
         """A maker's results from its stored fills: P&L split into spread capture (each fill against

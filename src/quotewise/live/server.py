@@ -233,7 +233,7 @@ def create_app(
         """One maker's status (``?id=``), or every maker's."""
         if id is not None:
             return engine.status(id)
-        return [engine.status(m["id"]) for m in engine.list_makers()]
+        return engine.statuses([m["id"] for m in engine.list_makers()])
 
     @app.get("/maker/active", response_model=list[MakerSummary])
     async def maker_active(_: Principal = viewer) -> list[dict[str, Any]]:
@@ -245,7 +245,7 @@ def create_app(
         """Per maker (``?id=`` for one) and in total: P&L, spread capture, inventory, fees, fills,
         volume, fill rate (docs/live.md)."""
         ids = [id] if id is not None else [m["id"] for m in engine.list_makers()]
-        makers = [engine.performance(one) for one in ids]
+        makers = engine.performances(ids)
         money = ("pnl", "spread_capture", "inventory", "fees")
         total = {k: math.fsum(m[k] or 0.0 for m in makers) for k in money}
         total["fills"] = sum(m["fills"] for m in makers)

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     bindparam,
     create_engine,
     event,
@@ -619,42 +620,56 @@ class Store:
     def makers(
         self, status: str | None = None, maker_id: str | None = None, book: str | None = None
     ) -> list[MakerRecord]:
-        query = select(makers).order_by(makers.c.created_at)
+        # each maker with its latest config in one query, not a query per maker for its config
+        latest = (
+            select(configs.c.maker_id, func.max(configs.c.version).label("latest"))
+            .group_by(configs.c.maker_id)
+            .subquery()
+        )
+        config = and_(configs.c.maker_id == latest.c.maker_id, configs.c.version == latest.c.latest)
+        query = (
+            select(
+                makers,
+                configs.c.params,
+                configs.c.risk,
+                configs.c.sim,
+                configs.c.version.label("config_version"),
+            )
+            .outerjoin(latest, latest.c.maker_id == makers.c.maker_id)
+            .outerjoin(configs, config)
+            .order_by(makers.c.created_at)
+        )
         if status is not None:
             query = query.where(makers.c.status == status)
         if maker_id is not None:
             query = query.where(makers.c.maker_id == maker_id)
         if book is not None:
             query = query.where(makers.c.book == book)
-        out = []
         with self.engine.connect() as conn:
-            for row in conn.execute(query).all():
-                config = conn.execute(
-                    select(configs)
-                    .where(configs.c.maker_id == row.maker_id)
-                    .order_by(configs.c.version.desc())
-                ).first()
-                assert config is not None, f"maker {row.maker_id} has no config"
-                out.append(
-                    MakerRecord(
-                        maker_id=row.maker_id,
-                        venue=row.venue,
-                        market=row.market,
-                        data_path=row.data_path,
-                        speed=row.speed,
-                        strategy=row.strategy,
-                        status=row.status,
-                        reason=row.reason,
-                        created_at=row.created_at,
-                        params=dict(config.params),
-                        risk=dict(config.risk) if config.risk is not None else None,
-                        sim=dict(config.sim),
-                        config_version=config.version,
-                        instrument=_instrument(row),
-                        traceback=row.traceback,
-                        book=row.book,
-                    )
+            rows = conn.execute(query).all()
+        out = []
+        for row in rows:
+            assert row.config_version is not None, f"maker {row.maker_id} has no config"
+            out.append(
+                MakerRecord(
+                    maker_id=row.maker_id,
+                    venue=row.venue,
+                    market=row.market,
+                    data_path=row.data_path,
+                    speed=row.speed,
+                    strategy=row.strategy,
+                    status=row.status,
+                    reason=row.reason,
+                    created_at=row.created_at,
+                    params=dict(row.params),
+                    risk=dict(row.risk) if row.risk is not None else None,
+                    sim=dict(row.sim),
+                    config_version=row.config_version,
+                    instrument=_instrument(row),
+                    traceback=row.traceback,
+                    book=row.book,
                 )
+            )
         return out
 
     # -- books ------------------------------------------------------------------------------------------

@@ -57,7 +57,9 @@ WORKER_CALLS = frozenset(
         "resume_quoting",
         "configure",
         "status",
+        "statuses",
         "performance",
+        "performances",
         "book",
         "take_book_limits",
         "live_states",
@@ -482,6 +484,34 @@ class ShardedEngine(LiveEngine):
         if owner is None or not owner.alive:
             return super().status(maker_id)
         return owner.call("status", maker_id)
+
+    def statuses(self, maker_ids: list[str]) -> list[dict[str, Any]]:
+        return self._per_worker("statuses", super().status, maker_ids)
+
+    def performances(self, maker_ids: list[str]) -> list[dict[str, Any]]:
+        return self._per_worker("performances", super().performance, maker_ids)
+
+    def _per_worker(
+        self, method: str, here: Callable[[str], dict[str, Any]], maker_ids: list[str]
+    ) -> list[dict[str, Any]]:
+        """``method`` over a list of makers: one call to each worker for its own (asked at once), the
+        store's answer (``here``) for the others; in the list's order."""
+        asked = []
+        for link in self.links:
+            share = [m for m in maker_ids if m in link.makers]
+            if share and link.alive:
+                asked.append((share, link, link.submit(method, share)))
+        answers: dict[str, dict[str, Any]] = {}
+        for share, link, future in asked:
+            try:
+                answers.update(zip(share, future.result(CALL_WAIT_S), strict=True))
+            except TimeoutError:
+                raise QuotewiseError(
+                    f"{link.name} did not answer {method} within {CALL_WAIT_S:.0f} s"
+                ) from None
+            except WorkerGone:
+                continue
+        return [answers[m] if m in answers else here(m) for m in maker_ids]
 
     def performance(self, maker_id: str) -> dict[str, Any]:
         owner = self._owner(maker_id)
