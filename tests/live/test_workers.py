@@ -70,6 +70,10 @@ def test_makers_over_two_workers_answer_as_one_engine_and_resume_after_a_restart
         assert stopped["status"] == "stopped" and store.orders("m3", open_only=True) == []
         with pytest.raises(ConfigError, match="m3 is not running"):
             await engine.halt("m3")
+        # m3's worker runs one maker now (m1), the other two: a new maker goes where fewer run
+        m4 = await engine.start_maker(spec(name="m4"), actor="test")
+        assert owner_pid(engine, m4) == pids["m3"] == pids["m1"] != pids["m0"]
+        await engine.stop_maker(m4, actor="test")
 
         listed = engine.statuses(["m2", "m0", "m3"])  # one question to each worker, in the list's order
         assert [m["id"] for m in listed] == ["m2", "m0", "m3"] and listed[2]["status"] == "stopped"

@@ -399,13 +399,15 @@ class ShardedEngine(LiveEngine):
         self.links = []
         logger.info("engine stopped", extra=kv(workers=len(live)))
 
-    def _link_for(self, book: str | None) -> WorkerLink:
-        """Where a new maker goes: its book's worker, else the live worker with the fewest makers."""
+    def _link_for(self, book: str | None, running: dict[WorkerLink, int] | None = None) -> WorkerLink:
+        """Where a new maker goes: its book's worker, else the live worker with the fewest makers
+        ``running`` (as each worker counts them; without, the fewest given to it)."""
         holding = next((link for link in self.links if book in link.books), None)
         if holding is not None:
             return holding
         live = [link for link in self.links if link.alive] or self.links
-        return min(live, key=lambda link: (len(link.makers), link.index))
+        load = running or {}
+        return min(live, key=lambda link: (load.get(link, 0), len(link.makers), link.index))
 
     def _owner(self, maker_id: str) -> WorkerLink | None:
         return next((link for link in self.links if maker_id in link.makers), None)
@@ -420,7 +422,11 @@ class ShardedEngine(LiveEngine):
     async def start_maker(self, spec: MakerSpec, actor: str = "api") -> str:
         if spec.name is not None and self.store.maker(spec.name) is not None:
             raise ConfigError(f"there is a maker named {spec.name} already (mm list shows them)")
-        link = self._link_for(spec.book)
+        running = {
+            link: sum(state == "running" for state, _ in states.values())
+            for link, states in self._each("live_states")
+        }
+        link = self._link_for(spec.book, running)
         payload = {**spec.model_dump(), "credentials": spec.credentials}  # credentials: never dumped
         maker_id = await link.acall("start_maker", payload, actor=actor)
         link.take(maker_id, spec.book)
