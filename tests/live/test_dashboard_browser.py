@@ -213,3 +213,33 @@ def test_a_trader_starts_watches_and_stops_a_maker_from_the_page(engine, browser
     assert browser.find_element(By.ID, "message").text == f"stop {maker_id}: done"
     stored = engine.app.state.engine.store.maker(maker_id)
     assert stored.status == "stopped" and engine.app.state.engine.store.maker_owner(maker_id) == "bob"
+
+
+def test_with_engine_workers_the_load_is_the_busiest_loops_and_each_one_shows_on_hover(tmp_path, browser):
+    import httpx
+
+    store = Store(db_url(str(tmp_path / "workers.db")))
+    keys = {"ann": store.add_api_key("ann", "viewer")}
+    app = create_app(store, TOKEN, workers=2)
+    try:
+        with served(app, wait_s=WAIT_S) as url:
+            started = httpx.post(
+                f"{url}/maker/start",
+                json={"data": "synthetic:3000000", "speed": 20, "spread": "2ticks", "name": "w-mm"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=WAIT_S,
+            )
+            assert started.status_code == 200, started.text
+            sign_in(browser, Engine(url, app, keys), "ann")
+            wait(browser, lambda d: d.find_element(By.ID, "load").is_displayed(), "the loops' load")
+            load = browser.find_element(By.ID, "load")
+            assert re.fullmatch(r"loop \d+% busy \(busiest of 2\)", load.text)
+            lines = load.get_attribute("title").splitlines()
+            assert lines[0].startswith("event loop: ") and lines[0].endswith("ms late (last 10 s)")
+            assert sorted(line.split(":")[0] for line in lines[1:]) == ["worker 0", "worker 1"]
+            # the worker running the maker has its loop's figures; the other runs none, so it has none
+            running = r"worker \d: 1 makers, \d+% busy, timers up to [\d.]+ ms late"
+            assert sorted(bool(re.fullmatch(running, line)) for line in lines[1:]) == [False, True]
+            assert [line for line in lines[1:] if line.endswith(": 0 makers")] != []
+    finally:
+        store.close()

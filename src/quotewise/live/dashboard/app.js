@@ -108,16 +108,28 @@
   }
 
   // The engine's event loop: how busy over the last 10 s, and whether quotes now follow the market late.
+  // With worker processes (mm engine start --workers N): the busiest loop, and each worker's on hover.
   function showLoad(health) {
     const el = $("load");
     if (health.loop_busy === null || health.loop_busy === undefined) return;
+    const pct = (share) => `${Math.round(share * 100)}%`;
+    const workers = health.workers || [];
     el.hidden = false;
-    el.textContent = `loop ${Math.round(health.loop_busy * 100)}% busy`;
+    el.textContent = `loop ${pct(health.loop_busy)} busy` + (workers.length ? ` (busiest of ${workers.length})` : "");
     el.className = health.loop_saturated ? "load saturated" : "load";
+    const each = workers.map((w) => {
+      if (!w.alive) return `worker ${w.index}: exited`;
+      if (w.loop_busy === null || w.loop_busy === undefined) return `worker ${w.index}: ${w.makers} makers`;
+      return `worker ${w.index}: ${w.makers} makers, ${pct(w.loop_busy)} busy, timers up to ` +
+        `${w.loop_lag_ms.toFixed(1)} ms late`;
+    });
     el.title =
-      `event loop: ${Math.round(health.loop_busy * 100)}% busy, timers up to ` +
+      `event loop: ${pct(health.loop_busy)} busy, timers up to ` +
       `${health.loop_lag_ms.toFixed(1)} ms late (last 10 s)` +
-      (health.loop_saturated ? "; saturated: quotes follow the market late, run fewer makers here" : "");
+      (health.loop_saturated
+        ? "; saturated: quotes follow the market late, run fewer makers here or more --workers"
+        : "") +
+      each.map((line) => "\n" + line).join("");
   }
 
   async function refresh() {
