@@ -10,6 +10,7 @@ import asyncio
 import math
 import os
 import pickle
+import re
 import signal
 import sqlite3
 import threading
@@ -154,6 +155,13 @@ def test_a_worker_past_its_restarts_stays_down_and_fails_only_its_makers_calls_i
         assert health["makers"] == 1
         c = await engine.start_maker(spec(name="c"), actor="test")  # new makers go to the live worker
         assert owner_pid(engine, c) == owner_pid(engine, b)
+        with pytest.raises(ConfigError, match="BTCUSDT"):  # refused in the worker: owned by none
+            await engine.start_maker(spec(name="refused", market="BTCUSDT"), actor="test")
+        assert all("refused" not in link.makers for link in engine.links)
+        unnamed = await engine.start_maker(spec(), actor="test")  # named by the engine process
+        assert re.fullmatch(r"mm-[0-9a-f]{6}", unnamed) and engine.status(unnamed)["status"] == "running"
+        with pytest.raises(UnknownMaker):
+            engine.status("refused")
         await engine.shutdown(actor="test")
 
     asyncio.run(scenario())

@@ -82,6 +82,11 @@ def freeze_long_lived() -> None:
     gc.freeze()
 
 
+def new_maker_id() -> str:
+    """A maker's id when its start names none: mm-<6 hex digits>."""
+    return "mm-" + secrets.token_hex(3)
+
+
 class UnknownMaker(QuotewiseError):
     """No maker with this id."""
 
@@ -289,7 +294,7 @@ class LiveEngine:
         strategy = live_strategy(spec.strategy, spec.params)
         risk = risk_config(spec.risk)
         settings = spec.venue_settings()
-        maker_id = spec.name or "mm-" + secrets.token_hex(3)
+        maker_id = spec.name or new_maker_id()
         if self.store.maker(maker_id) is not None:
             raise ConfigError(f"there is a maker named {maker_id} already (mm list shows them)")
         venue = await self._open_venue(

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from quotewise.errors import ConfigError, QuotewiseError
 from quotewise.live import MAX_WORKERS
-from quotewise.live.engine import LiveEngine, MakerSpec
+from quotewise.live.engine import LiveEngine, MakerSpec, new_maker_id
 from quotewise.live.store import Store, in_memory
 from quotewise.logs import kv
 
@@ -427,10 +427,18 @@ class ShardedEngine(LiveEngine):
             for link, states in self._each("live_states")
         }
         link = self._link_for(spec.book, running)
-        payload = {**spec.model_dump(), "credentials": spec.credentials}  # credentials: never dumped
-        maker_id = await link.acall("start_maker", payload, actor=actor)
+        # named here and taken before it starts: if its worker dies meanwhile, the restart resumes it
+        # once the store has it running
+        maker_id = spec.name or new_maker_id()
+        payload = {**spec.model_dump(), "name": maker_id, "credentials": spec.credentials}
         link.take(maker_id, spec.book)
-        return maker_id
+        try:
+            return await link.acall("start_maker", payload, actor=actor)
+        except WorkerGone:
+            raise  # stored as running already or not: the worker's restart sees which
+        except Exception:  # refused: nothing was stored
+            link.makers.discard(maker_id)
+            raise
 
     async def stop_maker(self, maker_id: str, actor: str = "api", reason: str = "operator stop") -> dict:
         return await self._running_owner(maker_id).acall("stop_maker", maker_id, actor=actor, reason=reason)
