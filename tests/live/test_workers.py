@@ -89,6 +89,9 @@ def test_makers_over_two_workers_answer_as_one_engine_and_resume_after_a_restart
         for maker_id in ids:
             assert f'quotewise_maker_decisions_total{{maker="{maker_id}"' in text
         assert "quotewise_engine_makers_running 3.0" in text  # m0, m1 (halted, still running), m2
+        for worker in ("0", "1"):  # the merged loop figures are the worst worker's; these, each one's
+            assert f'quotewise_engine_worker_loop_busy_ratio{{worker="{worker}"}}' in text
+            assert f'quotewise_engine_worker_loop_lag_seconds{{worker="{worker}"}}' in text
         await engine.shutdown(actor="test")
         assert all(not link.alive for link in engine.links) or engine.links == []
 

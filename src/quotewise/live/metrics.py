@@ -283,7 +283,34 @@ class WorkersCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        yield from merge_families(self.engine.metric_families())
+        shares = self.engine.metric_families()
+        yield from merge_families(list(shares.values()))
+        yield from per_worker_families(shares)
+
+
+# engine-wide gauges also given worker by worker (label ``worker``), under these names
+PER_WORKER = {
+    "quotewise_engine_loop_busy_ratio": "quotewise_engine_worker_loop_busy_ratio",
+    "quotewise_engine_loop_lag_seconds": "quotewise_engine_worker_loop_lag_seconds",
+}
+
+
+def per_worker_families(shares: dict[int, list[Metric]]) -> list[Metric]:
+    """Each worker's own loop figures (:data:`PER_WORKER`), labelled by its index: the merged ones are
+    the worst worker's, these say which."""
+    out: dict[str, GaugeMetricFamily] = {}
+    for index, families in sorted(shares.items()):
+        for family in families:
+            name = PER_WORKER.get(family.name)
+            if name is None:
+                continue
+            if name not in out:
+                out[name] = GaugeMetricFamily(
+                    name, f"{family.documentation} One worker's.", labels=["worker"]
+                )
+            for sample in family.samples:
+                out[name].add_metric([str(index)], sample.value)
+    return list(out.values())
 
 
 def engine_registry(engine: LiveEngine) -> CollectorRegistry:

@@ -555,8 +555,9 @@ class ShardedEngine(LiveEngine):
             "workers": workers,
         }
 
-    def metric_families(self) -> list[list[Metric]]:
-        return [families for _, families in self._each("metric_families")]
+    def metric_families(self) -> dict[int, list[Metric]]:
+        """Each live worker's metric families, by worker index."""
+        return {link.index: families for link, families in self._each("metric_families")}
 
     def metric_collector(self) -> Collector:
         from quotewise.live.metrics import WorkersCollector
