@@ -615,20 +615,25 @@ class LiveEngine:
         """:meth:`status` of each maker named, in that order (one call for a whole list: with
         workers, one question to each), the store's records read once."""
         records = {rec.maker_id: rec for rec in self.store.makers()}
-        return [self._status(records[m]) if m in records else self.status(m) for m in maker_ids]
+        return [self._status(records.get(m) or self._record(m)) for m in maker_ids]
 
     def performances(self, maker_ids: list[str]) -> list[dict[str, Any]]:
         """:meth:`performance` of each maker named, in that order."""
-        return [self.performance(maker_id) for maker_id in maker_ids]
+        return [self._performance(maker_id) for maker_id in maker_ids]
 
     def performance(self, maker_id: str) -> dict[str, Any]:
         """A maker's results from its stored fills: P&L split into spread capture (each fill against
         the book's mid it was booked at), inventory (the rest) and fees; fills, volume, and for a
         maker running here its orders, cancels, rejects and fill rate (fills per order placed)."""
+        return self._performance(maker_id)
+
+    def _performance(self, maker_id: str) -> dict[str, Any]:
+        """:meth:`performance` here, never routed elsewhere (an engine with workers answers through
+        this for the makers no worker runs)."""
         rec = self._record(maker_id)
         inst = rec.instrument
         fills = self.store.fills(maker_id)
-        status = self.status(maker_id)
+        status = self._status(rec)
         pnl = status.get("pnl")
         fees = math.fsum(f.fee for f in fills)
         spread = math.fsum(

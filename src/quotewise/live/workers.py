@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 RESTARTS = 3  # a worker that exits is started again, at most this many times ...
 RESTART_WINDOW_S = 60.0  # ... within this long (then it stays down: something is wrong with it)
 CALL_WAIT_S = 30.0  # a worker answers a read within this, however busy its loop
-READY_WAIT_S = 120.0  # a worker's start: imports, and its makers resumed (venues opened, data read)
+READY_WAIT_S = 120.0  # a new worker answers within this (its imports, its store opened)
 # the worker engine's methods the engine process may call (everything else is refused by name)
 WORKER_CALLS = frozenset(
     {
@@ -56,9 +56,7 @@ WORKER_CALLS = frozenset(
         "halt",
         "resume_quoting",
         "configure",
-        "status",
         "statuses",
-        "performance",
         "performances",
         "book",
         "take_book_limits",
@@ -241,10 +239,18 @@ class WorkerLink:
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """A call's answer, waited for here (reads: a worker answers them between its turns)."""
+        return self.wait(self.submit(method, *args, **kwargs), method)
+
+    def wait(self, future: Future, method: str) -> Any:
+        """The answer of a call submitted earlier (several may be asked of several workers at once)."""
         try:
-            return self.submit(method, *args, **kwargs).result(CALL_WAIT_S)
+            return future.result(CALL_WAIT_S)
         except TimeoutError:
             raise QuotewiseError(f"{self.name} did not answer {method} within {CALL_WAIT_S:.0f} s") from None
+
+    async def ready(self) -> None:
+        """Once the worker answers (its imports done, its store open)."""
+        await asyncio.wait_for(self.acall("live_states"), READY_WAIT_S)
 
     async def acall(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """A call's answer, awaited (actions: a start opens a venue, a stop waits for its cancels)."""
@@ -341,7 +347,7 @@ class ShardedEngine(LiveEngine):
         }
         link = self._new_link(dead.index)
         try:
-            await asyncio.wait_for(link.acall("live_states"), READY_WAIT_S)
+            await link.ready()
             for maker_id, book in running.items():
                 link.take(maker_id, book)
             resumed = await link.acall("start", sorted(running))
@@ -366,9 +372,7 @@ class ShardedEngine(LiveEngine):
     async def start(self, only: list[str] | None = None) -> list[str]:
         """Start the workers, then deal out the makers the store has as running and resume them there."""
         self.links = [self._new_link(i) for i in range(self.worker_count)]
-        await asyncio.gather(
-            *(asyncio.wait_for(link.acall("live_states"), READY_WAIT_S) for link in self.links)
-        )
+        await asyncio.gather(*(link.ready() for link in self.links))
         running = [r for r in self.store.makers(status="running") if only is None or r.maker_id in only]
         for rec in running:
             self._link_for(rec.book).take(rec.maker_id, rec.book)
@@ -468,14 +472,8 @@ class ShardedEngine(LiveEngine):
         """``method`` asked of every live worker at once; (worker, answer) as they come."""
         asked = [(link, link.submit(method, *args)) for link in self.links if link.alive]
         for link, future in asked:
-            try:
-                yield link, future.result(CALL_WAIT_S)
-            except WorkerGone:
-                continue
-            except TimeoutError:
-                raise QuotewiseError(
-                    f"{link.name} did not answer {method} within {CALL_WAIT_S:.0f} s"
-                ) from None
+            with contextlib.suppress(WorkerGone):
+                yield link, link.wait(future, method)
 
     def live_states(self) -> dict[str, tuple[str, int]]:
         return {k: v for _, states in self._each("live_states") for k, v in states.items()}
@@ -494,22 +492,22 @@ class ShardedEngine(LiveEngine):
         return out
 
     def status(self, maker_id: str) -> dict[str, Any]:
-        owner = self._owner(maker_id)
-        if owner is None or not owner.alive:
-            return super().status(maker_id)
-        return owner.call("status", maker_id)
+        return self.statuses([maker_id])[0]
 
     def statuses(self, maker_ids: list[str]) -> list[dict[str, Any]]:
-        return self._per_worker("statuses", super().status, maker_ids)
+        return self._per_worker("statuses", super().statuses, maker_ids)
+
+    def performance(self, maker_id: str) -> dict[str, Any]:
+        return self.performances([maker_id])[0]
 
     def performances(self, maker_ids: list[str]) -> list[dict[str, Any]]:
-        return self._per_worker("performances", super().performance, maker_ids)
+        return self._per_worker("performances", super().performances, maker_ids)
 
     def _per_worker(
-        self, method: str, here: Callable[[str], dict[str, Any]], maker_ids: list[str]
+        self, method: str, here: Callable[[list[str]], list[dict[str, Any]]], maker_ids: list[str]
     ) -> list[dict[str, Any]]:
         """``method`` over a list of makers: one call to each worker for its own (asked at once), the
-        store's answer (``here``) for the others; in the list's order."""
+        store's answers (``here``, one call) for the others; in the list's order."""
         asked = []
         for link in self.links:
             share = [m for m in maker_ids if m in link.makers]
@@ -517,21 +515,11 @@ class ShardedEngine(LiveEngine):
                 asked.append((share, link, link.submit(method, share)))
         answers: dict[str, dict[str, Any]] = {}
         for share, link, future in asked:
-            try:
-                answers.update(zip(share, future.result(CALL_WAIT_S), strict=True))
-            except TimeoutError:
-                raise QuotewiseError(
-                    f"{link.name} did not answer {method} within {CALL_WAIT_S:.0f} s"
-                ) from None
-            except WorkerGone:
-                continue
-        return [answers[m] if m in answers else here(m) for m in maker_ids]
-
-    def performance(self, maker_id: str) -> dict[str, Any]:
-        owner = self._owner(maker_id)
-        if owner is None or not owner.alive:
-            return super().performance(maker_id)
-        return owner.call("performance", maker_id)
+            with contextlib.suppress(WorkerGone):
+                answers.update(zip(share, link.wait(future, method), strict=True))
+        rest = [m for m in maker_ids if m not in answers]
+        answers.update(zip(rest, here(rest) if rest else [], strict=True))
+        return [answers[m] for m in maker_ids]
 
     def book(self, name: str) -> dict[str, Any]:
         """From the worker holding the book's makers (their live figures), else from the store."""
