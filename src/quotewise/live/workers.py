@@ -217,7 +217,8 @@ class WorkerLink:
 
     @property
     def alive(self) -> bool:
-        return self.process.is_alive()
+        """Answering calls: its pipe open (a killed process may not be reaped yet) and running."""
+        return not self.gone and self.process.is_alive()
 
     @property
     def name(self) -> str:
@@ -477,10 +478,6 @@ class ShardedEngine(LiveEngine):
 
     def live_states(self) -> dict[str, tuple[str, int]]:
         return {k: v for _, states in self._each("live_states") for k, v in states.items()}
-
-    def _live_state(self, maker_id: str) -> tuple[str, int] | None:
-        owner = self._owner(maker_id)
-        return owner.call("live_states").get(maker_id) if owner is not None and owner.alive else None
 
     def snapshots(self, wanted: dict[str, bool]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
