@@ -64,6 +64,8 @@ def test_a_viewer_gets_each_running_makers_changes_and_book(store, workers):
                 lambda g: (
                     {m["id"] for m in g if m.get("fills")} >= {a, b}
                     and any(m["id"] == a and m.get("book", {}).get("asks") for m in g)
+                    # pushes enough to time below (with workers, a had filled by its first push)
+                    and sum(m.get("id") == a for m in g) >= 3
                 ),
             )
             first = {m["id"]: m for m in reversed(got) if m["type"] == "maker"}
